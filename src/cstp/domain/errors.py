@@ -1,0 +1,68 @@
+"""Domain exceptions. They say what went wrong; `cstp.rpc.errors` maps them to JSON-RPC codes.
+
+    CstpError
+    ├── InvalidInput            bad value from a caller (names the field)       → -32602
+    ├── DecisionNotFound        no decision with that id                        → -32602
+    ├── GuardrailError          a guardrail file or rule is broken (file, rule) → startup / reload failure
+    ├── ConfigError             a setting has an invalid value (names it)      → startup failure
+    └── Unavailable             a dependency cannot serve right now             → -32603
+        ├── StoreUnavailable    the decision store (Chroma) failed
+        └── EmbedderUnavailable the embedding model or API failed
+            └── EmbedderAuthError  the API rejected the key
+"""
+
+from __future__ import annotations
+
+
+class CstpError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class InvalidInput(CstpError):
+    """A caller sent a value the domain cannot accept. `field` names it (dotted path)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class DecisionNotFound(CstpError):
+    """No decision has the requested id."""
+
+    def __init__(self, decision_id: str) -> None:
+        super().__init__(f"Decision not found: {decision_id}")
+        self.decision_id = decision_id
+
+
+class GuardrailError(CstpError):
+    """A guardrail file or rule cannot be loaded. Carries a stable `code`, the file and the rule id."""
+
+    def __init__(
+        self, message: str, *, code: str = "invalid_rule", file: str | None = None,
+        rule_id: str | None = None,
+    ) -> None:
+        where = ": ".join(p for p in (file, f"rule {rule_id}" if rule_id else None) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.code = code
+        self.file = file
+        self.rule_id = rule_id
+
+
+class ConfigError(CstpError):
+    """A setting has an invalid value. The message names the setting."""
+
+
+class Unavailable(CstpError):
+    """A dependency cannot serve the request right now; retrying later may work."""
+
+
+class StoreUnavailable(Unavailable):
+    """The decision store failed (connection refused, timeout, server error)."""
+
+
+class EmbedderUnavailable(Unavailable):
+    """The embedding model or API failed."""
+
+
+class EmbedderAuthError(EmbedderUnavailable):
+    """The embedding API rejected the configured key."""

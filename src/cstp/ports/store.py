@@ -1,0 +1,80 @@
+"""The decision store port.
+
+A store keeps two things:
+- **records**: every decision, the source of truth, independent of any embedding model;
+- **an index** for one embedding space (provider/model/dimension): a vector per decision plus the
+  metadata that filters and result rows need. Vectors from different spaces never share an index.
+
+Writes go to the records first and then to the index; `index_versions()` / `record_versions()` let
+the service find index entries that are missing or stale after a crash and repair them at startup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from cstp.domain.models import Decision, DecisionFilter, ScoredDecision
+
+Vector = Sequence[float]
+
+
+class DecisionStore(Protocol):
+    """Persistent decision records plus a vector index for one embedding space."""
+
+    @property
+    def space(self) -> str:
+        """Name of the embedding space this store's index serves (e.g. `local-minilm-l6-384`)."""
+        ...
+
+    def save(self, items: Sequence[tuple[Decision, Vector]]) -> None:
+        """Durably upsert the records and their index entries. Returns only when both are written."""
+        ...
+
+    def get(self, decision_id: str) -> Decision | None:
+        """The record with exactly this id, or None."""
+        ...
+
+    def get_by_prefix(self, prefix: str) -> Decision | None:
+        """The newest record whose id starts with `prefix` (for short ids), or None."""
+        ...
+
+    def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
+        """The `limit` nearest decisions matching `flt`, nearest first (cosine distance)."""
+        ...
+
+    def list(self, flt: DecisionFilter, limit: int) -> list[Decision]:
+        """Up to `limit` decisions matching `flt`, newest first."""
+        ...
+
+    def scan(self, flt: DecisionFilter | None = None) -> Iterator[Decision]:
+        """Every record matching `flt` (all when None), in no particular order, read in batches."""
+        ...
+
+    def count(self) -> int:
+        """Number of records."""
+        ...
+
+    def record_versions(self) -> dict[str, int]:
+        """id → rev of every record."""
+        ...
+
+    def index_versions(self) -> dict[str, int]:
+        """id → rev of every entry in this space's index."""
+        ...
+
+    def reset_index(self) -> None:
+        """Drop and recreate this space's index (records are untouched)."""
+        ...
+
+    def reindex(self, items: Sequence[tuple[Decision, Vector]]) -> None:
+        """Write index entries only (records already hold these decisions)."""
+        ...
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers a cheap call."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and flush; the store is unusable afterwards."""
+        ...
