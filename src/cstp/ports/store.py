@@ -27,8 +27,12 @@ class DecisionStore(Protocol):
         """Name of the embedding space this store's index serves (e.g. `local-minilm-l6-384`)."""
         ...
 
-    def save(self, items: Sequence[tuple[Decision, Vector]]) -> None:
-        """Durably upsert the records and their index entries. Returns only when both are written."""
+    def save(self, items: Sequence[tuple[Decision, Vector | None]]) -> None:
+        """Durably upsert the records and their index entries. Returns only when both are written.
+
+        A None vector (the embedder was down) writes the record only; the startup reconcile or
+        `cstp.reindex` indexes it later.
+        """
         ...
 
     def get(self, decision_id: str) -> Decision | None:

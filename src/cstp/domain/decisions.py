@@ -1,0 +1,265 @@
+"""DecisionService: record, fetch, review and re-index decisions.
+
+The service owns the write path: it embeds the decision's document, writes record and vector through
+the store, and keeps the store's vector index consistent with its records (`reconcile` at startup
+repairs entries a crash left missing or stale; `reindex` rebuilds the whole index).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable, InvalidInput
+from cstp.domain.models import Decision, Reason, Review, utcnow
+from cstp.ports.embedder import Embedder
+from cstp.ports.store import DecisionStore, Vector
+
+logger = logging.getLogger("cstp.decisions")
+
+REINDEX_BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class NewDecision:
+    """What a caller supplies to record a decision (already validated at the edge)."""
+
+    decision: str
+    confidence: float
+    category: str
+    stakes: str = "medium"
+    context: str | None = None
+    reasons: tuple[Reason, ...] = ()
+    tags: tuple[str, ...] = ()
+    pattern: str | None = None
+    project: str | None = None
+    feature: str | None = None
+    pr: int | None = None
+    file: str | None = None
+    line: int | None = None
+    commit: str | None = None
+    review_in: timedelta | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    decision: Decision
+    indexed: bool
+    quality_score: float
+    suggestions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewInput:
+    outcome: str
+    actual_result: str | None = None
+    lessons: str | None = None
+    notes: str | None = None
+    affected_kpis: dict[str, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReindexReport:
+    indexed: int
+    errors: int
+    duration_ms: int
+
+
+def quality(d: NewDecision) -> tuple[float, tuple[str, ...]]:
+    """A 0..1 score of how reviewable the record is, with what would improve it."""
+    checks: list[tuple[bool, str]] = [
+        (len(d.decision.split()) >= 5, "Describe the decision in at least a short sentence"),
+        (bool(d.context), "Add context: what situation prompted this decision"),
+        (len(d.reasons) >= 1, "Add at least one reason"),
+        (len({r.type for r in d.reasons}) >= 2, "Use reasons of two or more types"),
+        (bool(d.tags), "Add tags so the decision can be found by topic"),
+        (d.project is not None, "Name the project the decision belongs to"),
+    ]
+    passed = sum(ok for ok, _ in checks)
+    return round(passed / len(checks), 2), tuple(msg for ok, msg in checks if not ok)
+
+
+class DecisionService:
+    """Write and read decisions. Thread-safe: request handlers call it from a thread pool."""
+
+    def __init__(
+        self,
+        store: DecisionStore,
+        embedder: Embedder,
+        *,
+        embed: Callable[[Sequence[str]], list[list[float]]] | None = None,
+        save: Callable[[Sequence[tuple[Decision, Vector | None]]], object] | None = None,
+    ) -> None:
+        self._store = store
+        self._embedder = embedder
+        # `embed`/`save` may be group-commit wrappers (see ports.coalesce); default: direct calls.
+        self._embed = embed or (lambda texts: embedder.embed(texts, "document"))
+        self._save = save or store.save
+        self._ids_lock = threading.Lock()
+        self._ids: set[str] = set()
+        self.generation = 0  # bumped on every write; caches (keyword index) key on it
+
+    # --- startup ---------------------------------------------------------------------------------
+    def reconcile(self) -> int:
+        """Index every record whose vector is missing or older than the record; return how many."""
+        records = self._store.record_versions()
+        with self._ids_lock:
+            self._ids = set(records)
+        indexed = self._store.index_versions()
+        stale = [i for i, rev in records.items() if indexed.get(i) != rev]
+        for start in range(0, len(stale), REINDEX_BATCH):
+            decisions = [d for i in stale[start : start + REINDEX_BATCH] if (d := self._store.get(i))]
+            vectors = self._embedder.embed([d.document() for d in decisions], "document")
+            self._store.reindex(list(zip(decisions, vectors, strict=True)))
+        if stale:
+            logger.info("reconciled index", extra={"entries": len(stale)})
+        return len(stale)
+
+    # --- writes ----------------------------------------------------------------------------------
+    def _new_id(self) -> str:
+        # 8 hex chars as the protocol's ids; collisions are likely past ~50k decisions, so every
+        # id is checked against the ids this process knows (loaded from the store at startup).
+        with self._ids_lock:
+            while True:
+                candidate = secrets.token_hex(4)
+                if candidate not in self._ids:
+                    self._ids.add(candidate)
+                    return candidate
+
+    def _write(self, d: Decision) -> bool:
+        """Embed and save; returns whether the vector index was written too."""
+        vector: list[float] | None
+        try:
+            vector = self._embed([d.document()])[0]
+        except EmbedderUnavailable as e:
+            logger.warning("embedding failed; decision saved unindexed", extra={"error": str(e)})
+            vector = None
+        self._save([(d, vector)])
+        self.generation += 1
+        return vector is not None
+
+    def record(self, new: NewDecision, agent: str) -> Recorded:
+        if not new.decision.strip():
+            raise InvalidInput("decision must not be empty", field="decision")
+        now = utcnow()
+        details = dict(new.details)
+        if new.review_in is not None:
+            details["review_by"] = (now + new.review_in).date().isoformat()
+        d = Decision(
+            id=self._new_id(),
+            decision=new.decision.strip(),
+            category=new.category,
+            confidence=new.confidence,
+            stakes=new.stakes,
+            date=now,
+            context=new.context,
+            reasons=new.reasons,
+            tags=new.tags,
+            pattern=new.pattern,
+            recorded_by=agent,
+            project=new.project,
+            feature=new.feature,
+            pr=new.pr,
+            file=new.file,
+            line=new.line,
+            commit=new.commit,
+            details=details,
+        )
+        try:
+            indexed = self._write(d)
+        except BaseException:
+            with self._ids_lock:
+                self._ids.discard(d.id)
+            raise
+        score, suggestions = quality(new)
+        return Recorded(d, indexed, score, suggestions)
+
+    def review(self, decision_id: str, review: ReviewInput, agent: str) -> tuple[Decision, bool]:
+        """Attach an outcome to a decision; re-embeds it (the outcome becomes searchable)."""
+        current = self.get(decision_id)
+        reviewed = current.with_review(
+            Review(
+                outcome=review.outcome,
+                reviewed_at=utcnow(),
+                reviewed_by=agent,
+                actual_result=review.actual_result,
+                lessons=review.lessons,
+                review_notes=review.notes,
+                affected_kpis=review.affected_kpis,
+            )
+        )
+        return reviewed, self._write(reviewed)
+
+    def update(self, decision_id: str, changes: dict[str, Any]) -> tuple[Decision, bool]:
+        """Replace some fields of a decision (the wire layer limits which)."""
+        current = self.get(decision_id)
+        updated = dataclasses.replace(current, **changes, rev=current.rev + 1)
+        return updated, self._write(updated)
+
+    # --- reads -----------------------------------------------------------------------------------
+    def find(self, decision_id: str) -> Decision | None:
+        """Exact id first, then a unique-enough prefix (clients show 8-char ids)."""
+        return self._store.get(decision_id) or self._store.get_by_prefix(decision_id)
+
+    def get(self, decision_id: str) -> Decision:
+        found = self.find(decision_id)
+        if found is None:
+            raise DecisionNotFound(decision_id)
+        return found
+
+    def count(self) -> int:
+        return self._store.count()
+
+    def scan(self) -> Iterator[Decision]:
+        """Every stored decision (calibration reads them all)."""
+        return self._store.scan()
+
+    # --- maintenance -----------------------------------------------------------------------------
+    def reindex(self) -> ReindexReport:
+        """Rebuild this embedding space's index from the stored records."""
+        started = time.perf_counter()
+        self._store.reset_index()
+        indexed = errors = 0
+        batch: list[Decision] = []
+
+        def flush() -> None:
+            nonlocal indexed, errors
+            try:
+                vectors = self._embedder.embed([d.document() for d in batch], "document")
+                self._store.reindex(list(zip(batch, vectors, strict=True)))
+                indexed += len(batch)
+            except EmbedderUnavailable:
+                errors += len(batch)
+            batch.clear()
+
+        for d in self._store.scan():
+            batch.append(d)
+            if len(batch) >= REINDEX_BATCH:
+                flush()
+        if batch:
+            flush()
+        self.generation += 1
+        return ReindexReport(indexed, errors, int((time.perf_counter() - started) * 1000))
+
+
+def parse_review_in(value: str) -> timedelta:
+    """`"<int>d|w|m"` → timedelta (m = 30 days)."""
+    value = value.strip().lower()
+    unit = value[-1:] if value else ""
+    days = {"d": 1, "w": 7, "m": 30}.get(unit)
+    number = value[:-1]
+    if days is None or not number.isdigit():
+        raise InvalidInput('reviewIn must look like "7d", "2w" or "1m"', field="reviewIn")
+    return timedelta(days=int(number) * days)
+
+
+def date_or_none(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,167 @@
+"""Finding decisions: semantic (vectors), keyword (BM25), hybrid, and list mode.
+
+Semantic search is one filtered nearest-neighbour query against the store. Keyword search ranks
+with BM25 (`rank_bm25`) over every record's document; the index is built lazily, kept in memory and
+rebuilt when decisions changed (at most once per `KEYWORD_REFRESH_S`, so a write-heavy workload does
+not rebuild on every query). Hybrid min–max normalises both result sets and mixes them with
+`hybrid_weight` on the semantic side (notes 5).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rank_bm25 import BM25Okapi
+
+from cstp.domain.models import Decision, DecisionFilter, ScoredDecision
+from cstp.ports.store import DecisionStore
+
+Mode = Literal["semantic", "keyword", "hybrid", "list"]
+KEYWORD_REFRESH_S = 2.0
+_TOKEN = re.compile(r"\w+")
+
+
+def tokenize(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def keyword_text(d: Decision) -> str:
+    parts = [d.decision, d.context or "", d.category, " ".join(d.tags), d.pattern or ""]
+    parts += [f"{r.type} {r.text}" for r in d.reasons]
+    return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    decision: Decision
+    distance: float
+    semantic: float = 0.0
+    keyword: float = 0.0
+    combined: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    hits: list[Hit]
+    mode: Mode
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+class _KeywordIndex:
+    def __init__(self, decisions: list[Decision]) -> None:
+        self.decisions = decisions
+        corpus = [tokenize(keyword_text(d)) or [""] for d in decisions]
+        self.bm25 = BM25Okapi(corpus) if corpus else None
+
+    def search(self, query: str, flt: DecisionFilter, limit: int) -> list[tuple[Decision, float]]:
+        tokens = tokenize(query)
+        if self.bm25 is None or not tokens:
+            return []
+        scores = self.bm25.get_scores(tokens)
+        order = scores.argsort()[::-1]
+        out: list[tuple[Decision, float]] = []
+        for i in order:
+            score = float(scores[i])
+            if score <= 0:
+                break
+            d = self.decisions[i]
+            if flt.matches(d):
+                out.append((d, score))
+                if len(out) >= limit:
+                    break
+        return out
+
+
+class SearchService:
+    """Runs queryDecisions' four modes against a store."""
+
+    def __init__(
+        self,
+        store: DecisionStore,
+        embed_query: Callable[[Sequence[str]], list[list[float]]],
+        generation: Callable[[], int],
+    ) -> None:
+        self._store = store
+        self._embed_query = embed_query
+        self._generation = generation
+        self._lock = threading.Lock()
+        self._index: _KeywordIndex | None = None
+        self._index_gen = -1
+        self._index_built = 0.0
+
+    def semantic(self, query: str, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
+        vector = self._embed_query([query])[0]
+        return self._store.search(vector, flt, limit)
+
+    def _keyword_index(self) -> _KeywordIndex:
+        with self._lock:
+            gen = self._generation()
+            fresh = time.monotonic() - self._index_built < KEYWORD_REFRESH_S
+            if self._index is None or (gen != self._index_gen and not fresh):
+                self._index = _KeywordIndex(list(self._store.scan()))
+                self._index_gen = gen
+                self._index_built = time.monotonic()
+            return self._index
+
+    def keyword(self, query: str, flt: DecisionFilter, limit: int) -> list[tuple[Decision, float]]:
+        return self._keyword_index().search(query, flt, limit)
+
+    def search(
+        self,
+        query: str,
+        mode: Mode,
+        flt: DecisionFilter,
+        limit: int,
+        hybrid_weight: float = 0.7,
+        semantic_prefix: str = "",
+    ) -> SearchResult:
+        if mode == "list" or not query.strip():
+            listed = self._store.list(flt, limit)
+            return SearchResult([Hit(d, 0.0) for d in listed], "list")
+        if mode == "semantic":
+            hits = [
+                Hit(s.decision, round(s.distance, 4), semantic=1 - s.distance)
+                for s in self.semantic(semantic_prefix + query, flt, limit)
+            ]
+            return SearchResult(hits, "semantic")
+        if mode == "keyword":
+            found = self.keyword(query, flt, limit)
+            hits = [Hit(d, round(1 - s / 10, 4), keyword=s, combined=s) for d, s in found]
+            scores = {d.id: {"semantic": 0.0, "keyword": s, "combined": s} for d, s in found}
+            return SearchResult(hits, "keyword", scores)
+        return self._hybrid(query, flt, limit, hybrid_weight, semantic_prefix)
+
+    def _hybrid(
+        self, query: str, flt: DecisionFilter, limit: int, weight: float, prefix: str
+    ) -> SearchResult:
+        sem = {s.decision.id: (s.decision, 1 - s.distance)
+               for s in self.semantic(prefix + query, flt, 2 * limit)}
+        kw = {d.id: (d, score) for d, score in self.keyword(query, flt, 2 * limit)}
+        sem_n = _normalise({k: v[1] for k, v in sem.items()})
+        kw_n = _normalise({k: v[1] for k, v in kw.items()})
+        combined: list[Hit] = []
+        scores: dict[str, dict[str, float]] = {}
+        for did in sem.keys() | kw.keys():
+            decision = (sem.get(did) or kw[did])[0]
+            s, k = sem_n.get(did, 0.0), kw_n.get(did, 0.0)
+            c = weight * s + (1 - weight) * k
+            combined.append(Hit(decision, round(1 - c, 4), s, k, c))
+            scores[did] = {"semantic": round(s, 4), "keyword": round(k, 4), "combined": round(c, 4)}
+        combined.sort(key=lambda h: (-h.combined, h.decision.id))
+        top = combined[:limit]
+        return SearchResult(top, "hybrid", {h.decision.id: scores[h.decision.id] for h in top})
+
+
+def _normalise(values: dict[str, float]) -> dict[str, float]:
+    """Min–max to 0..1; when all values are equal every one becomes 1.0."""
+    if not values:
+        return {}
+    lo, hi = min(values.values()), max(values.values())
+    if hi == lo:
+        return dict.fromkeys(values, 1.0)
+    return {k: (v - lo) / (hi - lo) for k, v in values.items()}

@@ -1,0 +1,26 @@
+"""What every handler receives besides its params: the caller and the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cstp.domain.decisions import DecisionService
+from cstp.domain.guardrails import GuardrailService
+from cstp.domain.search import SearchService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Built once in the app's lifespan and shared by every request."""
+
+    decisions: DecisionService
+    search: SearchService
+    guardrails: GuardrailService
+    agent_name: str  # the server's name, echoed as `agent` in results
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    agent: str  # the authenticated caller (token's agent id)
+    request_id: str
+    services: Services

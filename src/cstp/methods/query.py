@@ -1,0 +1,145 @@
+"""cstp.queryDecisions: semantic, keyword, hybrid and list retrieval with every filter."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cstp.domain.errors import InvalidInput
+from cstp.domain.models import Decision, DecisionFilter, aware
+from cstp.domain.search import Hit
+from cstp.methods.context import CallContext
+from cstp.methods.decisions import CategoryIn, StakesIn
+from cstp.methods.wire import Confidence, Int, Number, Params, alias, day
+from cstp.rpc.table import MethodSpec
+
+StatusIn = Literal["pending", "reviewed"]
+
+
+class Filters(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    category: CategoryIn | None = None
+    min_confidence: Confidence | None = alias("minConfidence", "min_confidence")
+    max_confidence: Confidence | None = alias("maxConfidence", "max_confidence")
+    date_after: datetime | None = alias("dateAfter", "date_after")
+    date_before: datetime | None = alias("dateBefore", "date_before")
+    stakes: list[StakesIn] | None = None
+    status: list[StatusIn] | None = None
+    project: str | None = None
+    feature: str | None = None
+    pr: Int | None = None
+    has_outcome: bool | None = alias("hasOutcome", "has_outcome")
+    tags: list[str] | None = None
+    agent: str | None = None
+
+    @field_validator("stakes", "status", "tags", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class QueryParams(Params):
+    query: str = Field(default="", max_length=10_000)
+    limit: Int | None = alias("limit", "top_k", "topK")
+    retrieval_mode: Literal["semantic", "keyword", "hybrid"] | None = alias(
+        "retrievalMode", "retrieval_mode"
+    )
+    hybrid_weight: Number | None = alias("hybridWeight", "hybrid_weight")
+    bridge_side: str | None = alias("bridgeSide", "bridge_side")
+    include_reasons: bool = Field(default=False, alias="includeReasons")
+    include_detail: bool | None = alias("includeDetail", "include_detail")
+    filters: Filters = Field(default_factory=Filters)
+    # The dashboard sends these at top level; they narrow like the same keys in `filters`.
+    category: CategoryIn | None = None
+    project: str | None = None
+    has_outcome: bool | None = alias("hasOutcome", "has_outcome")
+
+    def to_filter(self) -> DecisionFilter:
+        f = self.filters
+        if f.min_confidence is not None and f.max_confidence is not None:
+            if f.min_confidence > f.max_confidence:
+                raise InvalidInput(
+                    "filters.minConfidence must not exceed filters.maxConfidence",
+                    field="filters.minConfidence",
+                )
+        return DecisionFilter(
+            category=f.category or self.category,
+            min_confidence=f.min_confidence,
+            max_confidence=f.max_confidence,
+            date_after=aware(f.date_after) if f.date_after else None,
+            date_before=aware(f.date_before) if f.date_before else None,
+            stakes=tuple(f.stakes or ()),
+            statuses=tuple(f.status or ()),
+            project=f.project or self.project,
+            feature=f.feature,
+            pr=f.pr,
+            has_outcome=f.has_outcome if f.has_outcome is not None else self.has_outcome,
+            tags=tuple(f.tags or ()),
+            recorded_by=f.agent,
+        )
+
+
+def _row(h: Hit, p: QueryParams) -> dict[str, Any]:
+    d: Decision = h.decision
+    row: dict[str, Any] = {
+        "id": d.id[:8],
+        "title": d.title,
+        "category": d.category,
+        "confidence": d.confidence,
+        "stakes": d.stakes,
+        "status": d.status,
+        "date": day(d.date),
+        "distance": h.distance,
+    }
+    if d.outcome:
+        row["outcome"] = d.outcome
+    if p.include_reasons and d.reasons:
+        row["reasons"] = [r.to_record() for r in d.reasons]
+    if d.tags:
+        row["tags"] = list(d.tags)
+    if d.pattern:
+        row["pattern"] = d.pattern
+    if d.project:
+        row["project"] = d.project
+    if p.include_detail and d.review and d.review.actual_result:
+        row["actualResult"] = d.review.actual_result
+    if d.review and d.review.lessons:
+        row["lessons"] = d.review.lessons
+    bridge = d.details.get("bridge")
+    if isinstance(bridge, dict) and (bridge.get("structure") or bridge.get("function")):
+        row["bridge"] = {"structure": bridge.get("structure"), "function": bridge.get("function")}
+    return row
+
+
+def query_decisions(p: QueryParams, ctx: CallContext) -> dict[str, Any]:
+    started = time.perf_counter()
+    flt = p.to_filter()
+    listing = not p.query.strip()
+    mode = "list" if listing else (p.retrieval_mode or "semantic")
+    limit = p.limit if p.limit is not None else 10
+    limit = max(1, min(limit, 500 if listing else 50))
+    weight = max(0.0, min(1.0, p.hybrid_weight if p.hybrid_weight is not None else 0.7))
+    prefix = {"structure": "Structure: ", "function": "Function: "}.get(p.bridge_side or "", "")
+    result = ctx.services.search.search(p.query, mode, flt, limit, weight, prefix)
+    out: dict[str, Any] = {
+        "decisions": [_row(h, p) for h in result.hits],
+        "total": len(result.hits),
+        "query": p.query,
+        "queryTimeMs": int((time.perf_counter() - started) * 1000),
+        "agent": ctx.services.agent_name,
+        "retrievalMode": result.mode,
+    }
+    if result.scores:
+        out["scores"] = result.scores
+    return out
+
+
+METHODS: dict[str, MethodSpec] = {
+    "cstp.queryDecisions": MethodSpec(
+        "cstp.queryDecisions", QueryParams, query_decisions,
+        "Find similar past decisions (semantic, keyword, hybrid, or list with filters)",
+    ),
+}

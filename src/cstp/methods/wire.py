@@ -1,0 +1,35 @@
+"""Shared pieces of the wire models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+
+
+class Params(BaseModel):
+    """Base for params models: unknown keys are ignored (clients send extras), names or aliases."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+def alias(*names: str) -> Any:
+    return Field(default=None, validation_alias=AliasChoices(*names))
+
+
+def _strict_number(v: Any) -> Any:
+    # pydantic would turn True into 1; a boolean where a number belongs is a client bug.
+    if isinstance(v, bool):
+        raise ValueError("must be a number, not a boolean")
+    return v
+
+
+Number = Annotated[float, BeforeValidator(_strict_number)]
+Int = Annotated[int, BeforeValidator(_strict_number)]
+Confidence = Annotated[float, BeforeValidator(_strict_number), Field(ge=0.0, le=1.0)]
+DecisionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+
+
+def day(dt: datetime) -> str:
+    return dt.date().isoformat()

@@ -1,0 +1,135 @@
+"""The JSON-RPC 2.0 pipeline: bytes in, bytes (or None) out.
+
+Order of checks for each request object, following the spec:
+parse (-32700) → request shape (-32600) → method lookup (-32601) → params (-32602) → handler
+(domain errors mapped by `rpc.errors`; anything else -32603). A notification (no `id` member) never
+gets a reply, even when it fails. A batch answers with an array of the non-notification replies, or
+nothing when all were notifications; an empty batch is a single -32600.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from cstp.rpc.errors import (
+    InvalidParams,
+    InvalidRequest,
+    MethodNotFound,
+    ParseError,
+    RpcError,
+    to_rpc_error,
+)
+from cstp.rpc.table import MethodTable
+
+logger = logging.getLogger("cstp.rpc")
+
+
+class _NoId:
+    """Marks a notification: the request had no `id` member (distinct from `"id": null`)."""
+
+    def __repr__(self) -> str:
+        return "_NO_ID"
+
+
+_NO_ID: Final = _NoId()
+
+# Called once per request with (method or None, outcome, seconds); the web layer records metrics.
+Observer = Callable[[str | None, str, float], None]
+
+
+def _reply(req_id: Any, *, result: Any = None, error: RpcError | None = None) -> dict[str, Any]:
+    if error is not None:
+        return {"jsonrpc": "2.0", "error": error.to_wire(), "id": req_id}
+    return {"jsonrpc": "2.0", "result": result, "id": req_id}
+
+
+def _encode(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def _describe_validation(e: ValidationError) -> InvalidParams:
+    errors = []
+    for err in e.errors(include_url=False, include_input=False):
+        field = ".".join(str(p) for p in err["loc"] if p != "__root__") or "params"
+        errors.append({"field": field, "message": err["msg"]})
+    text = "; ".join(f"{x['field']}: {x['message']}" for x in errors)
+    return InvalidParams(f"Invalid params: {text}", {"errors": errors})
+
+
+def _request_id(obj: dict[str, Any]) -> Any:
+    if "id" not in obj:
+        return _NO_ID
+    rid = obj["id"]
+    if rid is None or isinstance(rid, str) or (
+        isinstance(rid, int | float) and not isinstance(rid, bool)
+    ):
+        return rid
+    raise InvalidRequest("Invalid Request: id must be a string, a number or null")
+
+
+def _call_one(obj: Any, table: MethodTable, ctx: Any, observe: Observer | None) -> Any:
+    """Handle one request object; returns the reply dict, or _NO_ID for a notification."""
+    started = time.perf_counter()
+    method_name: str | None = None
+    req_id: Any = None
+    outcome = "ok"
+    try:
+        if not isinstance(obj, dict):
+            raise InvalidRequest("Invalid Request: expected a JSON object")
+        req_id = _request_id(obj)
+        if obj.get("jsonrpc") != "2.0":
+            raise InvalidRequest('Invalid Request: "jsonrpc" must be exactly "2.0"')
+        method = obj.get("method")
+        if not isinstance(method, str) or not method:
+            raise InvalidRequest('Invalid Request: "method" must be a non-empty string')
+        spec = table.get(method)
+        if spec is None:
+            raise MethodNotFound(f"Method not found: {method}", {"method": method})
+        method_name = method
+        params = obj.get("params", {})
+        if isinstance(params, list):
+            raise InvalidParams(
+                "Invalid params: params must be an object (named parameters only)",
+                {"field": "params"},
+            )
+        if not isinstance(params, dict):
+            raise InvalidParams("Invalid params: params must be an object", {"field": "params"})
+        try:
+            parsed = spec.params.model_validate(params)
+        except ValidationError as e:
+            raise _describe_validation(e) from None
+        result = spec.handler(parsed, ctx)
+        reply = _reply(req_id, result=result)
+    except Exception as exc:  # every failure becomes an error object, never a traceback
+        error = to_rpc_error(exc)
+        outcome = f"error{error.code}"
+        reply = _reply(None if req_id is _NO_ID else req_id, error=error)
+    if observe is not None:
+        observe(method_name, outcome, time.perf_counter() - started)
+    if req_id is _NO_ID:
+        return _NO_ID
+    return reply
+
+
+def dispatch(
+    body: bytes, table: MethodTable, ctx: Any = None, observe: Observer | None = None
+) -> bytes | None:
+    """Process a JSON-RPC request or batch. Returns the encoded reply, or None if nothing to send."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _encode(_reply(None, error=ParseError()))
+    if isinstance(payload, list):
+        if not payload:
+            return _encode(_reply(None, error=InvalidRequest("Invalid Request: empty batch")))
+        replies = [_call_one(item, table, ctx, observe) for item in payload]
+        sent = [r for r in replies if r is not _NO_ID]
+        return _encode(sent) if sent else None
+    reply = _call_one(payload, table, ctx, observe)
+    return None if reply is _NO_ID else _encode(reply)
