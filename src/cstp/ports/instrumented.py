@@ -1,0 +1,106 @@
+"""Timing wrappers: a store and an embedder that report each call's duration."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from cstp.domain.models import Decision, DecisionFilter, ScoredDecision
+from cstp.ports.embedder import Embedder, Purpose
+from cstp.ports.store import DecisionStore, Vector
+
+Observe = Callable[[str, float], None]
+
+
+class TimedStore:
+    """Forwards to a DecisionStore and calls `observe(operation, seconds)` after each call."""
+
+    def __init__(self, inner: DecisionStore, observe: Observe) -> None:
+        self._inner = inner
+        self._observe = observe
+
+    def _timed(self, op: str, fn: Callable[..., Any], *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self._observe(op, time.perf_counter() - started)
+
+    @property
+    def space(self) -> str:
+        return self._inner.space
+
+    def save(self, items: Sequence[tuple[Decision, Vector | None]]) -> None:
+        self._timed("save", self._inner.save, items)
+
+    def get(self, decision_id: str) -> Decision | None:
+        result: Decision | None = self._timed("get", self._inner.get, decision_id)
+        return result
+
+    def get_by_prefix(self, prefix: str) -> Decision | None:
+        result: Decision | None = self._timed("get_by_prefix", self._inner.get_by_prefix, prefix)
+        return result
+
+    def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
+        result: list[ScoredDecision] = self._timed(
+            "search", self._inner.search, vector, flt, limit
+        )
+        return result
+
+    def list(self, flt: DecisionFilter, limit: int) -> list[Decision]:
+        result: list[Decision] = self._timed("list", self._inner.list, flt, limit)
+        return result
+
+    def scan(self, flt: DecisionFilter | None = None) -> Iterator[Decision]:
+        return self._inner.scan(flt)
+
+    def count(self) -> int:
+        result: int = self._timed("count", self._inner.count)
+        return result
+
+    def record_versions(self) -> dict[str, int]:
+        return self._inner.record_versions()
+
+    def index_versions(self) -> dict[str, int]:
+        return self._inner.index_versions()
+
+    def reset_index(self) -> None:
+        self._inner.reset_index()
+
+    def reindex(self, items: Sequence[tuple[Decision, Vector]]) -> None:
+        self._timed("reindex", self._inner.reindex, items)
+
+    def ping(self) -> None:
+        self._inner.ping()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class TimedEmbedder:
+    """Forwards to an Embedder and reports duration and batch size of each call."""
+
+    def __init__(
+        self, inner: Embedder, observe: Callable[[str, float, int], None]
+    ) -> None:
+        self._inner = inner
+        self._observe = observe
+
+    @property
+    def space(self) -> str:
+        return self._inner.space
+
+    @property
+    def dimension(self) -> int:
+        return self._inner.dimension
+
+    def embed(self, texts: Sequence[str], purpose: Purpose = "document") -> list[list[float]]:
+        started = time.perf_counter()
+        try:
+            return self._inner.embed(texts, purpose)
+        finally:
+            self._observe(purpose, time.perf_counter() - started, len(texts))
+
+    def close(self) -> None:
+        self._inner.close()

@@ -1,0 +1,120 @@
+"""HTTP routes. Thin: read the request, call one component, shape the response."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cstp.methods.context import CallContext
+from cstp.rpc import dispatch
+from cstp.web.agent_card import Card
+from cstp.web.auth import Unauthorized
+
+if TYPE_CHECKING:
+    from cstp.app import Components
+
+router = APIRouter()
+
+
+def _components(request: Request) -> Components:
+    c: Components = request.app.state.components
+    return c
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _unauthorized(detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, 401, headers={"WWW-Authenticate": "Bearer"})
+
+
+@router.post("/cstp")
+async def cstp(request: Request) -> Response:
+    c = _components(request)
+    try:
+        agent = c.authenticator.authenticate(request.headers.get("authorization"))
+    except Unauthorized as e:
+        return _unauthorized(e.detail)
+    try:
+        body = await _read_body(request, c.settings.max_body_bytes)
+    except BodyTooLarge:
+        return JSONResponse(
+            {"detail": f"Request body exceeds {c.settings.max_body_bytes} bytes"}, 413
+        )
+    from cstp import logs
+
+    ctx = CallContext(agent=agent, request_id=logs.request_id.get(), services=c.services)
+    reply = await anyio.to_thread.run_sync(dispatch, body, c.table, ctx, c.metrics.observe_rpc)
+    if reply is None:
+        return Response(status_code=204)
+    return Response(reply, media_type="application/json")
+
+
+@router.get("/health")
+async def health(request: Request) -> dict[str, Any]:
+    c = _components(request)
+    return {
+        "status": "healthy",
+        "version": c.version,
+        "uptime_seconds": round(time.monotonic() - c.started, 3),
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    c = _components(request)
+    components = await anyio.to_thread.run_sync(c.readiness)
+    failing = [name for name, state in components.items() if state["status"] != "OK"]
+    if failing:
+        return JSONResponse(
+            {"status": "not_ready", "error": f"{', '.join(failing)} not ready",
+             "components": components},
+            503,
+        )
+    return JSONResponse({"status": "ready", "components": components})
+
+
+def _card(request: Request, card: Card) -> Response:
+    headers = {"ETag": card.etag, "Cache-Control": "public, max-age=300"}
+    if request.headers.get("if-none-match") == card.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(card.body, media_type="application/json", headers=headers)
+
+
+@router.get("/.well-known/agent.json")
+async def agent_json(request: Request) -> Response:
+    return _card(request, _components(request).cstp_card)
+
+
+@router.get("/.well-known/agent-card.json")
+async def agent_card_json(request: Request) -> Response:
+    return _card(request, _components(request).a2a_card)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    registry = _components(request).metrics.registry
+    data = await anyio.to_thread.run_sync(generate_latest, registry)
+    return Response(data, media_type=CONTENT_TYPE_LATEST)
