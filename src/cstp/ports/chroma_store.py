@@ -1,0 +1,518 @@
+"""`DecisionStore` on ChromaDB: embedded (`PersistentClient`, same process) or a Chroma server.
+
+Two collections per database, named from the configured prefix:
+
+- `<prefix>-records`: every decision, the source of truth. It does not depend on any embedding
+  model, so switching models (or spaces) never touches the records.
+- `<prefix>-<space>`: the vector index of one embedding space (cosine distance).
+
+Both carry the metadata laid out in `cstp.ports.chroma_where`, including the full record as JSON,
+so a search returns complete decisions in one Chroma call. Writes go to the records first, then to
+the index; `record_versions()` / `index_versions()` let the service repair an index that missed a
+write (crash, index reset, model switch).
+
+The client is opened lazily on first use and reopened after a failed attempt, so a server started
+before Chroma reports `StoreUnavailable` (and `/ready` says so) instead of failing to start. Every
+Chroma, httpx and OS error is translated to `StoreUnavailable` with a short message: no stack
+trace, no server response body beyond its first line, never the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import chromadb
+import chromadb.errors as chroma_errors
+import httpx
+import numpy as np
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Embeddable, EmbeddingFunction, Embeddings, GetResult, Include
+from chromadb.config import Settings as ChromaSettings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from cstp.domain.errors import ConfigError, StoreUnavailable
+from cstp.domain.models import Decision, DecisionFilter, ScoredDecision
+from cstp.ports.chroma_where import (
+    Metadata,
+    MetadataValue,
+    Where,
+    decision_from_metadata,
+    is_unsatisfiable,
+    metadata_for,
+    where_for,
+)
+from cstp.ports.store import Vector
+
+# Writes are sent in chunks below the server's max batch (5461 items for 1.5.9, see
+# /api/v2/pre-flight-checks); reads are paged so one response never holds the whole database.
+WRITE_BATCH = 5000
+READ_PAGE = 2000
+# Collection names: 3-512 characters from [a-zA-Z0-9._-], starting and ending alphanumeric.
+_COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
+_RECORDS = "records"
+
+
+class ExplicitVectorsOnly(EmbeddingFunction[Embeddable]):
+    """The embedding function our collections are created with; it refuses to embed anything.
+
+    Chroma attaches an embedding function to every collection, and its default one downloads a
+    model on first use (and `embedding_function=None` does not disable it). We always pass vectors
+    explicitly, so this one is never called; if Chroma ever did call it, raising is better than
+    silently embedding with a model nobody chose.
+    """
+
+    def __init__(self) -> None:
+        """Nothing to configure (Chroma warns when `__init__` is not defined)."""
+
+    def __call__(self, input: Embeddable) -> Embeddings:  # noqa: A002 - Chroma's signature
+        """Refuse: cstp always supplies vectors itself."""
+        raise RuntimeError("cstp passes embeddings explicitly; Chroma must not embed documents")
+
+    @staticmethod
+    def name() -> str:
+        """Name persisted in the collection configuration and looked up when it is reopened."""
+        return "cstp-explicit-vectors"
+
+    def get_config(self) -> dict[str, Any]:
+        """No configuration: the function has no state."""
+        return {}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> ExplicitVectorsOnly:
+        """Rebuild from a persisted configuration (when Chroma reopens a collection)."""
+        return ExplicitVectorsOnly()
+
+
+def collection_name(prefix: str, suffix: str) -> str:
+    """`<prefix>-<suffix>`, checked against Chroma's naming rules. Raises ConfigError."""
+    name = f"{prefix}-{suffix}"
+    if not _COLLECTION_NAME.fullmatch(name):
+        raise ConfigError(
+            f"invalid Chroma collection name {name!r}: use 3-512 characters from [a-zA-Z0-9._-], "
+            "starting and ending with a letter or digit (check CHROMA_COLLECTION_PREFIX)"
+        )
+    return name
+
+
+class ChromaStore:
+    """A `DecisionStore` backed by two Chroma collections. Thread-safe; build with a factory."""
+
+    def __init__(
+        self,
+        open_client: Callable[[], ClientAPI],
+        *,
+        prefix: str,
+        space: str,
+        location: str,
+        secrets: Sequence[str] = (),
+    ) -> None:
+        """Prefer `ChromaStore.embedded` / `ChromaStore.server`; this takes a client factory."""
+        if space == _RECORDS:
+            raise ConfigError(f"embedding space name {space!r} is reserved")
+        self._open_client = open_client
+        self._space = space
+        self._records_name = collection_name(prefix, _RECORDS)
+        self._index_name = collection_name(prefix, space)
+        self._location = location
+        self._secrets = tuple(s for s in secrets if s)
+        self._lock = threading.RLock()
+        self._client: ClientAPI | None = None
+        self._records: Collection | None = None
+        self._index: Collection | None = None
+        self._closed = False
+
+    # --- factories --------------------------------------------------------------------------
+
+    @classmethod
+    def embedded(cls, data_dir: Path, *, prefix: str, space: str) -> ChromaStore:
+        """A store in `data_dir/chroma`, run inside this process (no server needed)."""
+        path = Path(data_dir) / "chroma"
+
+        def open_client() -> ClientAPI:
+            path.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(
+                path=str(path),
+                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+            )
+
+        return cls(open_client, prefix=prefix, space=space, location=str(path))
+
+    @classmethod
+    def server(
+        cls,
+        url: str,
+        *,
+        prefix: str,
+        space: str,
+        token: str | None = None,
+        tenant: str = "default_tenant",
+        database: str = "default_database",
+        timeout: float = 10.0,
+    ) -> ChromaStore:
+        """A store on the Chroma server at `url` (e.g. `http://chromadb:8000`).
+
+        `token` is sent as `Authorization: Bearer <token>`, for a proxy or a server with auth.
+        Raises ConfigError for a malformed URL; nothing is contacted until first use.
+        """
+        host, port, ssl, base = _parse_url(url)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+        def open_client() -> ClientAPI:
+            # chromadb's HTTP client has no timeout (httpx timeout=None) and calls the server in
+            # its constructor: probe with a bounded timeout first so a hung server fails fast.
+            probe = httpx.get(f"{base}/api/v2/heartbeat", headers=headers, timeout=timeout)
+            probe.raise_for_status()
+            client = chromadb.HttpClient(
+                host=host,
+                port=port,
+                ssl=ssl,
+                headers=headers,
+                tenant=tenant,
+                database=database,
+                settings=ChromaSettings(anonymized_telemetry=False),
+            )
+            _bound_http_timeout(client, timeout)
+            return client
+
+        return cls(open_client, prefix=prefix, space=space, location=base, secrets=[token or ""])
+
+    # --- DecisionStore ----------------------------------------------------------------------
+
+    @property
+    def space(self) -> str:
+        """The embedding space served by the `<prefix>-<space>` index collection."""
+        return self._space
+
+    def save(self, items: Sequence[tuple[Decision, Vector]]) -> None:
+        """Upsert records, then index entries, in chunks; returns when Chroma acknowledged both.
+
+        Record before index means a crash in between leaves a record without a fresh vector
+        (found and repaired via `index_versions`), never a vector without a record.
+        """
+        unique = _last_per_id(items)
+        if not unique:
+            return
+        records, index = self._collections()
+        for start in range(0, len(unique), WRITE_BATCH):
+            chunk = unique[start : start + WRITE_BATCH]
+            ids = [d.id for d, _ in chunk]
+            metadatas = [metadata_for(d) for d, _ in chunk]
+            vectors = _matrix([v for _, v in chunk])
+            with self._translate("save"):
+                _upsert(records, ids, _matrix([_record_vector(i) for i in ids]), metadatas)
+                _upsert(index, ids, vectors, metadatas)
+
+    def get(self, decision_id: str) -> Decision | None:
+        """The record with exactly this id, or None."""
+        records, _ = self._collections()
+        with self._translate("get"):
+            found = records.get(ids=[decision_id], include=["metadatas"])
+        metadatas = found["metadatas"] or []
+        return decision_from_metadata(dict(metadatas[0])) if metadatas else None
+
+    def get_by_prefix(self, prefix: str) -> Decision | None:
+        """The newest record whose id starts with `prefix`; an empty prefix matches nothing.
+
+        Chroma cannot filter ids by prefix, so this lists ids only (no metadata) and then
+        fetches the candidates.
+        """
+        if not prefix:
+            return None
+        records, _ = self._collections()
+        ids = [i for page in self._pages(records, None, []) for i in page["ids"]]
+        candidates = [i for i in ids if i.startswith(prefix)]
+        if not candidates:
+            return None
+        with self._translate("get"):
+            found = records.get(ids=candidates, include=["metadatas"])
+        newest = _newest_first(found)
+        return decision_from_metadata(newest[0][1]) if newest else None
+
+    def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
+        """One filtered `query` on the index collection; distances are cosine (0 = same)."""
+        if limit <= 0 or is_unsatisfiable(flt):
+            return []
+        _, index = self._collections()
+        with self._translate("search"):
+            result = index.query(
+                query_embeddings=_matrix([vector]),
+                n_results=limit,
+                where=where_for(flt),
+                include=["metadatas", "distances"],
+            )
+        metadatas = (result["metadatas"] or [[]])[0]
+        distances = (result["distances"] or [[]])[0]
+        return [
+            ScoredDecision(decision_from_metadata(dict(m)), float(d))
+            for m, d in zip(metadatas, distances, strict=True)
+        ]
+
+    def list(self, flt: DecisionFilter, limit: int) -> list[Decision]:
+        """Up to `limit` matching records, newest first (equal dates by ascending id).
+
+        Chroma cannot sort, so this reads the matching metadata in pages, sorts by `date_us`
+        and decodes only the `limit` newest records.
+        """
+        if limit <= 0 or is_unsatisfiable(flt):
+            return []
+        records, _ = self._collections()
+        rows: list[tuple[int, str, dict[str, Any]]] = []
+        for page in self._pages(records, where_for(flt), ["metadatas"]):
+            rows.extend((int(m["date_us"]), i, dict(m)) for i, m in _rows(page))
+        rows.sort(key=lambda row: (-row[0], row[1]))
+        return [decision_from_metadata(m) for _, _, m in rows[:limit]]
+
+    def scan(self, flt: DecisionFilter | None = None) -> Iterator[Decision]:
+        """Every matching record, read `READ_PAGE` at a time (offset paging, no order)."""
+        if flt is not None and is_unsatisfiable(flt):
+            return
+        records, _ = self._collections()
+        where = where_for(flt) if flt is not None else None
+        for page in self._pages(records, where, ["metadatas"]):
+            for _, meta in _rows(page):
+                yield decision_from_metadata(meta)
+
+    def count(self) -> int:
+        """Number of records."""
+        records, _ = self._collections()
+        with self._translate("count"):
+            return records.count()
+
+    def record_versions(self) -> dict[str, int]:
+        """id → rev of every record."""
+        records, _ = self._collections()
+        return self._versions(records)
+
+    def index_versions(self) -> dict[str, int]:
+        """id → rev of every entry in this space's index."""
+        _, index = self._collections()
+        return self._versions(index)
+
+    def reset_index(self) -> None:
+        """Delete and recreate this space's index collection; records are untouched."""
+        self._collections()
+        with self._lock, self._translate("reset the index"):
+            assert self._client is not None
+            try:
+                self._client.delete_collection(self._index_name)
+            except chroma_errors.NotFoundError:
+                pass  # already gone: the goal state
+            self._index = None
+        self._collections()
+
+    def reindex(self, items: Sequence[tuple[Decision, Vector]]) -> None:
+        """Write index entries only (the records already hold these decisions)."""
+        unique = _last_per_id(items)
+        if not unique:
+            return
+        _, index = self._collections()
+        for start in range(0, len(unique), WRITE_BATCH):
+            chunk = unique[start : start + WRITE_BATCH]
+            with self._translate("reindex"):
+                _upsert(
+                    index,
+                    [d.id for d, _ in chunk],
+                    _matrix([v for _, v in chunk]),
+                    [metadata_for(d) for d, _ in chunk],
+                )
+
+    def ping(self) -> None:
+        """Heartbeat plus a record count: proves the server answers and the collection exists."""
+        records, _ = self._collections()
+        with self._translate("ping"):
+            assert self._client is not None
+            self._client.heartbeat()
+            records.count()
+
+    def close(self) -> None:
+        """Release the client (the embedded database is closed when its last client is)."""
+        with self._lock:
+            self._closed = True
+            client, self._client = self._client, None
+            self._records = self._index = None
+        close = getattr(client, "close", None)  # on Client, not on the ClientAPI protocol
+        if callable(close):
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - closing must not fail shutdown
+                pass
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _collections(self) -> tuple[Collection, Collection]:
+        """The (records, index) collections, connecting and creating them on first use."""
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable("the decision store is closed")
+            if self._records is None or self._index is None:
+                with self._translate("connect"):
+                    if self._client is None:
+                        self._client = self._open_client()
+                    # Chroma looks the function up by name when it reopens a collection.
+                    register_embedding_function(ExplicitVectorsOnly)  # type: ignore[no-untyped-call]
+                    ef = ExplicitVectorsOnly()
+                    self._records = self._client.get_or_create_collection(
+                        self._records_name, embedding_function=ef
+                    )
+                    self._index = self._client.get_or_create_collection(
+                        self._index_name,
+                        metadata={"hnsw:space": "cosine"},
+                        embedding_function=ef,
+                    )
+            return self._records, self._index
+
+    def _pages(
+        self, collection: Collection, where: Where | None, include: Include
+    ) -> Iterator[GetResult]:
+        """`collection.get` in pages of READ_PAGE, until a short page."""
+        offset = 0
+        while True:
+            with self._translate("read"):
+                page = collection.get(where=where, include=include, limit=READ_PAGE, offset=offset)
+            yield page
+            if len(page["ids"]) < READ_PAGE:
+                return
+            offset += READ_PAGE
+
+    def _versions(self, collection: Collection) -> dict[str, int]:
+        return {
+            i: int(m["rev"])
+            for page in self._pages(collection, None, ["metadatas"])
+            for i, m in _rows(page)
+        }
+
+    @contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        """Turn every foreign error into StoreUnavailable, most specific first.
+
+        Wraps only Chroma calls, so our own bugs are not disguised as an outage.
+        """
+        try:
+            yield
+        except StoreUnavailable:
+            raise
+        except chroma_errors.NotFoundError as e:
+            # A collection was deleted under us (e.g. another instance reset the index):
+            # forget the handles so the next call reopens or recreates them.
+            self._records = self._index = None
+            raise StoreUnavailable(f"Chroma {action} failed: {self._short(e)}") from e
+        except (chroma_errors.ChromaAuthError, chroma_errors.AuthorizationError) as e:
+            raise StoreUnavailable(
+                f"Chroma at {self._location} refused {action}: {self._short(e)}"
+            ) from e
+        except chroma_errors.ChromaError as e:
+            raise StoreUnavailable(f"Chroma {action} failed: {self._short(e)}") from e
+        except httpx.TimeoutException as e:
+            raise StoreUnavailable(f"Chroma at {self._location} timed out ({action})") from e
+        except httpx.HTTPStatusError as e:
+            status = e.response.status_code
+            raise StoreUnavailable(
+                f"Chroma at {self._location} answered HTTP {status} ({action})"
+            ) from e
+        except httpx.HTTPError as e:  # connection refused / reset, protocol errors
+            raise StoreUnavailable(
+                f"cannot reach Chroma at {self._location} ({action}): {type(e).__name__}"
+            ) from e
+        except OSError as e:  # embedded: disk full, permissions
+            reason = e.strerror or type(e).__name__
+            raise StoreUnavailable(f"Chroma {action} failed at {self._location}: {reason}") from e
+        except Exception as e:  # chromadb raises bare Exception/ValueError with server text
+            raise StoreUnavailable(f"Chroma {action} failed: {self._short(e)}") from e
+
+    def _short(self, error: BaseException) -> str:
+        """First line of the error, at most 200 characters, with any secret blanked out."""
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return (text[:200] + "…" if len(text) > 200 else text) or type(error).__name__
+
+
+def _upsert(
+    collection: Collection,
+    ids: list[str],
+    embeddings: np.ndarray[Any, np.dtype[np.float32]],
+    metadatas: list[Metadata],
+) -> None:
+    """Upsert that replaces metadata instead of merging it.
+
+    Chroma's upsert merges new metadata keys into the old ones, so a tag or project removed by an
+    update would survive. Keys the stored entry has but the new metadata lacks are sent as None,
+    which Chroma treats as "delete this key".
+    """
+    existing = collection.get(ids=ids, include=["metadatas"])
+    old = {i: set(m) for i, m in _rows(existing)}
+    payload: list[dict[str, MetadataValue | None]] = []
+    for decision_id, meta in zip(ids, metadatas, strict=True):
+        row: dict[str, MetadataValue | None] = dict(meta)
+        row.update(dict.fromkeys(old.get(decision_id, set()) - set(meta)))
+        payload.append(row)
+    collection.upsert(ids=ids, embeddings=embeddings, metadatas=payload)  # type: ignore[arg-type]
+
+
+def _rows(result: GetResult) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(id, metadata) pairs of a get result."""
+    metadatas = result["metadatas"] or []
+    for decision_id, meta in zip(result["ids"], metadatas, strict=True):
+        yield decision_id, dict(meta)
+
+
+def _newest_first(result: GetResult) -> list[tuple[str, dict[str, Any]]]:
+    return sorted(_rows(result), key=lambda row: (-int(row[1]["date_us"]), row[0]))
+
+
+def _record_vector(decision_id: str) -> list[float]:
+    """A 2-d vector derived from the id, for the records collection.
+
+    Chroma requires a vector for every item, but records are never searched by vector: a tiny
+    fixed dimension keeps them independent of any embedding model and cheap to store. It is
+    spread by a hash (not a constant) because an HNSW graph full of identical points degrades.
+    """
+    digest = hashlib.sha256(decision_id.encode("utf-8")).digest()
+    a = int.from_bytes(digest[:4], "big") / 2**32
+    b = int.from_bytes(digest[4:8], "big") / 2**32
+    return [a, b]
+
+
+def _matrix(vectors: Sequence[Vector]) -> np.ndarray[Any, np.dtype[np.float32]]:
+    return np.asarray([list(v) for v in vectors], dtype=np.float32)
+
+
+def _last_per_id(items: Sequence[tuple[Decision, Vector]]) -> list[tuple[Decision, Vector]]:
+    """One item per id, the last winning (Chroma rejects duplicate ids in one call)."""
+    return list({d.id: (d, v) for d, v in items}.values())
+
+
+def _parse_url(url: str) -> tuple[str, int, bool, str]:
+    """(host, port, ssl, base URL) of `http(s)://host[:port]`. Raises ConfigError."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"CHROMA_URL must look like http://host:8000, got {url!r}")
+    if parts.username or parts.password:
+        raise ConfigError("CHROMA_URL must not contain credentials; set CHROMA_TOKEN instead")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError("CHROMA_URL must not have a path, query or fragment")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 8000)
+    except ValueError:
+        raise ConfigError(f"CHROMA_URL has an invalid port: {url!r}") from None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return host, port, parts.scheme == "https", f"{parts.scheme}://{host}:{port}"
+
+
+def _bound_http_timeout(client: ClientAPI, timeout: float) -> None:
+    """Give chromadb's httpx session a timeout (it is created with none).
+
+    NOTE(ports): reaches into chromadb's private `_server._session`; if a future chromadb
+    renames it this silently does nothing, and the heartbeat probe still bounds connecting.
+    """
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(timeout)

@@ -1,0 +1,147 @@
+"""The Chroma metadata layout of a decision, and `DecisionFilter` → Chroma `where` translation.
+
+Both collections (`<prefix>-records` and `<prefix>-<space>`) carry the same metadata per decision:
+
+    ============== ======= ===========================================================
+    key            type    meaning
+    ============== ======= ===========================================================
+    category       str     Decision.category
+    stakes         str     Decision.stakes
+    status         str     Decision.status ("pending" | "reviewed")
+    confidence     float   Decision.confidence (always a float, even for 1.0)
+    date_us        int     Decision.date as integer microseconds since the Unix epoch
+    project        str     Decision.project      (omitted when None)
+    feature        str     Decision.feature      (omitted when None)
+    pr             int     Decision.pr           (omitted when None)
+    recorded_by    str     Decision.recorded_by  (omitted when None)
+    tag:<tag>      bool    True, one key per tag (a tags filter is an `$or` of these)
+    rev            int     Decision.rev, compared with the records to find stale index entries
+    record         str     JSON of `Decision.to_record()`: a query returns whole decisions in one
+                           call, and the decision is rebuilt with `Decision.from_record`
+    ============== ======= ===========================================================
+
+Why microseconds rather than epoch seconds: `DecisionFilter.matches` (the reference semantics)
+compares full datetimes, and decisions carry microseconds. With whole seconds a decision at
+12:00:00.5 would pass `date_before=12:00:00` in Chroma but not in memory. Python datetimes have
+microsecond resolution, so integer microseconds make the comparison exact (and stay below 2**53).
+
+Chroma rejects None values on insert (and, on upsert, None means "delete this key"), so absent
+fields are left out of the metadata; `chroma_store` sends None only to delete keys that an older
+revision had. Chroma also rejects several top-level keys in one `where`, empty `$in` lists and
+`$and`/`$or` with fewer than two operands: the functions below never produce those.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cstp.domain.models import Decision, DecisionFilter, aware
+
+MetadataValue = str | int | float | bool
+Metadata = dict[str, MetadataValue]
+Where = dict[str, Any]
+
+TAG_PREFIX = "tag:"
+RECORD_KEY = "record"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_micros(dt: datetime) -> int:
+    """Exact integer microseconds since the epoch (naive datetimes are UTC, as in filters)."""
+    return (aware(dt) - _EPOCH) // _MICROSECOND
+
+
+def tag_key(tag: str) -> str:
+    """The boolean metadata key that marks a decision as carrying `tag`."""
+    return f"{TAG_PREFIX}{tag}"
+
+
+def metadata_for(decision: Decision) -> Metadata:
+    """The metadata stored with `decision` in both collections (layout in the module docstring)."""
+    meta: Metadata = {
+        "category": decision.category,
+        "stakes": decision.stakes,
+        "status": decision.status,
+        "confidence": float(decision.confidence),
+        "date_us": epoch_micros(decision.date),
+        "rev": int(decision.rev),
+        RECORD_KEY: json.dumps(decision.to_record(), ensure_ascii=False, separators=(",", ":")),
+    }
+    for key, value in (
+        ("project", decision.project),
+        ("feature", decision.feature),
+        ("recorded_by", decision.recorded_by),
+    ):
+        if value is not None:
+            meta[key] = value
+    if decision.pr is not None:
+        meta["pr"] = int(decision.pr)
+    for tag in decision.tags:
+        meta[tag_key(tag)] = True
+    return meta
+
+
+def decision_from_metadata(meta: dict[str, Any]) -> Decision:
+    """Rebuild the decision from the `record` key written by `metadata_for`."""
+    return Decision.from_record(json.loads(meta[RECORD_KEY]))
+
+
+def is_unsatisfiable(flt: DecisionFilter) -> bool:
+    """True when no decision can match (e.g. statuses=["pending"] with has_outcome=True).
+
+    Chroma cannot express "match nothing" (an empty `$in` is rejected), so stores check this
+    first and answer with an empty result without a round trip.
+    """
+    statuses = flt.effective_statuses()
+    return statuses is not None and not statuses
+
+
+def where_for(flt: DecisionFilter) -> Where | None:
+    """The Chroma `where` clause selecting exactly the decisions `flt.matches`; None = no filter.
+
+    Several conditions are joined with `$and` (Chroma refuses several top-level keys). Raises
+    ValueError for an unsatisfiable filter: call `is_unsatisfiable` first.
+    """
+    if is_unsatisfiable(flt):
+        raise ValueError("filter matches no decision; check is_unsatisfiable() first")
+    clauses: list[Where] = []
+    if flt.category is not None:
+        clauses.append({"category": flt.category})
+    if flt.min_confidence is not None:
+        clauses.append({"confidence": {"$gte": float(flt.min_confidence)}})
+    if flt.max_confidence is not None:
+        clauses.append({"confidence": {"$lte": float(flt.max_confidence)}})
+    if flt.date_after is not None:
+        clauses.append({"date_us": {"$gte": epoch_micros(flt.date_after)}})
+    if flt.date_before is not None:
+        clauses.append({"date_us": {"$lte": epoch_micros(flt.date_before)}})
+    if flt.stakes:
+        clauses.append({"stakes": {"$in": _unique(flt.stakes)}})
+    statuses = flt.effective_statuses()
+    if statuses is not None:
+        clauses.append({"status": {"$in": list(statuses)}})
+    if flt.project is not None:
+        clauses.append({"project": flt.project})
+    if flt.feature is not None:
+        clauses.append({"feature": flt.feature})
+    if flt.pr is not None:
+        clauses.append({"pr": int(flt.pr)})
+    if flt.tags:
+        # Any tag matches: one boolean key per tag, OR-ed.
+        clauses.append(_join("$or", [{tag_key(t): True} for t in _unique(flt.tags)]))
+    if flt.recorded_by is not None:
+        clauses.append({"recorded_by": flt.recorded_by})
+    return _join("$and", clauses) if clauses else None
+
+
+def _join(op: str, clauses: list[Where]) -> Where:
+    """`{op: clauses}`, or the clause itself when there is only one (Chroma needs two or more)."""
+    return clauses[0] if len(clauses) == 1 else {op: clauses}
+
+
+def _unique(values: tuple[str, ...]) -> list[str]:
+    """Values without duplicates, first occurrence first (stable clauses are easier to test)."""
+    return list(dict.fromkeys(values))

@@ -1,0 +1,201 @@
+"""`DecisionStore` in process memory: the reference implementation of the port.
+
+Used by unit tests (no Chroma needed) and by benchmarks as the floor: search is an exact cosine
+scan, and filters use `DecisionFilter.matches`, which defines what every store must return.
+
+Several `MemoryStore`s can share one `MemoryData` to model one database seen through different
+embedding spaces: they share the records, and each space has its own index.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from cstp.domain.errors import StoreUnavailable
+from cstp.domain.models import Decision, DecisionFilter, ScoredDecision, aware
+from cstp.ports.store import Vector
+
+_FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass
+class _Index:
+    """One embedding space: the decision as indexed (for filters) and its unit vector."""
+
+    entries: dict[str, tuple[Decision, _FloatArray]] = field(default_factory=dict)
+    # Stacked vectors for a vectorised scan, rebuilt lazily after writes.
+    matrix: _FloatArray | None = None
+    order: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MemoryData:
+    """Records plus one index per space; shared by every `MemoryStore` opened on it."""
+
+    records: dict[str, Decision] = field(default_factory=dict)
+    indexes: dict[str, _Index] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+class MemoryStore:
+    """A `DecisionStore` held in a dict. Thread-safe; nothing survives the process."""
+
+    def __init__(self, space: str, data: MemoryData | None = None) -> None:
+        self._space = space
+        self._data = data if data is not None else MemoryData()
+        self._closed = False
+        with self._data.lock:
+            self._data.indexes.setdefault(space, _Index())
+
+    @property
+    def space(self) -> str:
+        """The embedding space whose index this store reads and writes."""
+        return self._space
+
+    @property
+    def data(self) -> MemoryData:
+        """The shared backing data, to open the same records in another space."""
+        return self._data
+
+    def save(self, items: Sequence[tuple[Decision, Vector]]) -> None:
+        """Upsert records, then index entries, mirroring the order the Chroma store uses."""
+        unique = _last_per_id(items)
+        with self._data.lock:
+            self._check_open()
+            for decision, _ in unique:
+                self._data.records[decision.id] = decision
+            self._write_index(unique)
+
+    def get(self, decision_id: str) -> Decision | None:
+        """The record with exactly this id, or None."""
+        with self._data.lock:
+            self._check_open()
+            return self._data.records.get(decision_id)
+
+    def get_by_prefix(self, prefix: str) -> Decision | None:
+        """The newest record whose id starts with `prefix`; an empty prefix matches nothing."""
+        if not prefix:
+            return None
+        with self._data.lock:
+            self._check_open()
+            hits = [d for i, d in self._data.records.items() if i.startswith(prefix)]
+        return _newest_first(hits)[0] if hits else None
+
+    def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
+        """Exact cosine scan over this space's index, filtered, nearest first (ties by id)."""
+        if limit <= 0:
+            return []
+        query = _unit(vector)
+        with self._data.lock:
+            self._check_open()
+            index = self._index()
+            if index.matrix is None:
+                index.order = sorted(index.entries)
+                index.matrix = (
+                    np.stack([index.entries[i][1] for i in index.order])
+                    if index.order
+                    else np.zeros((0, query.shape[0]))
+                )
+            if not index.order:
+                return []
+            distances = 1.0 - index.matrix @ query
+            ranked = sorted(zip(distances.tolist(), index.order, strict=True))
+            hits: list[ScoredDecision] = []
+            for distance, decision_id in ranked:
+                decision = index.entries[decision_id][0]
+                if flt.matches(decision):
+                    hits.append(ScoredDecision(decision, float(distance)))
+                    if len(hits) == limit:
+                        break
+            return hits
+
+    def list(self, flt: DecisionFilter, limit: int) -> list[Decision]:
+        """Up to `limit` matching records, newest first (ties by id, as in the Chroma store)."""
+        if limit <= 0:
+            return []
+        with self._data.lock:
+            self._check_open()
+            matching = [d for d in self._data.records.values() if flt.matches(d)]
+        return _newest_first(matching)[:limit]
+
+    def scan(self, flt: DecisionFilter | None = None) -> Iterator[Decision]:
+        """Every matching record; iterates over a snapshot so callers may write meanwhile."""
+        with self._data.lock:
+            self._check_open()
+            snapshot = list(self._data.records.values())
+        return (d for d in snapshot if flt is None or flt.matches(d))
+
+    def count(self) -> int:
+        """Number of records."""
+        with self._data.lock:
+            self._check_open()
+            return len(self._data.records)
+
+    def record_versions(self) -> dict[str, int]:
+        """id → rev of every record."""
+        with self._data.lock:
+            self._check_open()
+            return {i: d.rev for i, d in self._data.records.items()}
+
+    def index_versions(self) -> dict[str, int]:
+        """id → rev of every entry in this space's index."""
+        with self._data.lock:
+            self._check_open()
+            return {i: d.rev for i, (d, _) in self._index().entries.items()}
+
+    def reset_index(self) -> None:
+        """Forget this space's index; the records and other spaces are untouched."""
+        with self._data.lock:
+            self._check_open()
+            self._data.indexes[self._space] = _Index()
+
+    def reindex(self, items: Sequence[tuple[Decision, Vector]]) -> None:
+        """Write index entries only (the records already hold these decisions)."""
+        with self._data.lock:
+            self._check_open()
+            self._write_index(_last_per_id(items))
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable once the store is closed; an open memory store always answers."""
+        with self._data.lock:
+            self._check_open()
+
+    def close(self) -> None:
+        """Make this store unusable, like a closed Chroma client; the shared data stays."""
+        self._closed = True
+
+    def _index(self) -> _Index:
+        return self._data.indexes.setdefault(self._space, _Index())
+
+    def _write_index(self, items: Sequence[tuple[Decision, Vector]]) -> None:
+        index = self._index()
+        for decision, vector in items:
+            index.entries[decision.id] = (decision, _unit(vector))
+        index.matrix = None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailable("the decision store is closed")
+
+
+def _unit(vector: Vector) -> _FloatArray:
+    """The vector scaled to length 1, so a dot product is the cosine similarity."""
+    array = np.asarray(vector, dtype=np.float64)
+    norm = float(np.linalg.norm(array))
+    return array / norm if norm > 0 else array
+
+
+def _newest_first(decisions: Sequence[Decision]) -> list[Decision]:
+    """Newest date first; equal dates by ascending id (two stable sorts), as the Chroma store."""
+    by_id = sorted(decisions, key=lambda d: d.id)
+    return sorted(by_id, key=lambda d: aware(d.date), reverse=True)
+
+
+def _last_per_id(items: Sequence[tuple[Decision, Vector]]) -> list[tuple[Decision, Vector]]:
+    """One item per id, the last one winning, as an upsert of the whole batch would."""
+    return list({d.id: (d, v) for d, v in items}.values())
