@@ -109,6 +109,10 @@ def _call_one(obj: Any, table: MethodTable, ctx: Any, observe: Observer | None) 
     except Exception as exc:  # every failure becomes an error object, never a traceback
         error = to_rpc_error(exc)
         outcome = f"error{error.code}"
+        if isinstance(error, InvalidRequest):
+            # Not a valid request, so not a notification either: the spec wants a reply (id null
+            # unless the id itself could be read).
+            req_id = None if req_id is _NO_ID else req_id
         reply = _reply(None if req_id is _NO_ID else req_id, error=error)
     if observe is not None:
         observe(method_name, outcome, time.perf_counter() - started)

@@ -1,0 +1,118 @@
+"""Envelope rules beyond the spec's examples: ids, versions, params errors, handler failures."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, Field
+
+from cstp.domain.errors import DecisionNotFound, InvalidInput, StoreUnavailable
+from cstp.rpc import MethodSpec, dispatch
+
+
+class Limit(BaseModel):
+    limit: int = Field(default=10, ge=1)
+
+
+def boom(p: Any, c: Any) -> Any:
+    raise RuntimeError("secret internals /etc/passwd")
+
+
+def raiser(exc: Exception) -> Any:
+    def handler(p: Any, c: Any) -> Any:
+        raise exc
+
+    return handler
+
+
+TABLE = {
+    "echo": MethodSpec("echo", Limit, lambda p, c: {"limit": p.limit, "ctx": c}),
+    "boom": MethodSpec("boom", Limit, boom),
+    "invalid": MethodSpec("invalid", Limit, raiser(InvalidInput("bad tag", field="tags"))),
+    "missing": MethodSpec("missing", Limit, raiser(DecisionNotFound("abc"))),
+    "down": MethodSpec("down", Limit, raiser(StoreUnavailable("connection refused"))),
+}
+
+
+def call(obj: Any, ctx: Any = None) -> Any:
+    out = dispatch(json.dumps(obj).encode(), TABLE, ctx)
+    return None if out is None else json.loads(out)
+
+
+def test_context_reaches_the_handler() -> None:
+    assert call({"jsonrpc": "2.0", "method": "echo", "id": 1}, "agent-7")["result"]["ctx"] == (
+        "agent-7"
+    )
+
+
+def test_missing_params_means_empty_object() -> None:
+    assert call({"jsonrpc": "2.0", "method": "echo", "id": 1})["result"]["limit"] == 10
+
+
+@pytest.mark.parametrize("version", [None, "1.0", 2.0, ""])
+def test_wrong_jsonrpc_version_is_invalid_request(version: Any) -> None:
+    body: dict[str, Any] = {"method": "echo", "id": 1}
+    if version is not None:
+        body["jsonrpc"] = version
+    reply = call(body)
+    assert reply["error"]["code"] == -32600 and reply["id"] == 1
+
+
+@pytest.mark.parametrize("bad_id", [[1], {"a": 1}, True])
+def test_id_of_wrong_type_is_invalid_request(bad_id: Any) -> None:
+    reply = call({"jsonrpc": "2.0", "method": "echo", "id": bad_id})
+    assert reply["error"]["code"] == -32600 and reply["id"] is None
+
+
+def test_null_id_is_a_request_not_a_notification() -> None:
+    reply = call({"jsonrpc": "2.0", "method": "echo", "id": None})
+    assert reply == {"jsonrpc": "2.0", "result": {"limit": 10, "ctx": None}, "id": None}
+
+
+def test_invalid_params_name_the_field() -> None:
+    reply = call({"jsonrpc": "2.0", "method": "echo", "params": {"limit": "many"}, "id": 1})
+    assert reply["error"]["code"] == -32602
+    assert "limit" in reply["error"]["message"]
+    assert reply["error"]["data"]["errors"][0]["field"] == "limit"
+
+
+def test_unexpected_exception_is_internal_error_without_details() -> None:
+    reply = call({"jsonrpc": "2.0", "method": "boom", "id": 1})
+    assert reply["error"] == {"code": -32603, "message": "Internal error"}
+
+
+def test_domain_invalid_input_is_invalid_params_naming_field() -> None:
+    reply = call({"jsonrpc": "2.0", "method": "invalid", "id": 1})
+    assert reply["error"]["code"] == -32602 and reply["error"]["data"] == {"field": "tags"}
+
+
+def test_not_found_is_invalid_params() -> None:
+    reply = call({"jsonrpc": "2.0", "method": "missing", "id": 1})
+    assert reply["error"]["code"] == -32602 and "abc" in reply["error"]["message"]
+
+
+def test_store_unavailable_is_internal_error_naming_component() -> None:
+    reply = call({"jsonrpc": "2.0", "method": "down", "id": 1})
+    assert reply["error"]["code"] == -32603
+    assert reply["error"]["data"] == {"component": "store"}
+
+
+def test_failing_notification_gets_no_reply() -> None:
+    assert call({"jsonrpc": "2.0", "method": "boom"}) is None
+    assert call({"jsonrpc": "2.0", "method": "nope"}) is None
+
+
+def test_non_utf8_body_is_parse_error() -> None:
+    out = dispatch(b"\xff\xfe{", TABLE)
+    assert out is not None and json.loads(out)["error"]["code"] == -32700
+
+
+def test_observer_sees_method_and_outcome() -> None:
+    seen: list[tuple[Any, str]] = []
+    dispatch(
+        b'[{"jsonrpc":"2.0","method":"echo","id":1},{"jsonrpc":"2.0","method":"nope","id":2}]',
+        TABLE, None, lambda m, o, s: seen.append((m, o)),
+    )
+    assert seen == [("echo", "ok"), (None, "error-32601")]
