@@ -1,0 +1,126 @@
+"""The server as a process: SIGTERM with a request in flight, kill -9 after a write, SIGHUP reload,
+startup failures with clear messages."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.serverproc import BIN, ServerProcess
+
+TOKEN = "proc-token-0123456789"
+pytestmark = pytest.mark.slow
+
+
+def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"CSTP_DATA_DIR": str(tmp_path / "data"), "CSTP_AUTH_TOKENS": f"ops:{TOKEN}",
+            "GUARDRAILS_WATCH": "false", **extra}
+
+
+def test_sigterm_finishes_the_request_in_flight_and_exits_0(tmp_path: Path) -> None:
+    with ServerProcess(env_for(tmp_path)) as server:
+        server.wait_ready()
+        batch = [{"jsonrpc": "2.0", "id": i, "method": "cstp.recordDecision",
+                  "params": {"decision": f"Decision number {i} about caching layer {i % 7}"}}
+                 for i in range(150)]
+        answer: dict[str, Any] = {}
+
+        def send() -> None:
+            r = httpx.post(f"{server.url}/cstp", json=batch, timeout=60,
+                           headers={"Authorization": f"Bearer {TOKEN}"})
+            answer["status"], answer["body"] = r.status_code, r.json()
+
+        t = threading.Thread(target=send)
+        t.start()
+        time.sleep(0.4)  # the batch is being processed
+        sent = time.monotonic()
+        server.signal(signal.SIGTERM)
+        code = server.wait(15)
+        t.join(30)
+        assert code == 0, server.output()
+        assert time.monotonic() - sent < 10
+        assert answer["status"] == 200
+        assert len(answer["body"]) == 150
+        assert all(r["result"]["success"] for r in answer["body"])
+        # The listener is closed: new connections are refused.
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{server.url}/health", timeout=2)
+
+
+def test_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
+    with ServerProcess(env_for(tmp_path)) as server:
+        server.wait_ready()
+        rid = server.rpc(TOKEN, "cstp.recordDecision", {
+            "decision": "Keep audit logs for seven years", "category": "security"})["result"]["id"]
+        server.signal(signal.SIGKILL)
+        server.wait(10)
+    with ServerProcess(env_for(tmp_path)) as again:
+        again.wait_ready()
+        got = again.rpc(TOKEN, "cstp.getDecision", {"id": rid})["result"]
+        assert got["found"] is True
+        hits = again.rpc(TOKEN, "cstp.queryDecisions", {"query": "retention of audit trails"})
+        assert hits["result"]["decisions"][0]["id"] == rid
+
+
+def test_sighup_reloads_guardrails(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    with ServerProcess(env_for(tmp_path, GUARDRAILS_PATHS=str(rules))) as server:
+        server.wait_ready()
+        action = {"action": {"description": "Deploy on friday", "category": "process",
+                             "stakes": "low", "confidence": 0.9, "friday": True}}
+        assert server.rpc(TOKEN, "cstp.checkGuardrails", action)["result"]["allowed"] is True
+        (rules / "friday.yaml").write_text(
+            "- id: no-friday-deploys\n  description: No deploys on Friday\n"
+            "  condition_friday: true\n  action: block\n  message: Not on Friday\n"
+        )
+        server.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            result = server.rpc(TOKEN, "cstp.checkGuardrails", action)["result"]
+            if not result["allowed"]:
+                break
+            time.sleep(0.1)
+        assert result["violations"][0]["guardrailId"] == "no-friday-deploys"
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "cstp-server"), *args], env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_broken_guardrail_file_fails_startup_naming_the_file(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "broken.yaml").write_text("- id: x\n  condition: 'action.stakes =='\n  action: block\n")
+    import os
+
+    env = {**os.environ, **env_for(tmp_path, GUARDRAILS_PATHS=str(rules))}
+    result = run_cli(env=env)
+    assert result.returncode == 1
+    assert "broken.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_invalid_setting_stops_startup_naming_it(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, **env_for(tmp_path, CSTP_PORT="eighty")}
+    result = run_cli(env=env)
+    assert result.returncode == 2
+    assert "CSTP_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_gemini_without_key_fails_startup_clearly(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, **env_for(tmp_path, EMBEDDING_PROVIDER="gemini")}
+    result = run_cli(env=env)
+    assert result.returncode == 2
+    assert "GEMINI_API_KEY" in result.stderr
