@@ -1,0 +1,34 @@
+"""Guardrails: YAML policy rules checked before (and after) an agent decides.
+
+Shaped like OPA: `loader` does the I/O and fails fast, `rules` (with `conditions`, `cel`,
+`cel_ast`) validates and compiles each rule once, `engine.evaluate` is pure, and `service` holds
+the current rules for the server (audit log, reload, file watching). docs/GUARDRAILS.md describes
+the file format.
+"""
+
+from cstp.domain.guardrails.engine import (
+    ActionContext,
+    Finding,
+    RuleFailure,
+    Verdict,
+    evaluate,
+    evaluate_record,
+)
+from cstp.domain.guardrails.loader import load_rules, packaged_dir
+from cstp.domain.guardrails.rules import CompiledRule, RuleSet, compile_rule
+from cstp.domain.guardrails.service import GuardrailService
+
+__all__ = [
+    "ActionContext",
+    "CompiledRule",
+    "Finding",
+    "GuardrailService",
+    "RuleFailure",
+    "RuleSet",
+    "Verdict",
+    "compile_rule",
+    "evaluate",
+    "evaluate_record",
+    "load_rules",
+    "packaged_dir",
+]
