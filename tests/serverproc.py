@@ -28,15 +28,21 @@ class ServerProcess:
     def __init__(self, env: dict[str, str], args: tuple[str, ...] = (), cwd: Path | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        base = {k: v for k, v in os.environ.items()
-                if not k.startswith(("CSTP_", "CHROMA_", "GEMINI_", "GUARDRAILS_", "EMBEDDING_"))}
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("CSTP_", "CHROMA_", "GEMINI_", "GUARDRAILS_", "EMBEDDING_"))
+        }
         base |= {"CSTP_HOST": "127.0.0.1", "CSTP_PORT": str(self.port), "LOG_LEVEL": "INFO"}
         base |= env
         self.log = (cwd or Path(env.get("CSTP_DATA_DIR", "."))).parent / f"server-{self.port}.log"
         self._log_fh = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [str(BIN / "cstp-server"), *args], env=base, cwd=cwd,
-            stdout=self._log_fh, stderr=subprocess.STDOUT,
+            [str(BIN / "cstp-server"), *args],
+            env=base,
+            cwd=cwd,
+            stdout=self._log_fh,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -58,8 +64,12 @@ class ServerProcess:
 
     def rpc(self, token: str, method: str, params: dict[str, Any], timeout: float = 60) -> Any:
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-        r = httpx.post(f"{self.url}/cstp", json=body, timeout=timeout,
-                       headers={"Authorization": f"Bearer {token}"})
+        r = httpx.post(
+            f"{self.url}/cstp",
+            json=body,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         r.raise_for_status()
         return r.json()
 

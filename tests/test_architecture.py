@@ -35,7 +35,8 @@ def test_rpc_imports_neither_fastapi_nor_the_domain_services() -> None:
 
 def test_only_settings_reads_the_environment() -> None:
     readers = [
-        str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
         if "os.environ.get(" in p.read_text() or "os.getenv(" in p.read_text()
     ]
     assert readers == ["settings.py"]

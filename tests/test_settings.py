@@ -18,7 +18,11 @@ def write(path: Path, text: str) -> Path:
 def test_defaults_need_nothing() -> None:
     s = load_settings()
     assert (s.host, s.port, s.store_mode, s.embedding_provider) == (
-        "0.0.0.0", 8100, "embedded", "local")
+        "0.0.0.0",
+        8100,
+        "embedded",
+        "local",
+    )
     assert s.shutdown_timeout < 10  # below Docker's default grace period
     assert s.auth_tokens is None
 
@@ -26,8 +30,9 @@ def test_defaults_need_nothing() -> None:
 def test_precedence_cli_over_env_over_yaml_over_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = write(tmp_path / "c.yaml", "port: 7000\nhost: 10.0.0.1\nlog_level: debug\n"
-                "agent_name: from-yaml\n")
+    cfg = write(
+        tmp_path / "c.yaml", "port: 7000\nhost: 10.0.0.1\nlog_level: debug\nagent_name: from-yaml\n"
+    )
     s = load_settings(cfg)
     assert (s.port, s.host, s.log_level, s.agent_name) == (7000, "10.0.0.1", "DEBUG", "from-yaml")
     monkeypatch.setenv("CSTP_PORT", "7100")
@@ -39,18 +44,25 @@ def test_precedence_cli_over_env_over_yaml_over_default(
 
 
 def test_yaml_sections_of_server_yaml_are_read(tmp_path: Path) -> None:
-    cfg = write(tmp_path / "server.yaml", """
+    cfg = write(
+        tmp_path / "server.yaml",
+        """
 server: {host: 127.0.0.1, port: 9001}
 agent: {name: team-brain, url: "https://cstp.example"}
 auth:
   tokens:
     - {agent: bot, token: "${BOT_TOKEN}"}
-""")
+""",
+    )
     with pytest.MonkeyPatch.context() as m:
         m.setenv("BOT_TOKEN", "bot-secret-123456")
         s = load_settings(cfg)
     assert (s.host, s.port, s.agent_name, s.agent_url) == (
-        "127.0.0.1", 9001, "team-brain", "https://cstp.example")
+        "127.0.0.1",
+        9001,
+        "team-brain",
+        "https://cstp.example",
+    )
     assert s.auth_tokens is not None
     assert s.auth_tokens.get_secret_value() == "bot:bot-secret-123456"
 
@@ -102,9 +114,15 @@ def test_unreadable_secret_file_names_the_variable(monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("CSTP_PORT", "0"), ("CSTP_PORT", "http"), ("LOG_LEVEL", "LOUD"),
-     ("CHROMA_URL", "chromadb:8000"), ("EMBEDDING_PROVIDER", "openai"),
-     ("CSTP_SHUTDOWN_TIMEOUT", "-1"), ("CSTP_AUTH_TOKENS", "changeme")],
+    [
+        ("CSTP_PORT", "0"),
+        ("CSTP_PORT", "http"),
+        ("LOG_LEVEL", "LOUD"),
+        ("CHROMA_URL", "chromadb:8000"),
+        ("EMBEDDING_PROVIDER", "openai"),
+        ("CSTP_SHUTDOWN_TIMEOUT", "-1"),
+        ("CSTP_AUTH_TOKENS", "changeme"),
+    ],
 )
 def test_invalid_values_name_the_setting(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str

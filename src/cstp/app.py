@@ -146,19 +146,20 @@ def build_components(settings: Settings) -> Components:
     """Build everything the server needs. Raises CstpError subclasses with operator-facing text."""
     with ExitStack() as stack:
         metrics = Metrics()
-        embedder: Embedder = TimedEmbedder(
-            build_embedder(settings),
-            lambda purpose, s, n: (
-                metrics.embed_latency.labels(purpose).observe(s), metrics.embed_batch.observe(n)
-            ),
-        )
+        def observe_embed(purpose: str, seconds: float, texts: int) -> None:
+            metrics.embed_latency.labels(purpose).observe(seconds)
+            metrics.embed_batch.observe(texts)
+
+        embedder: Embedder = TimedEmbedder(build_embedder(settings), observe_embed)
         stack.callback(embedder.close)
         store: DecisionStore = TimedStore(
             build_store(settings, embedder.space),
             lambda op, s: metrics.store_latency.labels(op).observe(s),
         )
         stack.callback(store.close)
-        guardrail_service = GuardrailService(settings.guardrail_dirs, watch=settings.guardrails_watch)
+        guardrail_service = GuardrailService(
+            settings.guardrail_dirs, watch=settings.guardrails_watch
+        )
         stack.callback(guardrail_service.stop)
 
         # Group commit: concurrent requests share embedding batches and store writes.
@@ -193,12 +194,15 @@ def build_components(settings: Settings) -> Components:
             cstp_card=cstp_card(settings, table, __version__),
             a2a_card=a2a_card(settings, table, __version__),
         )
-        metrics.add_gauges({
-            "cstp_decisions": ("Stored decisions", store.count),
-            "cstp_guardrails_loaded": (
-                "Loaded guardrail rules", lambda: float(guardrail_service.status()["loaded"])
-            ),
-        })
+        metrics.add_gauges(
+            {
+                "cstp_decisions": ("Stored decisions", store.count),
+                "cstp_guardrails_loaded": (
+                    "Loaded guardrail rules",
+                    lambda: float(guardrail_service.status()["loaded"]),
+                ),
+            }
+        )
         components._closers = stack.pop_all()
         return components
     raise AssertionError("unreachable")  # pragma: no cover
@@ -218,7 +222,11 @@ def _install_sighup(reload: Callable[[], object]) -> Callable[[], None]:
         loop.add_signal_handler(signal.SIGHUP, on_hup)
     except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix loops
         return lambda: None
-    return lambda: loop.remove_signal_handler(signal.SIGHUP)
+
+    def remove() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    return remove
 
 
 def create_app(settings: Settings, components: Components | None = None) -> FastAPI:
@@ -230,10 +238,16 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
         app.state.components = c
         c.guardrails.start()
         remove_hup = _install_sighup(c.guardrails.reload)
-        logger.info("cstp ready", extra={
-            "version": c.version, "store": settings.store_mode, "embedder": c.embedder.space,
-            "methods": len(c.table), "guardrails": c.guardrails.status()["loaded"],
-        })
+        logger.info(
+            "cstp ready",
+            extra={
+                "version": c.version,
+                "store": settings.store_mode,
+                "embedder": c.embedder.space,
+                "methods": len(c.table),
+                "guardrails": c.guardrails.status()["loaded"],
+            },
+        )
         try:
             yield
         finally:
@@ -242,8 +256,12 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
             c.close()
 
     app = FastAPI(
-        title="cstp", version=__version__, lifespan=lifespan,
-        docs_url=None, redoc_url=None, openapi_url=None,
+        title="cstp",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.include_router(routes.router)
     metrics = components.metrics if components else None

@@ -14,7 +14,9 @@ from pathlib import Path
 
 # Telemetry off before onnxruntime or chromadb are imported (their import sends nothing then).
 for _name, _value in (
-    ("ORT_DISABLE_TELEMETRY", "1"), ("ANONYMIZED_TELEMETRY", "False"), ("HF_HUB_OFFLINE", "1"),
+    ("ORT_DISABLE_TELEMETRY", "1"),
+    ("ANONYMIZED_TELEMETRY", "False"),
+    ("HF_HUB_OFFLINE", "1"),
 ):
     os.environ.setdefault(_name, _value)
 
@@ -32,9 +34,13 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Settings come from CLI flags > environment (and *_FILE secrets) > --config YAML "
         "> defaults. See docs/CONFIG.md.",
     )
-    p.add_argument("command", nargs="?", default="serve", choices=["serve", "check-config"],
-                   help="serve (default), or check-config: validate settings and guardrails, "
-                        "then exit")
+    p.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "check-config"],
+        help="serve (default), or check-config: validate settings and guardrails, then exit",
+    )
     p.add_argument("--host", help="bind address (CSTP_HOST, default 0.0.0.0)")
     p.add_argument("--port", type=int, help="port (CSTP_PORT, default 8100)")
     p.add_argument("--config", type=Path, help="YAML settings file (CSTP_CONFIG)")
@@ -48,8 +54,11 @@ def _fail(code: int, message: str) -> int:
 
 
 def _secrets(settings: Settings) -> list[str]:
-    values = [s.get_secret_value() for s in (
-        settings.auth_tokens, settings.chroma_token, settings.gemini_api_key) if s is not None]
+    values = [
+        s.get_secret_value()
+        for s in (settings.auth_tokens, settings.chroma_token, settings.gemini_api_key)
+        if s is not None
+    ]
     if settings.auth_tokens is not None:
         values += [e.partition(":")[2].strip() for e in values[0].split(",")]
     return values
@@ -92,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         log_config=None,
         access_log=False,
         server_header=False,
-        timeout_graceful_shutdown=settings.shutdown_timeout,
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout)),
         lifespan="on",
     )
     server = uvicorn.Server(config)

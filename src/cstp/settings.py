@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     chroma_tenant: str = Field("default_tenant", validation_alias=_env("CHROMA_TENANT"))
     chroma_database: str = Field("default_database", validation_alias=_env("CHROMA_DATABASE"))
     chroma_collection_prefix: str = Field(
-        "cstp", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,40}$",
+        "cstp",
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,40}$",
         validation_alias=_env("CHROMA_COLLECTION_PREFIX"),
     )
     chroma_timeout: float = Field(10.0, gt=0, validation_alias=_env("CHROMA_TIMEOUT"))
@@ -191,16 +192,35 @@ class _SecretFileSource(PydanticBaseSettingsSource):
 
 # YAML sections of config/server.yaml → setting names.
 _SECTIONS: dict[str, dict[str, str]] = {
-    "server": {"host": "host", "port": "port", "data_dir": "data_dir", "log_level": "log_level",
-               "max_body_bytes": "max_body_bytes", "shutdown_timeout": "shutdown_timeout"},
-    "agent": {"name": "agent_name", "description": "agent_description", "url": "agent_url",
-              "contact": "agent_contact"},
-    "storage": {"chroma_url": "chroma_url", "chroma_token": "chroma_token",
-                "tenant": "chroma_tenant", "database": "chroma_database",
-                "collection_prefix": "chroma_collection_prefix"},
-    "embedding": {"provider": "embedding_provider", "batch_size": "embed_batch_size",
-                  "gemini_api_key": "gemini_api_key", "gemini_model": "gemini_model",
-                  "gemini_dimensions": "gemini_dimensions", "gemini_base_url": "gemini_base_url"},
+    "server": {
+        "host": "host",
+        "port": "port",
+        "data_dir": "data_dir",
+        "log_level": "log_level",
+        "max_body_bytes": "max_body_bytes",
+        "shutdown_timeout": "shutdown_timeout",
+    },
+    "agent": {
+        "name": "agent_name",
+        "description": "agent_description",
+        "url": "agent_url",
+        "contact": "agent_contact",
+    },
+    "storage": {
+        "chroma_url": "chroma_url",
+        "chroma_token": "chroma_token",
+        "tenant": "chroma_tenant",
+        "database": "chroma_database",
+        "collection_prefix": "chroma_collection_prefix",
+    },
+    "embedding": {
+        "provider": "embedding_provider",
+        "batch_size": "embed_batch_size",
+        "gemini_api_key": "gemini_api_key",
+        "gemini_model": "gemini_model",
+        "gemini_dimensions": "gemini_dimensions",
+        "gemini_base_url": "gemini_base_url",
+    },
     "guardrails": {"paths": "guardrails_paths", "watch": "guardrails_watch"},
 }
 

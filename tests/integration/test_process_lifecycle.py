@@ -20,21 +20,35 @@ pytestmark = pytest.mark.slow
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {"CSTP_DATA_DIR": str(tmp_path / "data"), "CSTP_AUTH_TOKENS": f"ops:{TOKEN}",
-            "GUARDRAILS_WATCH": "false", **extra}
+    return {
+        "CSTP_DATA_DIR": str(tmp_path / "data"),
+        "CSTP_AUTH_TOKENS": f"ops:{TOKEN}",
+        "GUARDRAILS_WATCH": "false",
+        **extra,
+    }
 
 
 def test_sigterm_finishes_the_request_in_flight_and_exits_0(tmp_path: Path) -> None:
     with ServerProcess(env_for(tmp_path)) as server:
         server.wait_ready()
-        batch = [{"jsonrpc": "2.0", "id": i, "method": "cstp.recordDecision",
-                  "params": {"decision": f"Decision number {i} about caching layer {i % 7}"}}
-                 for i in range(150)]
+        batch = [
+            {
+                "jsonrpc": "2.0",
+                "id": i,
+                "method": "cstp.recordDecision",
+                "params": {"decision": f"Decision number {i} about caching layer {i % 7}"},
+            }
+            for i in range(150)
+        ]
         answer: dict[str, Any] = {}
 
         def send() -> None:
-            r = httpx.post(f"{server.url}/cstp", json=batch, timeout=60,
-                           headers={"Authorization": f"Bearer {TOKEN}"})
+            r = httpx.post(
+                f"{server.url}/cstp",
+                json=batch,
+                timeout=60,
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
             answer["status"], answer["body"] = r.status_code, r.json()
 
         t = threading.Thread(target=send)
@@ -57,8 +71,11 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(tmp_path: Path) -> N
 def test_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
     with ServerProcess(env_for(tmp_path)) as server:
         server.wait_ready()
-        rid = server.rpc(TOKEN, "cstp.recordDecision", {
-            "decision": "Keep audit logs for seven years", "category": "security"})["result"]["id"]
+        rid = server.rpc(
+            TOKEN,
+            "cstp.recordDecision",
+            {"decision": "Keep audit logs for seven years", "category": "security"},
+        )["result"]["id"]
         server.signal(signal.SIGKILL)
         server.wait(10)
     with ServerProcess(env_for(tmp_path)) as again:
@@ -74,8 +91,15 @@ def test_sighup_reloads_guardrails(tmp_path: Path) -> None:
     rules.mkdir()
     with ServerProcess(env_for(tmp_path, GUARDRAILS_PATHS=str(rules))) as server:
         server.wait_ready()
-        action = {"action": {"description": "Deploy on friday", "category": "process",
-                             "stakes": "low", "confidence": 0.9, "friday": True}}
+        action = {
+            "action": {
+                "description": "Deploy on friday",
+                "category": "process",
+                "stakes": "low",
+                "confidence": 0.9,
+                "friday": True,
+            }
+        }
         assert server.rpc(TOKEN, "cstp.checkGuardrails", action)["result"]["allowed"] is True
         (rules / "friday.yaml").write_text(
             "- id: no-friday-deploys\n  description: No deploys on Friday\n"
@@ -92,14 +116,17 @@ def test_sighup_reloads_guardrails(tmp_path: Path) -> None:
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "cstp-server"), *args], env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [str(BIN / "cstp-server"), *args], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_broken_guardrail_file_fails_startup_naming_the_file(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
-    (rules / "broken.yaml").write_text("- id: x\n  condition: 'action.stakes =='\n  action: block\n")
+    (rules / "broken.yaml").write_text(
+        "- id: x\n  condition: 'action.stakes =='\n  action: block\n"
+    )
     import os
 
     env = {**os.environ, **env_for(tmp_path, GUARDRAILS_PATHS=str(rules))}

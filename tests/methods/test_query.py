@@ -13,21 +13,71 @@ from tests.conftest import rpc
 NOW = datetime.now(UTC)
 
 SEED: list[dict[str, Any]] = [
-    dict(id="a0000001", decision="Use PostgreSQL as the primary database for billing",
-         category="architecture", confidence=0.9, stakes="high", project="billing",
-         feature="invoices", pr=10, tags=("db", "storage"), days=200, outcome="success"),
-    dict(id="a0000002", decision="Adopt trunk-based development with short-lived branches",
-         category="process", confidence=0.6, stakes="medium", project="platform",
-         feature="ci", pr=11, tags=("git",), days=100, outcome=None),
-    dict(id="a0000003", decision="Integrate Stripe webhooks through a retrying queue",
-         category="integration", confidence=0.75, stakes="critical", project="billing",
-         feature="payments", pr=12, tags=("queue", "payments"), days=30, outcome="failure"),
-    dict(id="a0000004", decision="Pin every Python dependency with a lock file",
-         category="tooling", confidence=0.95, stakes="low", project="platform",
-         feature="ci", pr=13, tags=("deps",), days=5, outcome=None),
-    dict(id="a0000005", decision="Require hardware keys for production SSH access",
-         category="security", confidence=0.4, stakes="critical", project="infra",
-         feature="access", pr=14, tags=("ssh", "auth"), days=1, outcome="partial"),
+    dict(
+        id="a0000001",
+        decision="Use PostgreSQL as the primary database for billing",
+        category="architecture",
+        confidence=0.9,
+        stakes="high",
+        project="billing",
+        feature="invoices",
+        pr=10,
+        tags=("db", "storage"),
+        days=200,
+        outcome="success",
+    ),
+    dict(
+        id="a0000002",
+        decision="Adopt trunk-based development with short-lived branches",
+        category="process",
+        confidence=0.6,
+        stakes="medium",
+        project="platform",
+        feature="ci",
+        pr=11,
+        tags=("git",),
+        days=100,
+        outcome=None,
+    ),
+    dict(
+        id="a0000003",
+        decision="Integrate Stripe webhooks through a retrying queue",
+        category="integration",
+        confidence=0.75,
+        stakes="critical",
+        project="billing",
+        feature="payments",
+        pr=12,
+        tags=("queue", "payments"),
+        days=30,
+        outcome="failure",
+    ),
+    dict(
+        id="a0000004",
+        decision="Pin every Python dependency with a lock file",
+        category="tooling",
+        confidence=0.95,
+        stakes="low",
+        project="platform",
+        feature="ci",
+        pr=13,
+        tags=("deps",),
+        days=5,
+        outcome=None,
+    ),
+    dict(
+        id="a0000005",
+        decision="Require hardware keys for production SSH access",
+        category="security",
+        confidence=0.4,
+        stakes="critical",
+        project="infra",
+        feature="access",
+        pr=14,
+        tags=("ssh", "auth"),
+        days=1,
+        outcome="partial",
+    ),
 ]
 
 
@@ -38,10 +88,18 @@ def seeded(client: Any) -> Any:
     items = []
     for s in SEED:
         d = Decision(
-            id=s["id"], decision=s["decision"], category=s["category"],
-            confidence=s["confidence"], stakes=s["stakes"], date=NOW - timedelta(days=s["days"]),
-            project=s["project"], feature=s["feature"], pr=s["pr"], tags=s["tags"],
-            reasons=(Reason("analysis", "because"),), recorded_by="tester",
+            id=s["id"],
+            decision=s["decision"],
+            category=s["category"],
+            confidence=s["confidence"],
+            stakes=s["stakes"],
+            date=NOW - timedelta(days=s["days"]),
+            project=s["project"],
+            feature=s["feature"],
+            pr=s["pr"],
+            tags=s["tags"],
+            reasons=(Reason("analysis", "because"),),
+            recorded_by="tester",
         )
         if s["outcome"]:
             d = d.with_review(Review(s["outcome"], NOW, "tester", lessons="learned"))
@@ -70,8 +128,17 @@ def test_semantic_result_shape(seeded: Any) -> None:
     assert set(result) >= {"decisions", "total", "query", "queryTimeMs", "agent", "retrievalMode"}
     row = result["decisions"][0]
     assert row["id"] == "a0000002"
-    assert set(row) >= {"id", "title", "category", "confidence", "stakes", "status", "date",
-                        "distance", "reasons"}
+    assert set(row) >= {
+        "id",
+        "title",
+        "category",
+        "confidence",
+        "stakes",
+        "status",
+        "date",
+        "distance",
+        "reasons",
+    }
     assert 0 <= row["distance"] <= 2 and len(row["date"]) == 10
     assert result["total"] == 2
 
@@ -84,8 +151,9 @@ def test_keyword_mode_matches_terms_and_reports_scores(seeded: Any) -> None:
 
 
 def test_hybrid_mode_combines_both_with_scores(seeded: Any) -> None:
-    result = q(seeded, query="lock file for dependencies", retrievalMode="hybrid",
-               limit=3)["result"]
+    result = q(seeded, query="lock file for dependencies", retrievalMode="hybrid", limit=3)[
+        "result"
+    ]
     assert result["decisions"][0]["id"] == "a0000004"
     assert result["retrievalMode"] == "hybrid"
     s = result["scores"]["a0000004"]
@@ -96,7 +164,12 @@ def test_empty_query_is_list_mode_newest_first(seeded: Any) -> None:
     result = q(seeded)["result"]
     assert result["retrievalMode"] == "list"
     assert [d["id"] for d in result["decisions"]] == [
-        "a0000005", "a0000004", "a0000003", "a0000002", "a0000001"]
+        "a0000005",
+        "a0000004",
+        "a0000003",
+        "a0000002",
+        "a0000001",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -105,8 +178,10 @@ def test_empty_query_is_list_mode_newest_first(seeded: Any) -> None:
         ({"category": "security"}, {"a0000005"}),
         ({"minConfidence": 0.8}, {"a0000001", "a0000004"}),
         ({"maxConfidence": 0.6}, {"a0000002", "a0000005"}),
-        ({"dateAfter": (NOW - timedelta(days=40)).isoformat()},
-         {"a0000003", "a0000004", "a0000005"}),
+        (
+            {"dateAfter": (NOW - timedelta(days=40)).isoformat()},
+            {"a0000003", "a0000004", "a0000005"},
+        ),
         ({"dateBefore": (NOW - timedelta(days=50)).date().isoformat()}, {"a0000001", "a0000002"}),
         ({"stakes": ["critical"]}, {"a0000003", "a0000005"}),
         ({"status": ["reviewed"]}, {"a0000001", "a0000003", "a0000005"}),
@@ -116,8 +191,7 @@ def test_empty_query_is_list_mode_newest_first(seeded: Any) -> None:
         ({"hasOutcome": True}, {"a0000001", "a0000003", "a0000005"}),
         ({"hasOutcome": False}, {"a0000002", "a0000004"}),
         ({"tags": ["payments", "git"]}, {"a0000002", "a0000003"}),
-        ({"category": "integration", "minConfidence": 0.7, "stakes": ["critical"]},
-         {"a0000003"}),
+        ({"category": "integration", "minConfidence": 0.7, "stakes": ["critical"]}, {"a0000003"}),
         ({"project": "platform", "hasOutcome": False, "maxConfidence": 0.7}, {"a0000002"}),
         ({"status": ["pending"], "hasOutcome": True}, set()),
         ({"project": "billing", "tags": ["db"], "dateBefore": NOW.isoformat()}, {"a0000001"}),
@@ -130,8 +204,10 @@ def test_every_filter_works_in_every_mode(
     params: dict[str, Any] = {"filters": filters, "limit": 10}
     if mode != "list":
         # Keyword needs shared words: every seeded decision contains one of these.
-        params |= {"query": "the for with a every as through database development",
-                   "retrievalMode": mode}
+        params |= {
+            "query": "the for with a every as through database development",
+            "retrievalMode": mode,
+        }
     got = set(ids(q(seeded, **params)))
     if mode == "keyword":
         assert got <= expected  # keyword only returns documents sharing a query term

@@ -29,15 +29,28 @@ def test_minimal_record_returns_snake_case_result_with_8_hex_id(client: Any) -> 
 
 def test_full_record_round_trips_through_get(client: Any) -> None:
     result = record(
-        client, decision="Adopt feature flags for risky rollouts", confidence=0.7,
-        category="process", stakes="high", context="Two outages from big-bang deploys",
-        reasons=[{"type": "empirical", "text": "Outages last quarter", "strength": 0.9},
-                 {"text": "Industry practice"}],
-        tags=["deploy", "safety"], pattern="progressive delivery",
-        kpiIndicators=["mttr"], mentalState="deliberate", reviewIn="2w",
+        client,
+        decision="Adopt feature flags for risky rollouts",
+        confidence=0.7,
+        category="process",
+        stakes="high",
+        context="Two outages from big-bang deploys",
+        reasons=[
+            {"type": "empirical", "text": "Outages last quarter", "strength": 0.9},
+            {"text": "Industry practice"},
+        ],
+        tags=["deploy", "safety"],
+        pattern="progressive delivery",
+        kpiIndicators=["mttr"],
+        mentalState="deliberate",
+        reviewIn="2w",
         preDecision={"queryRun": True, "similarFound": 2},
         bridge={"structure": "flag service", "function": "limit blast radius"},
-        project="acme/web", pr=42, file="deploy.py", line=10, commit="abc123",
+        project="acme/web",
+        pr=42,
+        file="deploy.py",
+        line=10,
+        commit="abc123",
     )
     got = rpc(client, "cstp.getDecision", {"id": result["id"]})["result"]
     assert got["found"] is True
@@ -113,10 +126,17 @@ def test_get_rejects_missing_or_unsafe_ids(client: Any, bad: Any) -> None:
 
 def test_review_records_outcome_and_accepts_decision_id(client: Any) -> None:
     rid = record(client)["id"]
-    reply = rpc(client, "cstp.reviewDecision", {
-        "decision_id": rid, "outcome": "success", "actual_result": "Shipped on time",
-        "lessons": "Plan migrations early", "affectedKpis": {"latency": -0.2},
-    })["result"]
+    reply = rpc(
+        client,
+        "cstp.reviewDecision",
+        {
+            "decision_id": rid,
+            "outcome": "success",
+            "actual_result": "Shipped on time",
+            "lessons": "Plan migrations early",
+            "affectedKpis": {"latency": -0.2},
+        },
+    )["result"]
     assert reply["success"] is True and reply["status"] == "reviewed" and reply["reindexed"]
     d = rpc(client, "cstp.getDecision", {"id": rid})["result"]["decision"]
     assert d["status"] == "reviewed" and d["outcome"] == "success"

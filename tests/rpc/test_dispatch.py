@@ -113,6 +113,8 @@ def test_observer_sees_method_and_outcome() -> None:
     seen: list[tuple[Any, str]] = []
     dispatch(
         b'[{"jsonrpc":"2.0","method":"echo","id":1},{"jsonrpc":"2.0","method":"nope","id":2}]',
-        TABLE, None, lambda m, o, s: seen.append((m, o)),
+        TABLE,
+        None,
+        lambda m, o, s: seen.append((m, o)),
     )
     assert seen == [("echo", "ok"), (None, "error-32601")]

@@ -77,8 +77,9 @@ def test_call_with_invalid_request_object() -> None:
 
 
 def test_batch_with_invalid_json() -> None:
-    reply = call('[{"jsonrpc":"2.0","method":"sum","params":[1,2,4],"id":"1"},'
-                 '{"jsonrpc":"2.0","method"]')
+    reply = call(
+        '[{"jsonrpc":"2.0","method":"sum","params":[1,2,4],"id":"1"},{"jsonrpc":"2.0","method"]'
+    )
     assert reply["error"]["code"] == -32700 and reply["id"] is None
 
 
@@ -117,13 +118,16 @@ def test_rpc_call_batch() -> None:
 
 
 def test_rpc_call_batch_all_notifications() -> None:
-    assert call("""[
+    assert (
+        call("""[
         {"jsonrpc":"2.0","method":"notify_sum","params":{"values":[1,2,4]}},
         {"jsonrpc":"2.0","method":"notify_hello","params":{"values":[7]}}
-    ]""") is None
+    ]""")
+        is None
+    )
 
 
-@pytest.mark.parametrize("params", ['[42, 23]', '"bar"', "3", "true"])
+@pytest.mark.parametrize("params", ["[42, 23]", '"bar"', "3", "true"])
 def test_params_that_are_not_an_object_are_invalid_params(params: str) -> None:
-    reply = call('{"jsonrpc":"2.0","method":"subtract","params":%s,"id":1}' % params)
+    reply = call(f'{{"jsonrpc":"2.0","method":"subtract","params":{params},"id":1}}')
     assert reply["error"]["code"] == -32602

@@ -1,4 +1,4 @@
-"""The HTTP surface: health, readiness, agent cards, metrics, auth, body limit, envelope over HTTP."""
+"""The HTTP surface: health, readiness, agent cards, metrics, auth, body limit, envelope."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def test_ready_reports_every_component_ok(client: Any) -> None:
     assert response.status_code == 200
     components = response.json()["components"]
     assert {k: v["status"] for k, v in components.items()} == {
-        "store": "OK", "embedder": "OK", "guardrails": "OK"
+        "store": "OK",
+        "embedder": "OK",
+        "guardrails": "OK",
     }
 
 
@@ -43,8 +45,7 @@ def test_ready_is_503_naming_the_store_when_it_fails(client: Any) -> None:
 def test_agent_card_lists_exactly_the_registered_methods(client: Any) -> None:
     response = client.get("/.well-known/agent.json")
     card = response.json()
-    assert list(card) == ["name", "description", "version", "url", "capabilities",
-                          "authentication"]
+    assert list(card) == ["name", "description", "version", "url", "capabilities", "authentication"]
     assert card["capabilities"]["cstp"]["methods"] == sorted(method_table())
     assert card["authentication"] == {"schemes": ["bearer"]}
     assert response.headers["cache-control"].startswith("public")
@@ -96,8 +97,12 @@ def test_wrong_scheme_is_401(client: Any) -> None:
 
 def test_body_over_the_limit_is_413(settings_factory: Any) -> None:
     with TestClient(create_app(settings_factory(max_body_bytes=2048))) as c:
-        big = {"jsonrpc": "2.0", "method": "cstp.recordDecision", "id": 1,
-               "params": {"decision": "x" * 5000}}
+        big = {
+            "jsonrpc": "2.0",
+            "method": "cstp.recordDecision",
+            "id": 1,
+            "params": {"decision": "x" * 5000},
+        }
         response = c.post("/cstp", json=big, headers=AUTH)
         assert response.status_code == 413
         assert "2048" in response.json()["detail"]
@@ -131,8 +136,10 @@ def test_batch_over_http_mixes_results_and_errors(client: Any) -> None:
 
 
 def test_request_id_is_echoed_or_generated(client: Any) -> None:
-    assert client.get("/health", headers={"X-Request-ID": "abc-123"}).headers[
-        "x-request-id"] == "abc-123"
+    assert (
+        client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
+        == "abc-123"
+    )
     assert len(client.get("/health").headers["x-request-id"]) == 16
 
 
@@ -142,8 +149,11 @@ def test_generated_token_is_kept_private_and_reused(settings_factory: Any, capsy
         token = settings.token_file.read_text().strip()
         assert stat.S_IMODE(os.stat(settings.token_file).st_mode) == 0o600
         assert token in capsys.readouterr().err
-        reply = c.post("/cstp", json={"jsonrpc": "2.0", "method": "cstp.listGuardrails", "id": 1},
-                       headers={"Authorization": f"Bearer {token}"})
+        reply = c.post(
+            "/cstp",
+            json={"jsonrpc": "2.0", "method": "cstp.listGuardrails", "id": 1},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert "result" in reply.json()
         assert c.post("/cstp", json={}).status_code == 401
     with TestClient(create_app(settings)):
@@ -153,11 +163,24 @@ def test_generated_token_is_kept_private_and_reused(settings_factory: Any, capsy
 
 def test_no_input_produces_a_500(client: Any) -> None:
     bodies: list[bytes] = [
-        b"", b"null", b"[]", b"[[]]", b'"x"', b"1e999999", b'{"jsonrpc":"2.0","method":null}',
+        b"",
+        b"null",
+        b"[]",
+        b"[[]]",
+        b'"x"',
+        b"1e999999",
+        b'{"jsonrpc":"2.0","method":null}',
         b'{"jsonrpc":"2.0","method":"cstp.recordDecision","params":{"decision":{}},"id":1}',
-        json.dumps({"jsonrpc": "2.0", "method": "cstp.queryDecisions", "id": 1,
-                    "params": {"limit": "ten", "filters": "x"}}).encode(),
-        b'\x00\x01\x02', "{\"a\":\"\ud800\"}".encode("utf-8", "surrogatepass"),
+        json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "cstp.queryDecisions",
+                "id": 1,
+                "params": {"limit": "ten", "filters": "x"},
+            }
+        ).encode(),
+        b"\x00\x01\x02",
+        '{"a":"\ud800"}'.encode("utf-8", "surrogatepass"),
     ]
     for body in bodies:
         response = client.post("/cstp", content=body, headers=AUTH)

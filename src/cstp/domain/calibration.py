@@ -40,7 +40,10 @@ class CalibrationQuery:
     def period(self, now: datetime) -> tuple[datetime | None, datetime | None]:
         if self.window in WINDOWS:
             return now - timedelta(days=WINDOWS[self.window]), now
-        return (aware(self.since) if self.since else None, aware(self.until) if self.until else None)
+        return (
+            aware(self.since) if self.since else None,
+            aware(self.until) if self.until else None,
+        )
 
     def matches(self, d: Decision, start: datetime | None, end: datetime | None) -> bool:
         return (
@@ -102,15 +105,17 @@ def calibrate(decisions: Iterable[Decision], q: CalibrationQuery) -> dict[str, A
             overall["periodEnd"] = end.isoformat()
         recommendations += _advice(overall)
     else:
-        recommendations.append({
-            "type": "insufficient_data",
-            "message": (
-                f"Only {len(pairs)} reviewed decisions match; at least "
-                f"{max(q.min_decisions, MIN_REVIEWED_FLOOR)} are needed for calibration. "
-                "Review outcomes with cstp.reviewDecision."
-            ),
-            "severity": "info",
-        })
+        recommendations.append(
+            {
+                "type": "insufficient_data",
+                "message": (
+                    f"Only {len(pairs)} reviewed decisions match; at least "
+                    f"{max(q.min_decisions, MIN_REVIEWED_FLOOR)} are needed for calibration. "
+                    "Review outcomes with cstp.reviewDecision."
+                ),
+                "severity": "info",
+            }
+        )
     result: dict[str, Any] = {
         "overall": overall,
         "byConfidenceBucket": _buckets(pairs),
@@ -140,27 +145,44 @@ def _buckets(pairs: list[tuple[float, float]]) -> list[dict[str, Any]]:
             continue
         success = statistics.fmean(o for _, o in inside)
         expected = statistics.fmean(c for c, _ in inside)
-        out.append({
-            "bucket": name,
-            "decisions": len(inside),
-            "successRate": round(success, 4),
-            "expectedRate": round(expected, 4),
-            "gap": round(success - expected, 4),
-            "interpretation": interpret(success - expected),
-        })
+        out.append(
+            {
+                "bucket": name,
+                "decisions": len(inside),
+                "successRate": round(success, 4),
+                "expectedRate": round(expected, 4),
+                "gap": round(success - expected, 4),
+                "interpretation": interpret(success - expected),
+            }
+        )
     return out
 
 
 def _advice(overall: dict[str, Any]) -> list[dict[str, str]]:
     kind = overall["interpretation"]
     if kind == "overconfident":
-        return [{"type": "overconfidence", "severity": "warning",
-                 "message": "Outcomes fall short of stated confidence; lower confidence or "
-                            "gather more evidence before deciding."}]
+        return [
+            {
+                "type": "overconfidence",
+                "severity": "warning",
+                "message": "Outcomes fall short of stated confidence; lower confidence or "
+                "gather more evidence before deciding.",
+            }
+        ]
     if kind == "underconfident":
-        return [{"type": "underconfidence", "severity": "info",
-                 "message": "Outcomes beat stated confidence; you can state higher confidence."}]
+        return [
+            {
+                "type": "underconfidence",
+                "severity": "info",
+                "message": "Outcomes beat stated confidence; you can state higher confidence.",
+            }
+        ]
     if kind == "well_calibrated":
-        return [{"type": "well_calibrated", "severity": "info",
-                 "message": "Stated confidence matches outcomes."}]
+        return [
+            {
+                "type": "well_calibrated",
+                "severity": "info",
+                "message": "Stated confidence matches outcomes.",
+            }
+        ]
     return []

@@ -1,14 +1,14 @@
 """Domain exceptions. They say what went wrong; `cstp.rpc.errors` maps them to JSON-RPC codes.
 
-    CstpError
-    ├── InvalidInput            bad value from a caller (names the field)       → -32602
-    ├── DecisionNotFound        no decision with that id                        → -32602
-    ├── GuardrailError          a guardrail file or rule is broken (file, rule) → startup / reload failure
-    ├── ConfigError             a setting has an invalid value (names it)      → startup failure
-    └── Unavailable             a dependency cannot serve right now             → -32603
-        ├── StoreUnavailable    the decision store (Chroma) failed
-        └── EmbedderUnavailable the embedding model or API failed
-            └── EmbedderAuthError  the API rejected the key
+CstpError
+├── InvalidInput            bad value from a caller (names the field)       → -32602
+├── DecisionNotFound        no decision with that id                        → -32602
+├── GuardrailError          a guardrail file or rule is broken (file, rule) → startup / reload failure
+├── ConfigError             a setting has an invalid value (names it)      → startup failure
+└── Unavailable             a dependency cannot serve right now             → -32603
+    ├── StoreUnavailable    the decision store (Chroma) failed
+    └── EmbedderUnavailable the embedding model or API failed
+        └── EmbedderAuthError  the API rejected the key
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ class GuardrailError(CstpError):
     """A guardrail file or rule cannot be loaded. Carries a stable `code`, the file and the rule id."""
 
     def __init__(
-        self, message: str, *, code: str = "invalid_rule", file: str | None = None,
+        self,
+        message: str,
+        *,
+        code: str = "invalid_rule",
+        file: str | None = None,
         rule_id: str | None = None,
     ) -> None:
         where = ": ".join(p for p in (file, f"rule {rule_id}" if rule_id else None) if p)

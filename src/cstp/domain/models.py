@@ -19,7 +19,13 @@ Stakes = Literal["low", "medium", "high", "critical"]
 Status = Literal["pending", "reviewed"]
 OutcomeValue = Literal["success", "partial", "failure", "abandoned"]
 ReasonType = Literal[
-    "authority", "analogy", "analysis", "pattern", "intuition", "empirical", "elimination",
+    "authority",
+    "analogy",
+    "analysis",
+    "pattern",
+    "intuition",
+    "empirical",
+    "elimination",
     "constraint",
 ]
 
@@ -28,7 +34,13 @@ STAKES: tuple[str, ...] = ("low", "medium", "high", "critical")
 STATUSES: tuple[str, ...] = ("pending", "reviewed")
 OUTCOMES: tuple[str, ...] = ("success", "partial", "failure", "abandoned")
 REASON_TYPES: tuple[str, ...] = (
-    "authority", "analogy", "analysis", "pattern", "intuition", "empirical", "elimination",
+    "authority",
+    "analogy",
+    "analysis",
+    "pattern",
+    "intuition",
+    "empirical",
+    "elimination",
     "constraint",
 )
 MENTAL_STATES: tuple[str, ...] = ("deliberate", "reactive", "exploratory", "habitual", "pressured")
@@ -142,10 +154,33 @@ class Decision:
     def from_record(cls, rec: dict[str, Any]) -> Decision:
         """Inverse of `to_record` (the store round-trips records through this)."""
         known = {
-            "id", "summary", "decision", "category", "confidence", "stakes", "status", "date",
-            "context", "reasons", "tags", "pattern", "recorded_by", "project", "feature", "pr",
-            "file", "line", "commit", "outcome", "reviewed_at", "reviewed_by", "actual_result",
-            "lessons", "review_notes", "affected_kpis", "rev",
+            "id",
+            "summary",
+            "decision",
+            "category",
+            "confidence",
+            "stakes",
+            "status",
+            "date",
+            "context",
+            "reasons",
+            "tags",
+            "pattern",
+            "recorded_by",
+            "project",
+            "feature",
+            "pr",
+            "file",
+            "line",
+            "commit",
+            "outcome",
+            "reviewed_at",
+            "reviewed_by",
+            "actual_result",
+            "lessons",
+            "review_notes",
+            "affected_kpis",
+            "rev",
         }
         review = None
         if rec.get("outcome"):

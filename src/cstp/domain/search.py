@@ -139,8 +139,10 @@ class SearchService:
     def _hybrid(
         self, query: str, flt: DecisionFilter, limit: int, weight: float, prefix: str
     ) -> SearchResult:
-        sem = {s.decision.id: (s.decision, 1 - s.distance)
-               for s in self.semantic(prefix + query, flt, 2 * limit)}
+        sem = {
+            s.decision.id: (s.decision, 1 - s.distance)
+            for s in self.semantic(prefix + query, flt, 2 * limit)
+        }
         kw = {d.id: (d, score) for d, score in self.keyword(query, flt, 2 * limit)}
         sem_n = _normalise({k: v[1] for k, v in sem.items()})
         kw_n = _normalise({k: v[1] for k, v in kw.items()})

@@ -58,7 +58,9 @@ def get_calibration(p: CalibrationParams, ctx: CallContext) -> dict[str, Any]:
 
 METHODS: dict[str, MethodSpec] = {
     "cstp.getCalibration": MethodSpec(
-        "cstp.getCalibration", CalibrationParams, get_calibration,
+        "cstp.getCalibration",
+        CalibrationParams,
+        get_calibration,
         "Brier score and over/under-confidence of reviewed decisions",
     ),
 }

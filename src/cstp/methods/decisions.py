@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cstp.domain.decisions import NewDecision, ReviewInput, parse_review_in
 from cstp.domain.errors import InvalidInput
+from cstp.domain.guardrails import ActionContext
 from cstp.domain.models import Reason
 from cstp.methods.context import CallContext
 from cstp.methods.wire import Confidence, DecisionId, Int, Params, alias
@@ -16,7 +17,13 @@ from cstp.rpc.table import MethodSpec
 CategoryIn = Literal["architecture", "process", "integration", "tooling", "security"]
 StakesIn = Literal["low", "medium", "high", "critical"]
 ReasonTypeIn = Literal[
-    "authority", "analogy", "analysis", "pattern", "intuition", "empirical", "elimination",
+    "authority",
+    "analogy",
+    "analysis",
+    "pattern",
+    "intuition",
+    "empirical",
+    "elimination",
     "constraint",
 ]
 OutcomeIn = Literal["success", "partial", "failure", "abandoned"]
@@ -91,8 +98,11 @@ class RecordParams(Params):
         pc = self.project_context or ProjectContext()
         details: dict[str, Any] = {}
         for key, value in (
-            ("trace", self.trace), ("deliberation", self.deliberation), ("bridge", self.bridge),
-            ("kpi_indicators", self.kpi_indicators), ("mental_state", self.mental_state),
+            ("trace", self.trace),
+            ("deliberation", self.deliberation),
+            ("bridge", self.bridge),
+            ("kpi_indicators", self.kpi_indicators),
+            ("mental_state", self.mental_state),
             ("pre_decision", self.pre_decision),
         ):
             if value is not None:
@@ -130,7 +140,23 @@ def record_decision(p: RecordParams, ctx: CallContext) -> dict[str, Any]:
         "timestamp": d.date.isoformat(),
         "quality": {"score": recorded.quality_score, "suggestions": list(recorded.suggestions)},
     }
-    warnings = svc.guardrails.check_record(d, recorded.quality_score)
+    deliberation = d.details.get("deliberation")
+    inputs = deliberation.get("inputs") if isinstance(deliberation, dict) else None
+    action = ActionContext.for_record(
+        description=d.decision,
+        category=d.category,
+        stakes=d.stakes,
+        confidence=d.confidence,
+        quality_score=recorded.quality_score,
+        deliberation_inputs_count=len(inputs) if isinstance(inputs, list) else 0,
+        has_deliberation=bool(deliberation),
+        has_reasoning=bool(d.reasons) or bool(d.details.get("trace")),
+        tags=d.tags,
+        pattern=d.pattern,
+        reason_count=len(d.reasons),
+        project=d.project,
+    )
+    warnings = svc.guardrails.check_record(action, ctx.agent)
     if warnings:
         result["guardrail_warnings"] = warnings
     return result

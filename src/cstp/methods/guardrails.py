@@ -62,7 +62,9 @@ def list_guardrails(p: ListParams, ctx: CallContext) -> dict[str, Any]:
 
 METHODS: dict[str, MethodSpec] = {
     "cstp.checkGuardrails": MethodSpec(
-        "cstp.checkGuardrails", CheckParams, check_guardrails,
+        "cstp.checkGuardrails",
+        CheckParams,
+        check_guardrails,
         "Check an intended action against the loaded guardrails (block or warn)",
     ),
     "cstp.listGuardrails": MethodSpec(

@@ -139,7 +139,9 @@ def query_decisions(p: QueryParams, ctx: CallContext) -> dict[str, Any]:
 
 METHODS: dict[str, MethodSpec] = {
     "cstp.queryDecisions": MethodSpec(
-        "cstp.queryDecisions", QueryParams, query_decisions,
+        "cstp.queryDecisions",
+        QueryParams,
+        query_decisions,
         "Find similar past decisions (semantic, keyword, hybrid, or list with filters)",
     ),
 }

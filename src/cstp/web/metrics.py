@@ -9,7 +9,20 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 
 
@@ -33,28 +46,43 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = Counter(
-            "cstp_http_requests", "HTTP requests by route and status", ["route", "status"],
+            "cstp_http_requests",
+            "HTTP requests by route and status",
+            ["route", "status"],
             registry=r,
         )
         self.rpc_requests = Counter(
-            "cstp_rpc_requests", "JSON-RPC calls by method and outcome", ["method", "outcome"],
+            "cstp_rpc_requests",
+            "JSON-RPC calls by method and outcome",
+            ["method", "outcome"],
             registry=r,
         )
         self.rpc_latency = Histogram(
-            "cstp_rpc_duration_seconds", "JSON-RPC call latency by method", ["method"],
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "cstp_rpc_duration_seconds",
+            "JSON-RPC call latency by method",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.store_latency = Histogram(
-            "cstp_store_duration_seconds", "Decision store call latency by operation",
-            ["operation"], buckets=_LATENCY_BUCKETS, registry=r,
+            "cstp_store_duration_seconds",
+            "Decision store call latency by operation",
+            ["operation"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.embed_latency = Histogram(
-            "cstp_embed_duration_seconds", "Embedding call latency", ["purpose"],
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "cstp_embed_duration_seconds",
+            "Embedding call latency",
+            ["purpose"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.embed_batch = Histogram(
-            "cstp_embed_batch_size", "Texts per embedding call",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r,
+            "cstp_embed_batch_size",
+            "Texts per embedding call",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
         )
 
     def observe_rpc(self, method: str | None, outcome: str, seconds: float) -> None:

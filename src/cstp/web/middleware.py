@@ -15,8 +15,14 @@ from cstp.web.metrics import Metrics
 logger = logging.getLogger("cstp.http")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _QUIET = {"/health", "/ready", "/metrics"}
-_ROUTES = {"/cstp", "/health", "/ready", "/metrics", "/.well-known/agent.json",
-           "/.well-known/agent-card.json"}
+_ROUTES = {
+    "/cstp",
+    "/health",
+    "/ready",
+    "/metrics",
+    "/.well-known/agent.json",
+    "/.well-known/agent-card.json",
+}
 
 
 class RequestContext:
@@ -53,8 +59,14 @@ class RequestContext:
             ms = round((time.perf_counter() - started) * 1000, 2)
             level = logging.DEBUG if path in _QUIET else logging.INFO
             if logger.isEnabledFor(level):
-                logger.log(level, "request", extra={
-                    "method": scope.get("method"), "path": path, "status": status,
-                    "duration_ms": ms,
-                })
+                logger.log(
+                    level,
+                    "request",
+                    extra={
+                        "method": scope.get("method"),
+                        "path": path,
+                        "status": status,
+                        "duration_ms": ms,
+                    },
+                )
             logs.request_id.reset(token)

@@ -89,8 +89,11 @@ async def ready(request: Request) -> JSONResponse:
     failing = [name for name, state in components.items() if state["status"] != "OK"]
     if failing:
         return JSONResponse(
-            {"status": "not_ready", "error": f"{', '.join(failing)} not ready",
-             "components": components},
+            {
+                "status": "not_ready",
+                "error": f"{', '.join(failing)} not ready",
+                "components": components,
+            },
             503,
         )
     return JSONResponse({"status": "ready", "components": components})
