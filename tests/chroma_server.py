@@ -22,7 +22,11 @@ import httpx
 
 # Chroma needs about 0.6 s to answer; a loaded 2-core CI machine can be much slower.
 START_TIMEOUT = 60.0
-TELEMETRY_OFF = {"ORT_DISABLE_TELEMETRY": "1", "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"}
+TELEMETRY_OFF = {
+    "ORT_DISABLE_TELEMETRY": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "HF_HUB_OFFLINE": "1",
+}
 
 
 def chroma_executable() -> Path | None:

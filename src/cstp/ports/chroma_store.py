@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import chromadb
@@ -58,6 +58,7 @@ READ_PAGE = 2000
 # Collection names: 3-512 characters from [a-zA-Z0-9._-], starting and ending alphanumeric.
 _COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 _RECORDS = "records"
+VectorT = TypeVar("VectorT", Vector, Vector | None)
 
 
 class ExplicitVectorsOnly(EmbeddingFunction[Embeddable]):
@@ -132,18 +133,22 @@ class ChromaStore:
     # --- factories --------------------------------------------------------------------------
 
     @classmethod
-    def embedded(cls, data_dir: Path, *, prefix: str, space: str) -> ChromaStore:
-        """A store in `data_dir/chroma`, run inside this process (no server needed)."""
-        path = Path(data_dir) / "chroma"
+    def embedded(cls, path: Path, *, prefix: str, space: str) -> ChromaStore:
+        """A store in directory `path` (the server uses `<data_dir>/chroma`), run in-process.
+
+        Every store opened on the same path in one process shares one Chroma system (chromadb
+        reference-counts it), so stores for two spaces can coexist.
+        """
+        directory = Path(path)
 
         def open_client() -> ClientAPI:
-            path.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(parents=True, exist_ok=True)
             return chromadb.PersistentClient(
-                path=str(path),
+                path=str(directory),
                 settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
             )
 
-        return cls(open_client, prefix=prefix, space=space, location=str(path))
+        return cls(open_client, prefix=prefix, space=space, location=str(directory))
 
     @classmethod
     def server(
@@ -191,11 +196,13 @@ class ChromaStore:
         """The embedding space served by the `<prefix>-<space>` index collection."""
         return self._space
 
-    def save(self, items: Sequence[tuple[Decision, Vector]]) -> None:
+    def save(self, items: Sequence[tuple[Decision, Vector | None]]) -> None:
         """Upsert records, then index entries, in chunks; returns when Chroma acknowledged both.
 
         Record before index means a crash in between leaves a record without a fresh vector
-        (found and repaired via `index_versions`), never a vector without a record.
+        (found and repaired via `index_versions`), never a vector without a record. An item with
+        a None vector (the embedder was down) writes the record only; an older index entry for
+        it stays searchable, with its older rev, until the reconcile or `reindex` replaces it.
         """
         unique = _last_per_id(items)
         if not unique:
@@ -205,10 +212,16 @@ class ChromaStore:
             chunk = unique[start : start + WRITE_BATCH]
             ids = [d.id for d, _ in chunk]
             metadatas = [metadata_for(d) for d, _ in chunk]
-            vectors = _matrix([v for _, v in chunk])
+            indexed = [(d.id, v, m) for (d, v), m in zip(chunk, metadatas, strict=True) if v is not None]
             with self._translate("save"):
                 _upsert(records, ids, _matrix([_record_vector(i) for i in ids]), metadatas)
-                _upsert(index, ids, vectors, metadatas)
+                if indexed:
+                    _upsert(
+                        index,
+                        [i for i, _, _ in indexed],
+                        _matrix([v for _, v, _ in indexed]),
+                        [m for _, _, m in indexed],
+                    )
 
     def get(self, decision_id: str) -> Decision | None:
         """The record with exactly this id, or None."""
@@ -338,12 +351,17 @@ class ChromaStore:
             self._closed = True
             client, self._client = self._client, None
             self._records = self._index = None
+        if client is None:
+            return
+        sessions = _http_sessions(client)
         close = getattr(client, "close", None)  # on Client, not on the ClientAPI protocol
-        if callable(close):
-            try:
+        try:
+            if callable(close):
                 close()
-            except Exception:  # noqa: BLE001 - closing must not fail shutdown
-                pass
+            for session in sessions:
+                session.close()
+        except Exception:  # noqa: BLE001 - closing must not fail shutdown
+            pass
 
     # --- internals --------------------------------------------------------------------------
 
@@ -369,9 +387,7 @@ class ChromaStore:
                     )
             return self._records, self._index
 
-    def _pages(
-        self, collection: Collection, where: Where | None, include: Include
-    ) -> Iterator[GetResult]:
+    def _pages(self, collection: Collection, where: Where | None, include: Include) -> Iterator[GetResult]:
         """`collection.get` in pages of READ_PAGE, until a short page."""
         offset = 0
         while True:
@@ -384,9 +400,7 @@ class ChromaStore:
 
     def _versions(self, collection: Collection) -> dict[str, int]:
         return {
-            i: int(m["rev"])
-            for page in self._pages(collection, None, ["metadatas"])
-            for i, m in _rows(page)
+            i: int(m["rev"]) for page in self._pages(collection, None, ["metadatas"]) for i, m in _rows(page)
         }
 
     @contextmanager
@@ -405,18 +419,14 @@ class ChromaStore:
             self._records = self._index = None
             raise StoreUnavailable(f"Chroma {action} failed: {self._short(e)}") from e
         except (chroma_errors.ChromaAuthError, chroma_errors.AuthorizationError) as e:
-            raise StoreUnavailable(
-                f"Chroma at {self._location} refused {action}: {self._short(e)}"
-            ) from e
+            raise StoreUnavailable(f"Chroma at {self._location} refused {action}: {self._short(e)}") from e
         except chroma_errors.ChromaError as e:
             raise StoreUnavailable(f"Chroma {action} failed: {self._short(e)}") from e
         except httpx.TimeoutException as e:
             raise StoreUnavailable(f"Chroma at {self._location} timed out ({action})") from e
         except httpx.HTTPStatusError as e:
             status = e.response.status_code
-            raise StoreUnavailable(
-                f"Chroma at {self._location} answered HTTP {status} ({action})"
-            ) from e
+            raise StoreUnavailable(f"Chroma at {self._location} answered HTTP {status} ({action})") from e
         except httpx.HTTPError as e:  # connection refused / reset, protocol errors
             raise StoreUnavailable(
                 f"cannot reach Chroma at {self._location} ({action}): {type(e).__name__}"
@@ -485,7 +495,9 @@ def _matrix(vectors: Sequence[Vector]) -> np.ndarray[Any, np.dtype[np.float32]]:
     return np.asarray([list(v) for v in vectors], dtype=np.float32)
 
 
-def _last_per_id(items: Sequence[tuple[Decision, Vector]]) -> list[tuple[Decision, Vector]]:
+def _last_per_id(
+    items: Sequence[tuple[Decision, VectorT]],
+) -> list[tuple[Decision, VectorT]]:
     """One item per id, the last winning (Chroma rejects duplicate ids in one call)."""
     return list({d.id: (d, v) for d, v in items}.values())
 
@@ -507,12 +519,24 @@ def _parse_url(url: str) -> tuple[str, int, bool, str]:
     return host, port, parts.scheme == "https", f"{parts.scheme}://{host}:{port}"
 
 
-def _bound_http_timeout(client: ClientAPI, timeout: float) -> None:
-    """Give chromadb's httpx session a timeout (it is created with none).
+def _http_sessions(client: ClientAPI) -> list[httpx.Client]:
+    """The httpx sessions inside chromadb's HTTP client (none for an embedded client).
 
-    NOTE(ports): reaches into chromadb's private `_server._session`; if a future chromadb
-    renames it this silently does nothing, and the heartbeat probe still bounds connecting.
+    NOTE(ports): reaches into chromadb's private `_server._session` (and that of the internal
+    `_admin_client`, which has its own) because chromadb 1.5.9 creates them without a timeout and
+    never closes them: their sockets leak, with a ResourceWarning, after `client.close()`. If a
+    future chromadb renames them this returns fewer sessions; the heartbeat probe still bounds
+    connecting, and nothing else breaks.
     """
-    session = getattr(getattr(client, "_server", None), "_session", None)
-    if isinstance(session, httpx.Client):
+    sessions = []
+    for owner in (client, getattr(client, "_admin_client", None)):
+        session = getattr(getattr(owner, "_server", None), "_session", None)
+        if isinstance(session, httpx.Client):
+            sessions.append(session)
+    return sessions
+
+
+def _bound_http_timeout(client: ClientAPI, timeout: float) -> None:
+    """Give chromadb's httpx sessions a timeout for every later request."""
+    for session in _http_sessions(client):
         session.timeout = httpx.Timeout(timeout)

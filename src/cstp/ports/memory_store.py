@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,7 @@ from cstp.domain.models import Decision, DecisionFilter, ScoredDecision, aware
 from cstp.ports.store import Vector
 
 _FloatArray = npt.NDArray[np.float64]
+VectorT = TypeVar("VectorT", Vector, Vector | None)
 
 
 @dataclass
@@ -62,14 +64,14 @@ class MemoryStore:
         """The shared backing data, to open the same records in another space."""
         return self._data
 
-    def save(self, items: Sequence[tuple[Decision, Vector]]) -> None:
-        """Upsert records, then index entries, mirroring the order the Chroma store uses."""
+    def save(self, items: Sequence[tuple[Decision, Vector | None]]) -> None:
+        """Upsert records, then index entries (only for items with a vector), like Chroma."""
         unique = _last_per_id(items)
         with self._data.lock:
             self._check_open()
             for decision, _ in unique:
                 self._data.records[decision.id] = decision
-            self._write_index(unique)
+            self._write_index([(d, v) for d, v in unique if v is not None])
 
     def get(self, decision_id: str) -> Decision | None:
         """The record with exactly this id, or None."""
@@ -196,6 +198,8 @@ def _newest_first(decisions: Sequence[Decision]) -> list[Decision]:
     return sorted(by_id, key=lambda d: aware(d.date), reverse=True)
 
 
-def _last_per_id(items: Sequence[tuple[Decision, Vector]]) -> list[tuple[Decision, Vector]]:
+def _last_per_id(
+    items: Sequence[tuple[Decision, VectorT]],
+) -> list[tuple[Decision, VectorT]]:
     """One item per id, the last one winning, as an upsert of the whole batch would."""
     return list({d.id: (d, v) for d, v in items}.values())

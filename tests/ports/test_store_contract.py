@@ -1,0 +1,508 @@
+"""The DecisionStore contract, run against every implementation.
+
+Each test runs on the in-memory reference store, embedded Chroma (in tmp_path) and a real Chroma
+server on loopback. `DecisionFilter.matches` is the reference semantics for filters; every filter
+case also asserts that its expected ids agree with it, so a wrong expectation cannot pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cstp.domain.errors import StoreUnavailable
+from cstp.domain.models import Decision, DecisionFilter, Reason, Review
+from cstp.ports.chroma_store import ChromaStore
+from cstp.ports.memory_store import MemoryData, MemoryStore
+from cstp.ports.store import DecisionStore, Vector
+from tests.chroma_server import free_port, start_chroma_server, stop_chroma_server
+
+SPACE = "test-space-a"
+OTHER_SPACE = "test-space-b"
+BACKENDS = [
+    "memory",
+    "chroma-embedded",
+    pytest.param("chroma-server", marks=pytest.mark.chroma_server),
+]
+
+Opener = Callable[[str], DecisionStore]
+
+
+def _opener(kind: str, tmp: Path, request: pytest.FixtureRequest) -> Opener:
+    """A function opening a store for a space; all spaces share the same records."""
+    if kind == "memory":
+        data = MemoryData()
+        return lambda space: MemoryStore(space, data)
+    if kind == "chroma-embedded":
+        return lambda space: ChromaStore.embedded(tmp / "chroma", prefix="cstp", space=space)
+    url = request.getfixturevalue("chroma_server_url")
+    prefix = f"t{uuid.uuid4().hex[:12]}"  # one database per test on the shared server
+    return lambda space: ChromaStore.server(url, prefix=prefix, space=space, timeout=10.0)
+
+
+class Backend:
+    """Opens stores on one backend and closes them all at teardown."""
+
+    def __init__(self, kind: str, opener: Opener) -> None:
+        self.kind = kind
+        self._opener = opener
+        self._opened: list[DecisionStore] = []
+
+    def open(self, space: str = SPACE) -> DecisionStore:
+        store = self._opener(space)
+        self._opened.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in reversed(self._opened):
+            store.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    b = Backend(request.param, _opener(request.param, tmp_path, request))
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def store(backend: Backend) -> DecisionStore:
+    return backend.open()
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+T0 = datetime(2024, 1, 10, tzinfo=UTC)
+
+
+def make(decision_id: str, **fields: object) -> Decision:
+    values: dict[str, object] = {
+        "id": decision_id,
+        "decision": f"decision {decision_id}",
+        "category": "architecture",
+        "confidence": 0.7,
+        "stakes": "medium",
+        "date": T0,
+    }
+    values.update(fields)
+    return Decision(**values)  # type: ignore[arg-type]
+
+
+def reviewed(d: Decision, outcome: str) -> Decision:
+    return d.with_review(Review(outcome=outcome, reviewed_at=d.date, reviewed_by="reviewer"))
+
+
+def full_decision() -> Decision:
+    """A decision with every field set, including the long tail in `details` and a review."""
+    d = Decision(
+        id="f00dcafe",
+        decision='Use PostgreSQL for billing — «ünïcode» and "quotes"',
+        category="integration",
+        confidence=0.85,
+        stakes="high",
+        date=datetime(2024, 6, 1, 8, 30, 15, 123456, tzinfo=UTC),
+        status="pending",
+        context="We need ACID transactions",
+        reasons=(Reason("analysis", "benchmarks", 0.9), Reason("authority", "team lead")),
+        tags=("db", "billing"),
+        pattern="choose boring tech",
+        recorded_by="agent-7",
+        project="acme/billing",
+        feature="invoices",
+        pr=42,
+        file="src/db.py",
+        line=17,
+        commit="abc123",
+        details={
+            "trace": [{"step": 1, "note": "looked at options"}],
+            "bridge": {"structure": "RDBMS", "function": "ledger"},
+            "kpi_indicators": ["latency", "cost"],
+            "mental_state": "deliberate",
+        },
+    )
+    return d.with_review(
+        Review(
+            outcome="partial",
+            reviewed_at=datetime(2024, 7, 1, tzinfo=UTC),
+            reviewed_by="bob",
+            actual_result="worked, slow migrations",
+            lessons="plan migrations",
+            review_notes="ok",
+            affected_kpis={"latency": -0.1, "cost": 0.2},
+        )
+    )
+
+
+# Five decisions spanning every filterable field; vectors are distinct directions in 4-d.
+D1 = make(
+    "d1000001", category="architecture", confidence=0.9, stakes="high", date=T0,
+    project="billing", feature="invoices", pr=12, tags=("db", "postgres"), recorded_by="alice",
+)  # fmt: skip
+D2 = reviewed(
+    make(
+        "d2000002", category="process", confidence=0.5, stakes="low",
+        date=T0 + timedelta(days=31), project="billing", feature="payments", pr=13,
+        tags=("process",), recorded_by="bob",
+    ),
+    "success",
+)  # fmt: skip
+D3 = reviewed(
+    make(
+        "d3000003", category="architecture", confidence=0.3, stakes="critical",
+        date=T0 + timedelta(days=60), project="search", tags=("db",), recorded_by="alice",
+    ),
+    "failure",
+)  # fmt: skip
+D4 = make(
+    "d4000004", category="security", confidence=0.7, stakes="medium",
+    date=datetime(2024, 4, 10, 12, 0, 0, 500000, tzinfo=UTC),
+)  # fmt: skip
+D5 = make(
+    "d5000005", category="tooling", confidence=1.0, stakes="low",
+    date=datetime(2024, 5, 10, tzinfo=UTC), project="search", feature="ranking", pr=12,
+    tags=("ranking", "ml"), recorded_by="carol",
+)  # fmt: skip
+CORPUS: list[tuple[Decision, Vector]] = [
+    (D1, [1.0, 0.0, 0.0, 0.0]),
+    (D2, [0.8, 0.6, 0.0, 0.0]),
+    (D3, [0.0, 1.0, 0.0, 0.0]),
+    (D4, [0.0, 0.0, 1.0, 0.0]),
+    (D5, [0.0, 0.0, 0.6, 0.8]),
+]
+ALL = {d.id for d, _ in CORPUS}
+
+
+def ids(*decisions: Decision) -> set[str]:
+    return {d.id for d in decisions}
+
+
+FILTER_CASES: dict[str, tuple[DecisionFilter, set[str]]] = {
+    "empty": (DecisionFilter(), ALL),
+    "category": (DecisionFilter(category="architecture"), ids(D1, D3)),
+    "min_confidence inclusive": (DecisionFilter(min_confidence=0.7), ids(D1, D4, D5)),
+    "max_confidence inclusive": (DecisionFilter(max_confidence=0.5), ids(D2, D3)),
+    "confidence range": (DecisionFilter(min_confidence=0.4, max_confidence=0.8), ids(D2, D4)),
+    "date_after inclusive": (DecisionFilter(date_after=D3.date), ids(D3, D4, D5)),
+    "date_before inclusive": (DecisionFilter(date_before=D2.date), ids(D1, D2)),
+    "date_before sub-second": (
+        DecisionFilter(date_before=datetime(2024, 4, 10, 12, 0, 0, tzinfo=UTC)),
+        ids(D1, D2, D3),
+    ),
+    "date_after naive is UTC": (
+        DecisionFilter(date_after=datetime(2024, 4, 10, 12, 0, 0, 500000)),
+        ids(D4, D5),
+    ),
+    "date window": (
+        DecisionFilter(date_after=T0 + timedelta(days=1), date_before=D3.date),
+        ids(D2, D3),
+    ),
+    "stakes any of": (DecisionFilter(stakes=("low", "critical")), ids(D2, D3, D5)),
+    "statuses": (DecisionFilter(statuses=("reviewed",)), ids(D2, D3)),
+    "has_outcome true": (DecisionFilter(has_outcome=True), ids(D2, D3)),
+    "has_outcome false": (DecisionFilter(has_outcome=False), ids(D1, D4, D5)),
+    "statuses and has_outcome intersect to nothing": (
+        DecisionFilter(statuses=("pending",), has_outcome=True),
+        set(),
+    ),
+    "statuses and has_outcome intersect": (
+        DecisionFilter(statuses=("pending", "reviewed"), has_outcome=False),
+        ids(D1, D4, D5),
+    ),
+    "project": (DecisionFilter(project="billing"), ids(D1, D2)),
+    "feature": (DecisionFilter(feature="ranking"), ids(D5)),
+    "pr": (DecisionFilter(pr=12), ids(D1, D5)),
+    "one tag": (DecisionFilter(tags=("db",)), ids(D1, D3)),
+    "any of several tags": (DecisionFilter(tags=("postgres", "ml")), ids(D1, D5)),
+    "unknown tag": (DecisionFilter(tags=("nope",)), set()),
+    "recorded_by": (DecisionFilter(recorded_by="alice"), ids(D1, D3)),
+    "combined category project confidence": (
+        DecisionFilter(category="architecture", project="billing", min_confidence=0.5),
+        ids(D1),
+    ),
+    "combined tags and outcome": (DecisionFilter(tags=("db",), has_outcome=True), ids(D3)),
+    "combined stakes pr date": (
+        DecisionFilter(stakes=("low",), pr=12, date_after=datetime(2024, 5, 1, tzinfo=UTC)),
+        ids(D5),
+    ),
+    "nothing matches every condition": (
+        DecisionFilter(category="security", project="billing"),
+        set(),
+    ),
+}
+
+
+@pytest.fixture(params=BACKENDS, scope="module")
+def corpus_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DecisionStore]:
+    """A store holding CORPUS, shared read-only by the filter cases of one backend."""
+    b = Backend(request.param, _opener(request.param, tmp_path_factory.mktemp("corpus"), request))
+    s = b.open()
+    s.save(CORPUS)
+    yield s
+    b.close()
+
+
+# --- round trips ---------------------------------------------------------------------------------
+
+
+def test_get_returns_every_field_saved(store: DecisionStore) -> None:
+    d = full_decision()
+    store.save([(d, [1.0, 0.0, 0.0])])
+    assert store.get(d.id) == d
+
+
+def test_search_returns_the_whole_decision(store: DecisionStore) -> None:
+    d = full_decision()
+    store.save([(d, [1.0, 0.0, 0.0])])
+    [hit] = store.search([1.0, 0.0, 0.0], DecisionFilter(), 5)
+    assert hit.decision == d
+
+
+def test_get_unknown_id_is_none(store: DecisionStore) -> None:
+    store.save([(make("a0000001"), [1.0, 0.0])])
+    assert store.get("a0000002") is None
+
+
+def test_get_by_prefix_returns_newest_match(store: DecisionStore) -> None:
+    older = make("abc12345", date=T0)
+    newer = make("abc99999", date=T0 + timedelta(days=1))
+    store.save([(older, [1.0, 0.0]), (newer, [0.0, 1.0]), (make("zzz00000"), [1.0, 1.0])])
+    assert store.get_by_prefix("abc") == newer
+    assert store.get_by_prefix("abc1") == older
+    assert store.get_by_prefix("abc12345") == older
+    assert store.get_by_prefix("nope") is None
+    assert store.get_by_prefix("") is None
+
+
+def test_duplicate_ids_in_one_save_keep_the_last(store: DecisionStore) -> None:
+    first, last = make("dup00001", confidence=0.1), make("dup00001", confidence=0.9)
+    store.save([(first, [1.0, 0.0]), (last, [0.0, 1.0])])
+    assert store.get("dup00001") == last
+    assert store.count() == 1
+
+
+# --- search --------------------------------------------------------------------------------------
+
+
+def test_search_orders_nearest_first_with_cosine_distance(store: DecisionStore) -> None:
+    store.save(CORPUS)
+    hits = store.search([1.0, 0.1, 0.0, 0.0], DecisionFilter(), 3)
+    assert [h.decision.id for h in hits] == [D1.id, D2.id, D3.id]
+    # Cosine distance = 1 - cos; vectors of any length (the query here is not unit length).
+    assert hits[0].distance == pytest.approx(1 - 1 / (1.01**0.5), abs=1e-4)
+    assert hits[2].distance == pytest.approx(1 - 0.1 / (1.01**0.5), abs=1e-4)
+
+
+def test_search_respects_limit(store: DecisionStore) -> None:
+    store.save(CORPUS)
+    assert len(store.search([1.0, 0.0, 0.0, 0.0], DecisionFilter(), 2)) == 2
+    assert store.search([1.0, 0.0, 0.0, 0.0], DecisionFilter(), 0) == []
+
+
+def test_search_on_an_empty_store_finds_nothing(store: DecisionStore) -> None:
+    assert store.search([1.0, 0.0, 0.0, 0.0], DecisionFilter(), 5) == []
+
+
+@pytest.mark.parametrize("case", list(FILTER_CASES))
+def test_filter_selects_exactly_the_matching_decisions(
+    corpus_store: DecisionStore, case: str
+) -> None:
+    flt, expected = FILTER_CASES[case]
+    assert expected == {d.id for d, _ in CORPUS if flt.matches(d)}, "expectation disagrees"
+
+    hits = corpus_store.search([0.5, 0.5, 0.5, 0.5], flt, 10)
+    assert {h.decision.id for h in hits} == expected
+    assert [h.distance for h in hits] == sorted(h.distance for h in hits)
+
+    listed = corpus_store.list(flt, 10)
+    newest_first = sorted((d for d, _ in CORPUS if d.id in expected), key=lambda d: d.date)[::-1]
+    assert [d.id for d in listed] == [d.id for d in newest_first]
+    assert {d.id for d in corpus_store.scan(flt)} == expected
+
+
+# --- list, scan, count ---------------------------------------------------------------------------
+
+
+def test_list_returns_newest_first_up_to_limit(store: DecisionStore) -> None:
+    store.save(CORPUS)
+    assert [d.id for d in store.list(DecisionFilter(), 3)] == [D5.id, D4.id, D3.id]
+    assert [d.id for d in store.list(DecisionFilter(project="search"), 1)] == [D5.id]
+    assert store.list(DecisionFilter(), 0) == []
+
+
+def test_list_breaks_date_ties_by_id(store: DecisionStore) -> None:
+    same = [make(i, date=T0) for i in ("c0000003", "c0000001", "c0000002")]
+    store.save([(d, [1.0, 0.0]) for d in same])
+    assert [d.id for d in store.list(DecisionFilter(), 10)] == ["c0000001", "c0000002", "c0000003"]
+
+
+def test_scan_without_filter_yields_every_record(store: DecisionStore) -> None:
+    store.save(CORPUS)
+    assert {d.id for d in store.scan()} == ALL
+    assert {d.id for d in store.scan(None)} == ALL
+
+
+def test_count_counts_records(store: DecisionStore) -> None:
+    assert store.count() == 0
+    store.save(CORPUS)
+    assert store.count() == len(CORPUS)
+
+
+# --- updates, versions, index maintenance --------------------------------------------------------
+
+
+def test_saving_a_new_revision_replaces_the_old_one(store: DecisionStore) -> None:
+    store.save(CORPUS)
+    updated = dataclasses.replace(
+        reviewed(D1, "success"), tags=("mysql",), project=None, pr=None, confidence=0.2
+    )
+    assert updated.rev == D1.rev + 1
+    store.save([(updated, [1.0, 0.0, 0.0, 0.0])])
+
+    assert store.get(D1.id) == updated
+    assert store.count() == len(CORPUS)
+    [hit] = store.search([1.0, 0.0, 0.0, 0.0], DecisionFilter(), 1)
+    assert hit.decision == updated
+    # Removed tags, project and pr must not match any more (Chroma merges metadata on upsert).
+    assert D1.id not in {
+        h.decision.id for h in store.search([1, 0, 0, 0], DecisionFilter(tags=("postgres",)), 10)
+    }
+    assert D1.id not in {d.id for d in store.list(DecisionFilter(project="billing"), 10)}
+    assert D1.id not in {d.id for d in store.scan(DecisionFilter(pr=12))}
+    assert D1.id in {
+        d.id for d in store.list(DecisionFilter(tags=("mysql",), has_outcome=True), 10)
+    }
+    assert store.record_versions()[D1.id] == updated.rev
+    assert store.index_versions()[D1.id] == updated.rev
+
+
+def test_versions_report_rev_per_id(store: DecisionStore) -> None:
+    store.save(CORPUS)
+    expected = {d.id: d.rev for d, _ in CORPUS}
+    assert store.record_versions() == expected
+    assert store.index_versions() == expected
+
+
+def test_save_without_vector_writes_the_record_only(store: DecisionStore) -> None:
+    store.save(CORPUS)
+    newer = dataclasses.replace(D4, confidence=0.1, rev=D4.rev + 1)
+    fresh = make("e0000001")
+    store.save([(newer, None), (fresh, None)])
+
+    assert store.get(newer.id) == newer
+    assert store.get(fresh.id) == fresh
+    assert store.record_versions()[newer.id] == newer.rev
+    assert store.index_versions()[newer.id] == D4.rev  # stale until reindexed
+    assert fresh.id not in store.index_versions()
+
+
+def test_reset_index_then_reindex_restores_search(store: DecisionStore) -> None:
+    store.save(CORPUS)
+    store.reset_index()
+
+    assert store.index_versions() == {}
+    assert store.search([1.0, 0.0, 0.0, 0.0], DecisionFilter(), 5) == []
+    assert store.count() == len(CORPUS)
+    assert store.get(D1.id) == D1
+
+    store.reindex(CORPUS)
+    assert store.index_versions() == {d.id: d.rev for d, _ in CORPUS}
+    assert store.search([1.0, 0.0, 0.0, 0.0], DecisionFilter(), 1)[0].decision == D1
+
+
+def test_reindex_does_not_touch_records(store: DecisionStore) -> None:
+    store.save(CORPUS[:1])
+    stray = make("f0000009")
+    store.reindex([(stray, [0.0, 0.0, 0.0, 1.0])])
+    assert store.get(stray.id) is None
+    assert store.count() == 1
+
+
+def test_another_space_shares_records_but_not_vectors(backend: Backend) -> None:
+    a = backend.open(SPACE)
+    a.save(CORPUS)
+    b = backend.open(OTHER_SPACE)
+
+    assert b.space == OTHER_SPACE
+    assert b.count() == len(CORPUS)
+    assert b.get(D1.id) == D1
+    assert [d.id for d in b.list(DecisionFilter(), 1)] == [D5.id]
+    assert b.index_versions() == {}
+    assert b.search([1.0, 0.0, 0.0, 0.0], DecisionFilter(), 5) == []
+
+    # A different dimension in space b does not disturb space a.
+    b.reindex([(D1, [0.0, 1.0, 0.0]), (D3, [1.0, 0.0, 0.0])])
+    assert [h.decision.id for h in b.search([1.0, 0.0, 0.0], DecisionFilter(), 1)] == [D3.id]
+    assert [h.decision.id for h in a.search([1.0, 0.0, 0.0, 0.0], DecisionFilter(), 1)] == [D1.id]
+    assert set(a.index_versions()) == ALL
+
+
+def test_reset_index_leaves_other_spaces_alone(backend: Backend) -> None:
+    a, b = backend.open(SPACE), backend.open(OTHER_SPACE)
+    a.save(CORPUS)
+    b.reindex([(D1, [1.0, 0.0])])
+    a.reset_index()
+    assert b.index_versions() == {D1.id: D1.rev}
+
+
+def test_data_survives_reopening(backend: Backend) -> None:
+    if backend.kind == "memory":
+        pytest.skip("the memory store keeps nothing beyond its shared MemoryData")
+    first = backend.open()
+    first.save(CORPUS)
+    first.close()
+    again = backend.open()
+    assert again.get(D2.id) == D2
+    assert [h.decision.id for h in again.search([0.0, 1.0, 0.0, 0.0], DecisionFilter(), 1)] == [
+        D3.id
+    ]
+
+
+# --- availability --------------------------------------------------------------------------------
+
+
+def test_ping_answers_on_an_open_store(store: DecisionStore) -> None:
+    store.ping()
+
+
+def test_a_closed_store_is_unavailable(store: DecisionStore) -> None:
+    store.save(CORPUS[:1])
+    store.close()
+    with pytest.raises(StoreUnavailable):
+        store.ping()
+    with pytest.raises(StoreUnavailable):
+        store.get(D1.id)
+
+
+@pytest.mark.chroma_server
+@pytest.mark.slow
+def test_ping_on_a_stopped_server_raises_store_unavailable(
+    tmp_path: Path, chroma_server_url: str
+) -> None:
+    url, process = start_chroma_server(tmp_path / "short-lived")
+    try:
+        store = ChromaStore.server(url, prefix="cstp", space=SPACE, timeout=5.0)
+        store.save(CORPUS[:1])
+        store.ping()
+    finally:
+        stop_chroma_server(process)
+    with pytest.raises(StoreUnavailable, match="cannot reach Chroma"):
+        store.ping()
+    with pytest.raises(StoreUnavailable):
+        store.search([1.0, 0.0, 0.0, 0.0], DecisionFilter(), 1)
+    store.close()
+
+
+def test_an_unreachable_server_is_unavailable_quickly() -> None:
+    store = ChromaStore.server(f"http://127.0.0.1:{free_port()}", prefix="cstp", space=SPACE)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="cannot reach Chroma at http://127.0.0.1"):
+        store.ping()
+    assert time.monotonic() - started < 5
