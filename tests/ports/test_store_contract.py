@@ -311,9 +311,7 @@ def test_search_on_an_empty_store_finds_nothing(store: DecisionStore) -> None:
 
 
 @pytest.mark.parametrize("case", list(FILTER_CASES))
-def test_filter_selects_exactly_the_matching_decisions(
-    corpus_store: DecisionStore, case: str
-) -> None:
+def test_filter_selects_exactly_the_matching_decisions(corpus_store: DecisionStore, case: str) -> None:
     flt, expected = FILTER_CASES[case]
     assert expected == {d.id for d, _ in CORPUS if flt.matches(d)}, "expectation disagrees"
 
@@ -376,9 +374,7 @@ def test_saving_a_new_revision_replaces_the_old_one(store: DecisionStore) -> Non
     }
     assert D1.id not in {d.id for d in store.list(DecisionFilter(project="billing"), 10)}
     assert D1.id not in {d.id for d in store.scan(DecisionFilter(pr=12))}
-    assert D1.id in {
-        d.id for d in store.list(DecisionFilter(tags=("mysql",), has_outcome=True), 10)
-    }
+    assert D1.id in {d.id for d in store.list(DecisionFilter(tags=("mysql",), has_outcome=True), 10)}
     assert store.record_versions()[D1.id] == updated.rev
     assert store.index_versions()[D1.id] == updated.rev
 
@@ -460,9 +456,7 @@ def test_data_survives_reopening(backend: Backend) -> None:
     first.close()
     again = backend.open()
     assert again.get(D2.id) == D2
-    assert [h.decision.id for h in again.search([0.0, 1.0, 0.0, 0.0], DecisionFilter(), 1)] == [
-        D3.id
-    ]
+    assert [h.decision.id for h in again.search([0.0, 1.0, 0.0, 0.0], DecisionFilter(), 1)] == [D3.id]
 
 
 # --- availability --------------------------------------------------------------------------------
@@ -483,9 +477,7 @@ def test_a_closed_store_is_unavailable(store: DecisionStore) -> None:
 
 @pytest.mark.chroma_server
 @pytest.mark.slow
-def test_ping_on_a_stopped_server_raises_store_unavailable(
-    tmp_path: Path, chroma_server_url: str
-) -> None:
+def test_ping_on_a_stopped_server_raises_store_unavailable(tmp_path: Path, chroma_server_url: str) -> None:
     url, process = start_chroma_server(tmp_path / "short-lived")
     try:
         store = ChromaStore.server(url, prefix="cstp", space=SPACE, timeout=5.0)
