@@ -4,27 +4,30 @@ A compile error is a load error (the caller turns it into GuardrailError). An ev
 one action (a missing key, a type mismatch) makes that rule not trigger and is reported to the
 caller as CelRuntimeError, so the engine can list it in the verdict's debug output.
 
-The interpreted runner is used on purpose: `celpy.CompiledRunner` is faster but writes into module
-globals on every evaluation (not thread-safe) and logs at ERROR on every missing key. Its cost is
-kept off the hot path by the native guards from `cel_ast`.
+Most conjuncts are answered by native guards (`cel_ast`, `cel_guards`) without running CEL at all.
+When CEL must run, one activation is built per check and shared by every CEL rule of that check:
+NOTE(guardrails): this is what `celpy.InterpretedRunner.evaluate` does internally
+(`Evaluator(ast, activation).evaluate()`), minus rebuilding the activation for every rule, which
+costs more than evaluating a short expression. `celpy.CompiledRunner` would be faster still, but it
+writes into module globals on every evaluation (not thread-safe) and logs at ERROR on every missing
+key, so it is not used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from celpy import (
-    Environment,
-    celtypes,
-)
+from celpy import Environment, celtypes
 from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError
+from celpy.evaluation import Activation, CELEvalError, Evaluator
+from lark import Tree
 
-from cstp.domain.guardrails.cel_ast import CelNameError, Guard, analyse
+from cstp.domain.guardrails.cel_ast import CelCheckError, analyse
+from cstp.domain.guardrails.cel_guards import Guard
 
 
 class CelCompileError(ValueError):
@@ -37,33 +40,27 @@ class CelRuntimeError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class CelProgram:
-    """A compiled CEL condition plus the native guards derived from its top-level conjuncts."""
+    """A compiled CEL condition plus the native guard derived from it (None: CEL only)."""
 
     text: str
-    runner: Any = field(repr=False, compare=False)
-    guards: tuple[Guard, ...] = field(repr=False, compare=False)
-    exact: bool = False  # every conjunct is a guard: the guards alone decide the result
+    ast: Tree[Any] = field(repr=False, compare=False)
+    guard: Guard | None = field(default=None, repr=False, compare=False)
 
-    def evaluate(self, view: Mapping[str, Any], activation: Callable[[], Any]) -> bool:
-        """True when the condition holds. `view` is the plain `action` dict; `activation` builds the
-        CEL activation lazily. Raises CelRuntimeError when CEL itself fails."""
-        decided = True
-        for guard in self.guards:
-            answer = guard(view)
-            if answer is False:
-                return False
-            if answer is None:
-                decided = False
-        if self.exact and decided:
-            return True
+    def evaluate(self, view: dict[str, Any], activation: Callable[[], Activation]) -> bool:
+        """True when the condition holds. `view` is the plain `action` dict; `activation` returns
+        the (lazily built, shared) CEL activation. Raises CelRuntimeError when CEL fails."""
+        if self.guard is not None:
+            answer = self.guard(view)
+            if answer is not None:
+                return answer
         try:
-            result = self.runner.evaluate(activation())
+            result = Evaluator(self.ast, activation()).evaluate()
         except CELEvalError as e:
             raise CelRuntimeError(_describe(e)) from None
+        except CelRuntimeError:
+            raise
         except Exception as e:  # cel-python raises plain Python errors for some bad inputs
             raise CelRuntimeError(f"{type(e).__name__}: {e}") from None
-        if isinstance(result, CELEvalError):
-            raise CelRuntimeError(_describe(result))
         if not isinstance(result, celtypes.BoolType):
             raise CelRuntimeError(f"expression gave {type(result).__name__}, not a bool")
         return bool(result)
@@ -74,29 +71,37 @@ def _environment() -> Environment:
     return Environment()
 
 
+@lru_cache(maxsize=1)
+def _base_activation() -> Activation:
+    env = _environment()
+    return Activation(package=env.package, annotations=env.annotations)
+
+
 def compile_cel(text: str) -> CelProgram:
     """Parse, check and prepare `text`. Raises CelCompileError so a broken rule fails loading."""
-    env = _environment()
     try:
-        ast = env.compile(text)
+        ast = _environment().compile(text)
     except CELParseError as e:
         where = f" at line {e.line}, column {e.column}" if getattr(e, "line", None) else ""
         raise CelCompileError(f"CEL syntax error{where}: {text!r}") from None
     except Exception as e:  # lark can raise other errors on odd input
         raise CelCompileError(f"CEL syntax error: {e}") from None
     try:
-        guards, exact = analyse(ast)
-    except CelNameError as e:
+        guard = analyse(ast)
+    except CelCheckError as e:
         raise CelCompileError(str(e)) from None
-    return CelProgram(text, env.program(ast), guards, exact=exact)
+    return CelProgram(text, ast, guard)
 
 
-def to_activation(action: Mapping[str, Any]) -> Any:
-    """The CEL activation for a plain `action` map (raises CelRuntimeError if not convertible)."""
+def to_activation(action: dict[str, Any]) -> Activation:
+    """The CEL activation binding `action` (raises CelRuntimeError if it is not convertible)."""
     try:
-        return {"action": json_to_cel(dict(action))}
+        values = {"action": json_to_cel(action)}
     except (TypeError, ValueError) as e:
         raise CelRuntimeError(f"action cannot be converted to CEL values: {e}") from None
+    activation = _base_activation().clone()
+    activation.identifiers.load_values(values)
+    return activation
 
 
 def _describe(e: BaseException) -> str:

@@ -1,14 +1,16 @@
 """Static analysis of a parsed CEL condition: reject impossible names, derive native guards.
 
-Why guards: cel-python's interpreter costs ~180 µs per evaluation, which alone would blow the
-sub-millisecond budget of `checkGuardrails` with a few dozen CEL rules. So each expression's
-top-level `&&` chain is split into conjuncts, and the simple ones (`action.f <op> literal`,
-`double(action.f) <op> literal`, `action.f in ['a', 'b']`, `action.flag`, `!action.flag`) become
-native *guards*. A guard answers True/False only when the operand types match exactly as CEL types
-would (int with int, double with double, string with string, bool with bool); anything else is
-"undecided" (None) and left to CEL. CEL's `&&` is commutative and `false && error == false`, so one
-guard answering False decides the whole expression; when every conjunct is a guard and all answer
-True, the expression is True. Results are therefore identical to running CEL on every call.
+Why guards: cel-python's interpreter costs 50-300 µs per evaluation, which alone would blow the
+sub-millisecond budget of `checkGuardrails` with a handful of CEL rules. So each expression's
+conditions are answered, where possible, by native guards
+(`cel_guards`): comparisons of `action.f`, `double(action.f)` or `size(action.f)` with a literal,
+`action.f in ['a', 'b']`, `'x' in action.f`, `action.f.exists(v, v == 'x')`, `.contains()`,
+`.startsWith()`, `.endsWith()`, `.matches()` (RE2, as in cel-python), `has(action.f)`, a bare
+`action.flag`, and `!` of any of these.
+`&&` and `||` chains (parenthesised too) combine guards with CEL's commutative semantics:
+`false && x` is false and `true || x` is true whatever `x` is, even an error, so one decided part
+can decide the chain even when other parts are beyond the guards. Whatever the guards are unsure
+about is left to CEL, so results equal running CEL on every call.
 
 Why name checks: `action` holds a fixed set of keys (STANDARD_KEYS); anything else lives under
 `action.context`. A reference to `action.confidnce` or a bare `stakes` could only ever fail open at
@@ -17,12 +19,13 @@ run time, so it is rejected when the rule is loaded.
 
 from __future__ import annotations
 
-import operator
 import re
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from lark import Token, Tree
+
+from cstp.domain.guardrails import cel_guards as g
+from cstp.domain.guardrails.cel_guards import Guard
 
 STANDARD_KEYS = frozenset(
     {
@@ -72,37 +75,20 @@ _RELATIONS = {
     "relation_in": "in",
 }
 _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
-OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
-# Python type → CEL type family. Exact types only: subclasses (bool is an int!) stay undecided.
-_KIND: dict[type, str] = {bool: "bool", int: "int", float: "double", str: "string"}
-_INT64 = 2**63
-_ABSENT = object()
-
-Guard = Callable[[Mapping[str, Any]], bool | None]
 
 
-class CelNameError(ValueError):
-    """The expression names a variable or `action` field that can never exist."""
+class CelCheckError(ValueError):
+    """The expression cannot work: an unknown variable or `action` field, or a bad regex."""
 
 
-def analyse(ast: Tree[Any]) -> tuple[tuple[Guard, ...], bool]:
-    """Check names, then return the guards and whether they cover every conjunct (exact)."""
+def analyse(ast: Tree[Any]) -> Guard | None:
+    """Check names, then build the native guard for the whole expression (None: CEL only)."""
     check_names(ast)
-    conjuncts: list[Tree[Any]] = []
-    _flatten(ast, conjuncts)
-    guards = [g for g in (_guard(c) for c in conjuncts) if g is not None]
-    return tuple(guards), len(guards) == len(conjuncts)
+    return _guard(ast)
 
 
 def check_names(ast: Tree[Any]) -> None:
-    """Raise CelNameError for `action.<unknown>` and free variables (see the module docstring)."""
+    """Raise CelCheckError for `action.<unknown>` and free variables (see the module docstring)."""
     bound: set[str] = set()
     for node in ast.iter_subtrees():
         if node.data == "member_dot_arg" and len(node.children) > 2:
@@ -115,11 +101,11 @@ def check_names(ast: Tree[Any]) -> None:
         if node.data == "ident":
             name = str(node.children[0])
             if name != "action" and name not in bound and name not in _TYPE_NAMES:
-                raise CelNameError(f"unknown variable {name!r}; fields live under 'action.'")
+                raise CelCheckError(f"unknown variable {name!r}; fields live under 'action.'")
         elif node.data == "member_dot":
             base, name = _unwrap(node.children[0]), str(node.children[1])
             if _is_action(base) and name not in STANDARD_KEYS and name != "context":
-                raise CelNameError(
+                raise CelCheckError(
                     f"unknown field action.{name}; caller-supplied keys are action.context.{name}"
                 )
 
@@ -137,38 +123,92 @@ def _unwrap(node: Tree[Any]) -> Tree[Any]:
     return node
 
 
-def _flatten(node: Tree[Any], out: list[Tree[Any]]) -> None:
+def _chain(node: Tree[Any], data: str, out: list[Tree[Any]]) -> list[Tree[Any]]:
+    """The operands of a chain of `&&` (data="conditionaland") or `||`, parentheses included."""
     node = _unwrap(node)
-    if node.data == "conditionaland" and len(node.children) == 2:
+    if node.data == data and len(node.children) == 2:
         for child in node.children:
-            _flatten(child, out)
+            _chain(child, data, out)
     else:
         out.append(node)
+    return out
 
 
 def _guard(node: Tree[Any]) -> Guard | None:
-    """A native check for one conjunct, or None when the conjunct is not simple enough."""
-    if node.data == "unary" and len(node.children) == 2:
-        first = node.children[0]
-        if isinstance(first, Tree) and first.data == "unary_not":
-            path = _path(node.children[1])
-            return _truthy(path, negate=True) if path else None
-        return None
-    if node.data == "relation" and len(node.children) == 2:
-        rel = node.children[0]
-        if not isinstance(rel, Tree) or rel.data not in _RELATIONS:
-            return None
-        op, left, right = _RELATIONS[rel.data], rel.children[0], node.children[1]
-        if op == "in":
-            path, items = _path(left), _string_list(right)
-            return _member_of(path, items) if path and items is not None else None
-        for a, b, o in ((left, right, op), (right, left, _FLIPPED[op])):
-            operand, literal = _operand(a), _literal(b)
-            if operand is not None and literal is not None:
-                return _compare(operand[0], operand[1], o, literal[0])
-        return None
+    """A native check for `node`, or None when no part of it is simple enough."""
+    node = _unwrap(node)
+    kids = node.children
+    if node.data in ("conditionaland", "conditionalor") and len(kids) == 2:
+        parts = [_guard(n) for n in _chain(node, node.data, [])]
+        return (g.all_of if node.data == "conditionaland" else g.any_of)(parts)
+    if node.data == "unary" and len(kids) == 2 and _is_tree(kids[0], "unary_not"):
+        inner = _guard(kids[1])
+        return g.negate(inner) if inner is not None else None
+    if node.data == "relation" and len(kids) == 2 and isinstance(kids[0], Tree):
+        return _relation(kids[0], kids[1])
+    if node.data == "member_dot_arg":
+        return _method(node)
+    if node.data == "ident_arg" and str(kids[0]) == "has":
+        args = _args(node)
+        path = _path(args[0]) if len(args) == 1 else None
+        return g.has(path) if path else None
     path = _path(node)
-    return _truthy(path, negate=False) if path else None
+    return g.truthy(path) if path else None
+
+
+def _relation(rel: Tree[Any], right: Any) -> Guard | None:
+    if rel.data not in _RELATIONS:
+        return None
+    op, left = _RELATIONS[rel.data], rel.children[0]
+    if op == "in":
+        path, items = _path(left), _string_list(right)
+        if path and items is not None:
+            return g.member_of(path, items)
+        literal, path = _literal(left), _path(right)
+        return g.list_has(path, literal[0]) if literal and path else None
+    for a, b, o in ((left, right, op), (right, left, _FLIPPED[op])):
+        operand, literal = _operand(a), _literal(b)
+        if operand is not None and literal is not None:
+            return g.compare(operand[0], operand[1], o, literal[0])
+    return None
+
+
+def _method(node: Tree[Any]) -> Guard | None:
+    """`action.f.contains('x')` and friends, and `action.f.exists(v, v == 'x')`."""
+    path, method, args = _path(node.children[0]), str(node.children[1]), _args(node)
+    if not path:
+        return None
+    if method in g.STRING_METHODS and len(args) == 1:
+        literal = _literal(args[0])
+        if not literal or type(literal[0]) is not str:
+            return None
+        if method != "matches":
+            return g.string_method(path, method, literal[0])
+        try:
+            return g.matches(path, literal[0])
+        except ValueError as e:
+            raise CelCheckError(f"invalid regular expression {literal[0]!r}: {e}") from None
+    if method == "exists" and len(args) == 2:
+        var, body = _unwrap(args[0]), _unwrap(args[1])
+        if var.data != "ident" or body.data != "relation" or len(body.children) != 2:
+            return None
+        rel = body.children[0]
+        if not _is_tree(rel, "relation_eq"):
+            return None
+        for a, b in ((rel.children[0], body.children[1]), (body.children[1], rel.children[0])):
+            side, literal = _unwrap(a), _literal(b)
+            if side.data == "ident" and side.children == var.children and literal:
+                return g.list_has(path, literal[0])
+    return None
+
+
+def _args(node: Tree[Any]) -> list[Any]:
+    last = node.children[-1]
+    return list(last.children) if _is_tree(last, "exprlist") else []
+
+
+def _is_tree(node: Any, data: str) -> bool:
+    return isinstance(node, Tree) and node.data == data
 
 
 def _path(node: Any) -> tuple[str, ...] | None:
@@ -176,31 +216,28 @@ def _path(node: Any) -> tuple[str, ...] | None:
     if not isinstance(node, Tree):
         return None
     node = _unwrap(node)
-    if node.data == "member_dot":
-        base = _path(node.children[0])
-        if base is None:
-            return _path_root(node)
-        return (*base, str(node.children[1]))
-    return None
+    if node.data != "member_dot":
+        return None
+    if _is_action(_unwrap(node.children[0])):
+        return (str(node.children[1]),)
+    base = _path(node.children[0])
+    return (*base, str(node.children[1])) if base else None
 
 
-def _path_root(node: Tree[Any]) -> tuple[str, ...] | None:
-    return (str(node.children[1]),) if _is_action(_unwrap(node.children[0])) else None
-
-
-def _operand(node: Any) -> tuple[tuple[str, ...], bool] | None:
-    """A field path, possibly wrapped in `double(...)` (the bool says so)."""
+def _operand(node: Any) -> tuple[tuple[str, ...], str | None] | None:
+    """A field path, bare or inside `double(...)`, `size(...)` or `.size()`."""
     if not isinstance(node, Tree):
         return None
     node = _unwrap(node)
-    if node.data == "ident_arg" and str(node.children[0]) == "double" and len(node.children) == 2:
-        args = node.children[1]
-        if isinstance(args, Tree) and len(args.children) == 1:
-            inner = _path(args.children[0])
-            return (inner, True) if inner else None
-        return None
+    if node.data == "ident_arg" and str(node.children[0]) in ("double", "size"):
+        args = _args(node)
+        path = _path(args[0]) if len(args) == 1 else None
+        return (path, str(node.children[0])) if path else None
+    if node.data == "member_dot_arg" and str(node.children[1]) == "size" and not _args(node):
+        path = _path(node.children[0])
+        return (path, "size") if path else None
     path = _path(node)
-    return (path, False) if path else None
+    return (path, None) if path else None
 
 
 def _literal(node: Any) -> tuple[Any] | None:
@@ -218,7 +255,9 @@ def _literal(node: Any) -> tuple[Any] | None:
         return (float(text),)
     if tok.type == "BOOL_LIT":
         return (text == "true",)
-    if tok.type == "STRING_LIT" and text[:1] in "'\"" and "\\" not in text:
+    if tok.type == "STRING_LIT" and text[:1] in "rR":  # raw: no escapes to interpret
+        return (text[2:-1],)
+    if tok.type == "STRING_LIT" and "\\" not in text:
         return (text[1:-1],)
     return None
 
@@ -233,50 +272,3 @@ def _string_list(node: Any) -> frozenset[str] | None:
     if any(i is None or type(i[0]) is not str for i in items):
         return None
     return frozenset(i[0] for i in items if i is not None)
-
-
-def _lookup(view: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    cur: Any = view
-    for key in path:
-        if type(cur) is not dict:
-            return _ABSENT
-        cur = cur.get(key, _ABSENT)
-    return cur
-
-
-def _compare(path: tuple[str, ...], coerce: bool, op: str, literal: Any) -> Guard | None:
-    kind = _KIND.get(type(literal))
-    if kind is None or (kind == "bool" and op not in ("==", "!=")):
-        return None
-    if kind == "int" and not -_INT64 <= literal < _INT64:
-        return None
-    test = OPERATORS[op]
-
-    def guard(view: Mapping[str, Any]) -> bool | None:
-        value = _lookup(view, path)
-        if coerce:
-            if type(value) is int and -_INT64 <= value < _INT64:
-                value = float(value)
-            elif type(value) is not float:
-                return None
-        if _KIND.get(type(value)) != kind or (kind == "int" and not -_INT64 <= value < _INT64):
-            return None
-        return bool(test(value, literal))
-
-    return guard
-
-
-def _truthy(path: tuple[str, ...], *, negate: bool) -> Guard:
-    def guard(view: Mapping[str, Any]) -> bool | None:
-        value = _lookup(view, path)
-        return (value is not negate) if type(value) is bool else None
-
-    return guard
-
-
-def _member_of(path: tuple[str, ...], items: frozenset[str]) -> Guard:
-    def guard(view: Mapping[str, Any]) -> bool | None:
-        value = _lookup(view, path)
-        return (value in items) if type(value) is str else None
-
-    return guard

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cstp.domain.guardrails.cel import CelProgram, compile_cel
-from cstp.domain.guardrails.cel_ast import OPERATORS, STANDARD_KEYS
+from cstp.domain.guardrails.cel_ast import STANDARD_KEYS
+from cstp.domain.guardrails.cel_guards import OPERATORS
 
 _ORDERING = frozenset({"<", "<=", ">", ">="})
 _SUFFIXES = (("_lte", "<="), ("_gte", ">="), ("_lt", "<"), ("_gt", ">"))

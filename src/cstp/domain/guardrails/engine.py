@@ -235,18 +235,14 @@ def evaluate(rules: RuleSet, action: ActionContext) -> Verdict:
                 continue
             finding = _finding(rule, action)
             (violations if rule.action == "block" else warnings).append(finding)
-    return Verdict(
-        not violations, tuple(violations), tuple(warnings), len(rules.rules), tuple(errors)
-    )
+    return Verdict(not violations, tuple(violations), tuple(warnings), len(rules.rules), tuple(errors))
 
 
 def evaluate_record(rules: RuleSet, action: ActionContext) -> Verdict:
     """Record-phase evaluation: the same rules, but nothing blocks (every finding is a warning,
     keeping its severity), because the decision has already been made."""
     verdict = evaluate(rules, action)
-    return Verdict(
-        True, (), (*verdict.violations, *verdict.warnings), verdict.evaluated, verdict.errors
-    )
+    return Verdict(True, (), (*verdict.violations, *verdict.warnings), verdict.evaluated, verdict.errors)
 
 
 def _holds(field: str, test: Any, facts: Mapping[str, Any]) -> bool:

@@ -110,9 +110,7 @@ def read_file(path: Path) -> list[Mapping[str, Any]]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise GuardrailError(
-            f"cannot read file: {e.strerror}", code="read_error", file=where
-        ) from None
+        raise GuardrailError(f"cannot read file: {e.strerror}", code="read_error", file=where) from None
     except UnicodeDecodeError:
         raise GuardrailError("file is not UTF-8 text", code="read_error", file=where) from None
     except yaml.YAMLError as e:

@@ -28,9 +28,7 @@ from cstp.domain.guardrails.conditions import (
 )
 
 ACTIONS = ("block", "warn", "log")
-_KEYS = frozenset(
-    {"id", "description", "action", "message", "scope", "suggestion", "condition", "requires"}
-)
+_KEYS = frozenset({"id", "description", "action", "message", "scope", "suggestion", "condition", "requires"})
 _PLACEHOLDER = re.compile(r"\{([^{}\s]+)\}")
 
 
@@ -72,8 +70,7 @@ class CompiledRule:
             "action": self.action,
             "scope": list(self.scope),
             "conditions": [
-                {"field": c.field, "operator": c.operator, "value": c.value}
-                for c in self.conditions
+                {"field": c.field, "operator": c.operator, "value": c.value} for c in self.conditions
             ],
             "requirements": [{"field": r.field, "expected": r.expected} for r in self.requirements],
         }
@@ -104,9 +101,7 @@ def compile_rule(raw: Any, file: str) -> CompiledRule:
         )
     rule_id = raw.get("id")
     if not isinstance(rule_id, str) or not rule_id.strip():
-        raise GuardrailError(
-            "every guardrail needs a non-empty string `id`", code="missing_id", file=file
-        )
+        raise GuardrailError("every guardrail needs a non-empty string `id`", code="missing_id", file=file)
     rule_id = rule_id.strip()
 
     def fail(message: str, code: str) -> GuardrailError:

@@ -57,9 +57,7 @@ class GuardrailService:
         self._reported: set[tuple[str, str]] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._log.info(
-            "guardrails loaded: %d rules from %d files", len(self._rules), len(self._rules.files)
-        )
+        self._log.info("guardrails loaded: %d rules from %d files", len(self._rules), len(self._rules.files))
 
     @property
     def rules(self) -> RuleSet:
@@ -96,17 +94,13 @@ class GuardrailService:
                     "message": str(e),
                     "at": _now(),
                 }
-                self._log.error(
-                    "guardrail reload failed, keeping %d rules in force: %s", len(self._rules), e
-                )
+                self._log.error("guardrail reload failed, keeping %d rules in force: %s", len(self._rules), e)
                 return False
             self._rules = rules
             self._last_error = None
             self._last_reload = _now()
             self._reported.clear()
-            self._log.info(
-                "guardrails reloaded: %d rules from %d files", len(rules), len(rules.files)
-            )
+            self._log.info("guardrails reloaded: %d rules from %d files", len(rules), len(rules.files))
             return True
 
     def status(self) -> dict[str, Any]:
@@ -127,9 +121,7 @@ class GuardrailService:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._watch_loop, name="cstp-guardrails-watch", daemon=True
-        )
+        self._thread = threading.Thread(target=self._watch_loop, name="cstp-guardrails-watch", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -195,9 +187,7 @@ class GuardrailService:
 
     def list(self, scope: str | None = None) -> builtins.list[dict[str, Any]]:
         """listGuardrails: every rule (or those for `scope`, plus unscoped ones), wire shape."""
-        return [
-            r.to_listing() for r in self._rules if scope is None or not r.scope or scope in r.scope
-        ]
+        return [r.to_listing() for r in self._rules if scope is None or not r.scope or scope in r.scope]
 
 
 def _now() -> str:
