@@ -1,0 +1,3 @@
+from tests.domain.guardrails.helpers import rule_dir
+
+__all__ = ["rule_dir"]
