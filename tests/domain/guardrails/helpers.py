@@ -1,4 +1,4 @@
-"""Helpers (and the rule_dir fixture, re-exported by conftest) for guardrail tests: compile rules inline, write rule files, check actions."""
+"""Guardrail test helpers: compile rules inline, write rule files, check actions; rule_dir fixture."""
 
 from __future__ import annotations
 

@@ -36,8 +36,12 @@ def test_map_condition_is_a_conjunction() -> None:
 
 @pytest.mark.parametrize(
     ("key", "fires_at", "quiet_at"),
-    [("confidence_lt", 0.4, 0.5), ("confidence_lte", 0.5, 0.6),
-     ("confidence_gt", 0.6, 0.5), ("confidence_gte", 0.5, 0.4)],
+    [
+        ("confidence_lt", 0.4, 0.5),
+        ("confidence_lte", 0.5, 0.6),
+        ("confidence_gt", 0.6, 0.5),
+        ("confidence_gte", 0.5, 0.4),
+    ],
 )
 def test_map_suffixes_become_comparisons(key: str, fires_at: float, quiet_at: float) -> None:
     assert cel_fires({key: 0.5}, confidence=fires_at)
@@ -45,8 +49,9 @@ def test_map_suffixes_become_comparisons(key: str, fires_at: float, quiet_at: fl
 
 
 def test_map_string_with_operator_is_a_comparison_not_string_equality() -> None:
-    record = ActionContext.for_record(description="d", category="process", stakes="medium",
-                                      confidence=0.8, quality_score=0.3)
+    record = ActionContext.for_record(
+        description="d", category="process", stakes="medium", confidence=0.8, quality_score=0.3
+    )
     ruleset = rules({"id": "low-quality", "condition": {"quality_score": "< 0.5"}})
     assert [f.guardrail_id for f in evaluate(ruleset, record).warnings] == ["low-quality"]
     assert "'< 0.5'" not in map_to_cel({"quality_score": "< 0.5"})
@@ -123,8 +128,7 @@ def test_cel_key_with_other_keys_fails_loading() -> None:
 
 
 def test_runtime_missing_key_fails_open_and_is_reported() -> None:
-    verdict = check(rules({"id": "r", "condition": "action.context.backtest == false",
-                           "action": "block"}))
+    verdict = check(rules({"id": "r", "condition": "action.context.backtest == false", "action": "block"}))
     assert verdict.allowed and not verdict.violations
     assert [(e.guardrail_id, "backtest" in e.error) for e in verdict.errors] == [("r", True)]
 
@@ -136,8 +140,7 @@ def test_non_boolean_result_fails_open_and_is_reported() -> None:
 
 
 def test_standard_fields_live_under_action_and_extras_under_context() -> None:
-    assert cel_fires("action.stakes == 'high' && action.context.team == 'infra'",
-                     stakes="high", team="infra")
+    assert cel_fires("action.stakes == 'high' && action.context.team == 'infra'", stakes="high", team="infra")
     assert cel_fires("action.context.team == 'infra'", context={"team": "infra"})
 
 
@@ -174,15 +177,15 @@ def test_in_size_and_not_work() -> None:
 
 
 def test_cel_and_flat_conditions_must_both_hold() -> None:
-    ruleset = rules({"id": "r", "condition_category": "tooling",
-                     "condition": "action.stakes == 'high'"})
+    ruleset = rules({"id": "r", "condition_category": "tooling", "condition": "action.stakes == 'high'"})
     assert triggered(ruleset, category="tooling", stakes="high") == ["r"]
     assert triggered(ruleset, category="process", stakes="high") == []
 
 
 def test_cel_condition_with_requirements_triggers_when_one_fails() -> None:
-    ruleset = rules({"id": "r", "condition": "action.category == 'tooling'",
-                     "requires": {"code_review": True}})
+    ruleset = rules(
+        {"id": "r", "condition": "action.category == 'tooling'", "requires": {"code_review": True}}
+    )
     assert triggered(ruleset, category="tooling") == ["r"]
     assert triggered(ruleset, category="tooling", code_review=True) == []
     assert triggered(ruleset, category="process") == []

@@ -55,17 +55,36 @@ EXPRESSIONS = [
     "action.quality_score < 0.5",
     "action.confidence * 2.0 > 1.0",
     "action.phase == 'check' && action.description.size() > 0",
-    "action.category == \"security\"",
+    'action.category == "security"',
     "action.stakes == 'high' ? action.confidence < 0.5 : false",
 ]
 
 ACTIONS: list[dict[str, Any]] = [
-    {"description": "deploy to prod", "stakes": "high", "confidence": 0.3, "category": "security",
-     "tags": ["x", "y"], "context": {"flag": True, "n": 3}},
-    {"description": "Refactor 42 modules", "stakes": "low", "confidence": None, "tags": [],
-     "context": {"flag": False, "n": 2.5}},
-    {"description": "deployed", "stakes": "critical", "confidence": 1, "reasons": [1, 2, 3],
-     "n": "7", "flag": "yes", "quality_score": 0.2, "pattern": "p"},
+    {
+        "description": "deploy to prod",
+        "stakes": "high",
+        "confidence": 0.3,
+        "category": "security",
+        "tags": ["x", "y"],
+        "context": {"flag": True, "n": 3},
+    },
+    {
+        "description": "Refactor 42 modules",
+        "stakes": "low",
+        "confidence": None,
+        "tags": [],
+        "context": {"flag": False, "n": 2.5},
+    },
+    {
+        "description": "deployed",
+        "stakes": "critical",
+        "confidence": 1,
+        "reasons": [1, 2, 3],
+        "n": "7",
+        "flag": "yes",
+        "quality_score": 0.2,
+        "pattern": "p",
+    },
     {"description": "x", "tags": [1, "x"], "context": {}},
 ]
 
@@ -99,7 +118,9 @@ def test_simple_expressions_never_reach_the_interpreter() -> None:
         raise AssertionError("the interpreter ran")
 
     view = ActionContext.from_action(ACTIONS[0]).cel_action
-    for expression in ("action.stakes == 'high' && action.confidence < 0.5",
-                       "action.stakes in ['high'] && 'x' in action.tags && action.context.flag",
-                       "action.description.matches('prod$') || action.context.missing"):
+    for expression in (
+        "action.stakes == 'high' && action.confidence < 0.5",
+        "action.stakes in ['high'] && 'x' in action.tags && action.context.flag",
+        "action.description.matches('prod$') || action.context.missing",
+    ):
         assert compile_cel(expression).evaluate(view, no_interpreter) is True

@@ -69,12 +69,21 @@ def test_empty_rule_set_allows() -> None:
 
 
 def test_wire_shape_is_camel_case() -> None:
-    ruleset = rules({"id": "b", "description": "Blocker", "action": "block", "message": "no",
-                     "suggestion": "wait"}, {"id": "w", "message": "hm"})
+    ruleset = rules(
+        {"id": "b", "description": "Blocker", "action": "block", "message": "no", "suggestion": "wait"},
+        {"id": "w", "message": "hm"},
+    )
     assert check(ruleset).to_wire() == {
         "allowed": False,
-        "violations": [{"guardrailId": "b", "name": "Blocker", "message": "no",
-                        "severity": "block", "suggestion": "wait"}],
+        "violations": [
+            {
+                "guardrailId": "b",
+                "name": "Blocker",
+                "message": "no",
+                "severity": "block",
+                "suggestion": "wait",
+            }
+        ],
         "warnings": [{"guardrailId": "w", "name": "w", "message": "hm", "severity": "warn"}],
         "evaluated": 2,
     }
@@ -87,8 +96,13 @@ def test_missing_description_is_invalid_input() -> None:
 
 
 def record(**overrides: Any) -> ActionContext:
-    values: dict[str, Any] = {"description": "d", "category": "process", "stakes": "high",
-                              "confidence": 0.3, "quality_score": 0.4}
+    values: dict[str, Any] = {
+        "description": "d",
+        "category": "process",
+        "stakes": "high",
+        "confidence": 0.3,
+        "quality_score": 0.4,
+    }
     values.update(overrides)
     return ActionContext.for_record(**values)
 
@@ -103,21 +117,31 @@ def test_record_phase_never_blocks() -> None:
 
 def test_record_warnings_are_snake_case_with_severity() -> None:
     verdict = evaluate_record(rules({"id": "w", "message": "m"}), record())
-    assert verdict.to_record_warnings() == [{"guardrail_id": "w", "message": "m",
-                                             "severity": "warn"}]
+    assert verdict.to_record_warnings() == [{"guardrail_id": "w", "message": "m", "severity": "warn"}]
 
 
 def test_record_context_has_the_record_fields() -> None:
-    ruleset = rules({"id": "r", "condition_phase": "record", "condition_quality_score": "< 0.5",
-                     "condition_description": "d", "requires_has_deliberation": True})
-    assert [w["guardrail_id"] for w in evaluate_record(ruleset, record()).to_record_warnings()] \
-        == ["r"]
+    ruleset = rules(
+        {
+            "id": "r",
+            "condition_phase": "record",
+            "condition_quality_score": "< 0.5",
+            "condition_description": "d",
+            "requires_has_deliberation": True,
+        }
+    )
+    assert [w["guardrail_id"] for w in evaluate_record(ruleset, record()).to_record_warnings()] == ["r"]
     assert evaluate_record(ruleset, record(has_deliberation=True)).to_record_warnings() == []
 
 
 def test_record_phase_is_visible_to_cel() -> None:
-    ruleset = rules({"id": "r", "condition": "action.phase == 'record' && !action.has_reasoning"
-                                             " && action.deliberation_inputs_count == 0"})
+    ruleset = rules(
+        {
+            "id": "r",
+            "condition": "action.phase == 'record' && !action.has_reasoning"
+            " && action.deliberation_inputs_count == 0",
+        }
+    )
     assert len(evaluate_record(ruleset, record()).warnings) == 1
     assert triggered(ruleset) == []
 
@@ -138,25 +162,37 @@ def test_two_hundred_mixed_rules_evaluate_correctly() -> None:
     cats = ["architecture", "process", "integration", "tooling", "security"]
     stakes_values = ["low", "medium", "high", "critical"]
     raws, expected = [], []
-    action = {"category": "tooling", "stakes": "high", "confidence": 0.62, "tags": ["ci"],
-              "project": "P1", "context": {"code_review": True}}
+    action = {
+        "category": "tooling",
+        "stakes": "high",
+        "confidence": 0.62,
+        "tags": ["ci"],
+        "project": "P1",
+        "context": {"code_review": True},
+    }
     for i in range(200):
         cat, stakes, threshold = rng.choice(cats), rng.choice(stakes_values), rng.random()
         scope = [f"P{i % 3}"] if i % 7 == 0 else []
         forms: list[dict[str, Any]] = [
-            {"condition_category": cat, "condition_stakes": stakes,
-             "condition_confidence": f"< {threshold:.3f}"},
-            {"condition": f"action.category == '{cat}' && action.stakes == '{stakes}'"
-                          f" && action.confidence < {threshold:.3f}"},
+            {
+                "condition_category": cat,
+                "condition_stakes": stakes,
+                "condition_confidence": f"< {threshold:.3f}",
+            },
+            {
+                "condition": f"action.category == '{cat}' && action.stakes == '{stakes}'"
+                f" && action.confidence < {threshold:.3f}"
+            },
             {"condition": {"category": cat, "stakes": stakes, "confidence_lt": round(threshold, 3)}},
-            {"condition_category": cat, "condition_stakes": stakes,
-             "requires_code_review": i % 2 == 0},
+            {"condition_category": cat, "condition_stakes": stakes, "requires_code_review": i % 2 == 0},
         ]
-        raw = {"id": f"r{i}", "action": "block" if i % 2 else "warn", "scope": scope,
-               **forms[i % 4]}
+        raw = {"id": f"r{i}", "action": "block" if i % 2 else "warn", "scope": scope, **forms[i % 4]}
         raws.append(raw)
-        applies = cat == action["category"] and stakes == action["stakes"] and (
-            not scope or action["project"] in scope)
+        applies = (
+            cat == action["category"]
+            and stakes == action["stakes"]
+            and (not scope or action["project"] in scope)
+        )
         if i % 4 == 3:
             fires = applies and i % 2 == 1  # requires code_review False, context has True
         else:

@@ -70,8 +70,7 @@ def test_requires_must_be_a_map() -> None:
 
 def test_message_placeholders_are_filled_from_the_context() -> None:
     ruleset = rules({"id": "r", "message": "{stakes} {category} at {confidence} in {team}"})
-    verdict = check(ruleset, stakes="high", category="tooling", confidence=0.3,
-                    context={"team": "infra"})
+    verdict = check(ruleset, stakes="high", category="tooling", confidence=0.3, context={"team": "infra"})
     assert verdict.warnings[0].message == "high tooling at 0.3 in infra"
 
 
@@ -96,15 +95,27 @@ def test_name_is_the_description_or_the_id() -> None:
 
 def test_listing_shape_of_a_flat_rule() -> None:
     rule = compile_rule(
-        {"id": "r", "description": "d", "action": "block", "scope": "P",
-         "condition_stakes": "high", "condition_confidence": "< 0.5",
-         "requires_code_review": True, "message": "secret {x}"},
+        {
+            "id": "r",
+            "description": "d",
+            "action": "block",
+            "scope": "P",
+            "condition_stakes": "high",
+            "condition_confidence": "< 0.5",
+            "requires_code_review": True,
+            "message": "secret {x}",
+        },
         "f.yaml",
     )
     assert rule.to_listing() == {
-        "id": "r", "description": "d", "action": "block", "scope": ["P"],
-        "conditions": [{"field": "stakes", "operator": "==", "value": "high"},
-                       {"field": "confidence", "operator": "<", "value": 0.5}],
+        "id": "r",
+        "description": "d",
+        "action": "block",
+        "scope": ["P"],
+        "conditions": [
+            {"field": "stakes", "operator": "==", "value": "high"},
+            {"field": "confidence", "operator": "<", "value": 0.5},
+        ],
         "requirements": [{"field": "code_review", "expected": True}],
     }
 
