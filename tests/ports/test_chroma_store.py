@@ -159,12 +159,6 @@ def test_an_index_deleted_underneath_is_reported_then_recreated(
     assert embedded.get(make(1).id) == make(1)
 
 
-def test_a_wrong_vector_dimension_is_store_unavailable(embedded: ChromaStore) -> None:
-    embedded.save([(make(1), [1.0, 0.0])])
-    with pytest.raises(StoreUnavailable, match="dimension"):
-        embedded.search([1.0, 0.0, 0.0], DecisionFilter(), 1)
-
-
 class _Recorder(BaseHTTPRequestHandler):
     """Answers the heartbeat like Chroma and everything else with a 500; records headers."""
 

@@ -459,6 +459,14 @@ def test_data_survives_reopening(backend: Backend) -> None:
     assert [h.decision.id for h in again.search([0.0, 1.0, 0.0, 0.0], DecisionFilter(), 1)] == [D3.id]
 
 
+def test_one_space_holds_one_dimension(store: DecisionStore) -> None:
+    store.save([(make("a0000001"), [1.0, 0.0])])
+    with pytest.raises(StoreUnavailable, match="dimension"):
+        store.search([1.0, 0.0, 0.0], DecisionFilter(), 1)
+    with pytest.raises(StoreUnavailable, match="dimension"):
+        store.reindex([(make("a0000002"), [1.0, 0.0, 0.0])])
+
+
 # --- availability --------------------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ class _Index:
     """One embedding space: the decision as indexed (for filters) and its unit vector."""
 
     entries: dict[str, tuple[Decision, _FloatArray]] = field(default_factory=dict)
+    dimension: int | None = None  # fixed by the first vector, as in a Chroma collection
     # Stacked vectors for a vectorised scan, rebuilt lazily after writes.
     matrix: _FloatArray | None = None
     order: list[str] = field(default_factory=list)
@@ -105,13 +106,15 @@ class MemoryStore:
                 )
             if not index.order:
                 return []
+            if query.shape[0] != index.dimension:
+                raise StoreUnavailable(f"query has dimension {query.shape[0]}, the index {index.dimension}")
             distances = 1.0 - index.matrix @ query
-            ranked = sorted(zip(distances.tolist(), index.order, strict=True))
+            # `order` is sorted by id, so a stable sort breaks distance ties by id.
             hits: list[ScoredDecision] = []
-            for distance, decision_id in ranked:
-                decision = index.entries[decision_id][0]
+            for row in np.argsort(distances, kind="stable").tolist():
+                decision = index.entries[index.order[row]][0]
                 if flt.matches(decision):
-                    hits.append(ScoredDecision(decision, float(distance)))
+                    hits.append(ScoredDecision(decision, float(distances[row])))
                     if len(hits) == limit:
                         break
             return hits
@@ -175,9 +178,16 @@ class MemoryStore:
         return self._data.indexes.setdefault(self._space, _Index())
 
     def _write_index(self, items: Sequence[tuple[Decision, Vector]]) -> None:
+        """Add entries; like a Chroma collection, one space holds one vector dimension."""
         index = self._index()
-        for decision, vector in items:
-            index.entries[decision.id] = (decision, _unit(vector))
+        vectors = [(d, _unit(v)) for d, v in items]
+        for _, vector in vectors:
+            if index.dimension is None:
+                index.dimension = vector.shape[0]
+            elif vector.shape[0] != index.dimension:
+                raise StoreUnavailable(f"vector has dimension {vector.shape[0]}, the index {index.dimension}")
+        for decision, vector in vectors:
+            index.entries[decision.id] = (decision, vector)
         index.matrix = None
 
     def _check_open(self) -> None:
