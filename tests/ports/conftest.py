@@ -14,13 +14,14 @@ from tests.chroma_server import chroma_executable, start_chroma_server, stop_chr
 def chroma_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a Chroma server started for this session (`chroma run` on 127.0.0.1).
 
-    Skipped when the `chroma` executable is missing, except in CI (env `CI` set), where a missing
-    server must fail the run instead of silently shrinking the suite.
+    Skipped when the `chroma` executable is missing, except in CI (env `CI` or
+    `CSTP_REQUIRE_CHROMA` set), where a missing server must fail the run instead of silently
+    shrinking the suite.
     """
     if chroma_executable() is None:
         reason = "the chroma executable is not installed next to the Python interpreter"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI requires the Chroma server tests: {reason}")
+        if os.environ.get("CI") or os.environ.get("CSTP_REQUIRE_CHROMA"):
+            pytest.fail(f"the Chroma server tests are required here: {reason}")
         pytest.skip(reason)
     url, process = start_chroma_server(tmp_path_factory.mktemp("chroma-server") / "data")
     try:
