@@ -1,0 +1,138 @@
+"""The shared state of one benchmark run: configuration, processes, load client and results."""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import datagen
+from bench.load import LoadClient, Run
+from bench.procs import ROOT, Proc, Registry, rpc
+
+
+@dataclass(frozen=True)
+class Config:
+    """How much to measure. `quick` stays under 3 minutes, `full` under 30 (see docs/PERFORMANCE.md)."""
+
+    mode: str
+    sizes: tuple[int, ...]
+    stores: tuple[str, ...]
+    run_s: int  # seconds per measured load run
+    floor_s: int  # seconds per HTTP-floor run
+    warmup_s: int  # seconds of load before the measured runs of one server
+    floor_iterations: int  # in-process floor calls per figure
+    docker_repeats: int
+    validate_bodies: int  # bodies of each kind sent once, one at a time, before a server's runs
+    concurrencies: tuple[int, ...] = (1, 16)
+    guardrail_rules: tuple[int, ...] = (10, 200)
+    record_store: str = "embedded"
+    record_size: int = 10_000
+
+    @classmethod
+    def for_mode(cls, mode: str) -> Config:
+        if mode == "quick":
+            return cls(
+                mode,
+                (1_000, 10_000),
+                ("embedded", "server"),
+                run_s=2,
+                floor_s=1,
+                warmup_s=1,
+                floor_iterations=60,
+                docker_repeats=2,
+                validate_bodies=4,
+            )
+        return cls(
+            mode,
+            (1_000, 10_000, 100_000),
+            ("embedded", "server"),
+            run_s=8,
+            floor_s=5,
+            warmup_s=2,
+            floor_iterations=300,
+            docker_repeats=3,
+            validate_bodies=64,
+        )
+
+
+@dataclass
+class Harness:
+    config: Config
+    workdir: Path
+    client: LoadClient
+    registry: Registry = field(default_factory=Registry)
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    results: list[dict[str, Any]] = field(default_factory=list)
+    floors: dict[str, Any] = field(default_factory=dict)
+    memory: list[dict[str, Any]] = field(default_factory=list)
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    loads: list[dict[str, Any]] = field(default_factory=list)
+    docker: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def log(self, message: str) -> None:
+        print(f"[{time.perf_counter() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    def validate(self, server: Proc, method: str, params: list[dict[str, Any]], k: int | None = None) -> None:
+        """Send the first `k` bodies (default: the mode's) once, one at a time; fail on any error."""
+        for p in params[: k or self.config.validate_bodies]:
+            rpc(server.port, self.token, method, p)
+
+    def measure(
+        self,
+        server: Proc,
+        bodies: list[str],
+        concurrency: int,
+        seconds: int,
+        watch: tuple[int, ...] = (),
+        kind: str | None = None,
+        expect_error: bool = False,
+    ) -> Run:
+        return self.client.run(
+            server.port, self.token, bodies, concurrency, seconds, (server.pid, *watch), kind, expect_error
+        )
+
+    def add(self, row: dict[str, Any]) -> dict[str, Any]:
+        # Other work on the machine shows up in the figures; keep the 1-minute load with each row.
+        row["loadavg_1m"] = round(os.getloadavg()[0], 2)
+        self.results.append(row)
+        ratio = f" ×{row['ratio_p50']:.2f} floor" if row.get("ratio_p50") else ""
+        self.log(
+            f"{row['scenario']:<34} {row.get('store') or '':<9} N={row.get('size') or '':<7} "
+            f"c={row['concurrency']:<3} {row['rps']:>8.1f} req/s  p50 {row['p50_ms']:.2f} ms  "
+            f"p99 {row['p99_ms']:.2f} ms{ratio}  err={row['errors']}"
+        )
+        return row
+
+    def meta(self) -> dict[str, Any]:
+        def git(*args: str) -> str:
+            try:
+                out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
+                return out.stdout.strip()
+            except OSError:
+                return ""
+
+        from cstp import __version__
+
+        return {
+            "mode": self.config.mode,
+            "config": {k: v for k, v in self.config.__dict__.items()},
+            "cstp_version": __version__,
+            "git_commit": git("rev-parse", "--short", "HEAD"),
+            "git_dirty": bool(git("status", "--porcelain", "--", "src")),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average_at_start": os.getloadavg(),
+            "client": self.client.kind,
+            "generator": {"seed": datagen.SEED, "version": datagen.GENERATOR_VERSION},
+            "duration_s": round(time.perf_counter() - self.started, 1),
+        }

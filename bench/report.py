@@ -1,0 +1,275 @@
+"""The Markdown report (stdout) and the targets of issue 4, evaluated from the figures.
+
+Nothing here asserts: a missed target is reported as "missed" with the figure and the limit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _f(value: Any, digits: int = 2) -> str:
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _pair(a: Any, b: Any) -> str:
+    return "" if a is None else f"{_f(a)} / {_f(b)}"
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_f(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _find(results: list[dict[str, Any]], scenario: str, **match: Any) -> dict[str, Any] | None:
+    for r in results:
+        if r["scenario"] == scenario and all(r.get(k) == v for k, v in match.items()):
+            return r
+    return None
+
+
+def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of issue 4 with the measured value, the limit and met / missed / not measured."""
+    res = data["results"]
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, limit: float, higher_is_better: bool, unit: str) -> None:
+        met = None if value is None else (value >= limit if higher_is_better else value <= limit)
+        out.append(
+            {
+                "target": name,
+                "value": None if value is None else round(value, 3),
+                "limit": limit,
+                "unit": unit,
+                "status": "not measured" if met is None else ("met" if met else "missed"),
+            }
+        )
+
+    for mode in ("semantic", "filtered"):
+        r = _find(res, f"queryDecisions {mode}", store="embedded", size=10_000, concurrency=1)
+        add(
+            f"queryDecisions {mode} p50, 10k, c=1, embedded ÷ (embed + raw Chroma)",
+            r and r.get("ratio_p50"),
+            1.25,
+            False,
+            "×",
+        )
+    r = _find(res, "recordDecision", concurrency=16)
+    add("recordDecision throughput at c=16", r and r["rps"], 300, True, "req/s")
+    g200 = [r for r in res if r["scenario"].startswith("checkGuardrails") and (r.get("rules") or 0) >= 150]
+    g10 = [r for r in res if r["scenario"].startswith("checkGuardrails") and (r.get("rules") or 0) < 150]
+    c1 = next((r for r in g200 if r["concurrency"] == 1), None)
+    c16 = next((r for r in g200 if r["concurrency"] == 16), None)
+    add("checkGuardrails 200 rules p50 at c=1", c1 and c1["p50_ms"], 1.0, False, "ms")
+    add("checkGuardrails 200 rules throughput at c=16", c16 and c16["rps"], 2000, True, "req/s")
+    t10 = next((r for r in g10 if r["concurrency"] == 16), None)
+    add(
+        "checkGuardrails 10 rules req/s ÷ HTTP floor req/s (c=16)",
+        t10 and t10.get("rps_vs_http_floor"),
+        0.5,
+        True,
+        "×",
+    )
+    d = data.get("docker") or {}
+    add("container start → /ready 200 (median)", d.get("start_to_ready_median_s"), 2.0, False, "s")
+    add("docker stop → exit, idle (median)", d.get("stop_median_s"), 1.0, False, "s")
+    add("image size above its base", d.get("above_base_mb"), 350, False, "MB")
+    mem = [m for m in data["memory"] if m["store"] == "embedded" and m["size"] == 10_000]
+    rss = max((v for m in mem for k, v in m.items() if k.startswith("rss_") and v), default=None)
+    add("server RSS at 10k decisions, embedded (max seen)", rss, 300, False, "MB")
+    return out
+
+
+def markdown(data: dict[str, Any]) -> str:
+    meta = data["meta"]
+    dirty = " (src/ modified)" if meta["git_dirty"] else ""
+    parts = [
+        f"# cstp benchmark ({meta['mode']} mode)",
+        "",
+        f"cstp {meta['cstp_version']} at {meta['git_commit']}{dirty}, "
+        f"Python {meta['python']}, {meta['cpus']} CPUs, load client {meta['client']}, "
+        f"load average at start {', '.join(f'{x:.2f}' for x in meta['load_average_at_start'])}, "
+        f"{meta['duration_s']} s in all.",
+        "",
+        "## Results (each with its floor, measured in this run)",
+        "",
+    ]
+    rows = []
+    for r in data["results"]:
+        rows.append(
+            [
+                r["scenario"],
+                r.get("store") or "",
+                r.get("size") or "",
+                r["concurrency"],
+                round(r["rps"], 1),
+                r["p50_ms"],
+                r["p95_ms"],
+                r["p99_ms"],
+                r.get("floor", ""),
+                r.get("floor_p50_ms"),
+                r.get("ratio_p50"),
+                r.get("rps_vs_http_floor"),
+                round(r["server_cpu_ms"], 2),
+                r["errors"],
+            ]
+        )
+    parts.append(
+        _table(
+            [
+                "scenario",
+                "store",
+                "N",
+                "c",
+                "req/s",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "floor",
+                "floor p50 ms",
+                "p50 ÷ floor",
+                "req/s ÷ HTTP floor",
+                "server CPU ms/req",
+                "errors",
+            ],
+            rows,
+        )
+    )
+    fl = data["floors"]
+    parts += ["", "## Floors (in-process, same model, same collections)", ""]
+    frows = []
+    if "embed_query" in fl:
+        e = fl["embed_query"]
+        frows.append(["embed 1 query (OnnxEmbedder)", "", "", e["p50_ms"], e["p95_ms"], e["p99_ms"], ""])
+    if "embed_document" in fl:
+        e = fl["embed_document"]
+        frows.append(
+            [
+                "embed 1 document",
+                "",
+                "",
+                e["p50_ms"],
+                e["p95_ms"],
+                e["p99_ms"],
+                f"{e['batch_docs_per_s']} docs/s batched",
+            ]
+        )
+    for store, sizes in fl.get("chroma", {}).items():
+        for size, modes in sizes.items():
+            for mode, s in modes.items():
+                frows.append(
+                    [
+                        f"raw Chroma query ({mode})",
+                        store,
+                        int(size),
+                        s["p50_ms"],
+                        s["p95_ms"],
+                        s["p99_ms"],
+                        "",
+                    ]
+                )
+    parts.append(_table(["floor", "store", "N", "p50 ms", "p95 ms", "p99 ms", "note"], frows))
+    if fl.get("client_overhead"):
+        parts += ["", "## Load client overhead (HTTP floor, c=16)", ""]
+        parts.append(
+            _table(
+                ["client", "req/s", "p50 ms", "client CPU µs/req", "server CPU ms/req"],
+                [
+                    [k, v["rps"], v["p50_ms"], v["client_cpu_us_per_request"], v["server_cpu_ms_per_request"]]
+                    for k, v in fl["client_overhead"].items()
+                ],
+            )
+        )
+    parts += ["", "## Memory (VmRSS of the server process, MiB)", ""]
+    parts.append(
+        _table(
+            [
+                "store",
+                "N",
+                "at /ready",
+                "after queries",
+                "after recordDecision",
+                "Chroma server at ready / after",
+            ],
+            [
+                [
+                    m["store"],
+                    m["size"],
+                    m.get("rss_ready_mb"),
+                    m.get("rss_after_queries_mb"),
+                    m.get("rss_after_record_mb"),
+                    _pair(m.get("chroma_server_rss_ready_mb"), m.get("chroma_server_rss_after_queries_mb")),
+                ]
+                for m in data["memory"]
+            ],
+        )
+    )
+    parts += ["", "## Start-up and loading", ""]
+    load_s = {(x["store"], x["size"]): x["seconds"] for x in data["loads"]}
+    parts.append(
+        _table(
+            ["server", "N", "rules", "bulk load s (library)", "start → /ready s", "SIGTERM → exit s"],
+            [
+                [
+                    s["store"],
+                    s["size"],
+                    s.get("rules", ""),
+                    load_s.get((s["store"], s["size"])),
+                    s["ready_s"],
+                    s.get("stop_s"),
+                ]
+                for s in data["servers"]
+            ],
+        )
+    )
+    d = data.get("docker") or {}
+    parts += ["", "## Docker", ""]
+    if "skipped" in d:
+        parts.append(f"Skipped: {d['skipped']}.")
+    elif d:
+        parts.append(
+            _table(
+                [
+                    "image",
+                    "size MB",
+                    "base",
+                    "base MB",
+                    "above base MB",
+                    "start → /ready s",
+                    "stop s",
+                    "build s",
+                ],
+                [
+                    [
+                        d["image"],
+                        d.get("image_mb"),
+                        d.get("base_image"),
+                        d.get("base_mb"),
+                        d.get("above_base_mb"),
+                        f"{d.get('start_to_ready_median_s')} (runs {d.get('start_to_ready_s')})",
+                        f"{d.get('stop_median_s')} (runs {d.get('stop_s')})",
+                        d.get("build_s"),
+                    ]
+                ],
+            )
+        )
+    parts += ["", "## Targets (issue 4)", ""]
+    parts.append(
+        _table(
+            ["target", "measured", "limit", "status"],
+            [
+                [t["target"], f"{_f(t['value'], 3)} {t['unit']}", f"{t['limit']} {t['unit']}", t["status"]]
+                for t in data["targets"]
+            ],
+        )
+    )
+    if data.get("notes"):
+        parts += ["", "## Notes", ""] + [f"- {n}" for n in data["notes"]]
+    return "\n".join(parts) + "\n"

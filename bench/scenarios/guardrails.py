@@ -1,0 +1,83 @@
+"""checkGuardrails with 10 and 200 loaded rules, against the HTTP floor of the same server.
+
+The rule files are generated (`datagen.guardrail_rules`: flat legacy keys, CEL strings, `{cel: }`
+maps, map conditions, nested `requires`, scopes) so that, with the rules cstp ships, exactly 10 or
+200 rules are loaded. They are compiled in-process with cstp's own loader first, so a file the
+server would refuse stops the bench with the loader's message.
+
+On the 10-rule server the HTTP floor is also measured with the other load client, to show what
+each client costs (see docs/PERFORMANCE.md, "Load generation").
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from bench import datagen
+from bench.harness import Harness
+from bench.procs import Proc, start_cstp
+from bench.scenarios.queries import NOOP, noop_floor, row
+from cstp.domain.guardrails import load_rules
+
+
+def run(h: Harness) -> None:
+    packaged = len(load_rules([]))
+    params = datagen.guardrail_actions()
+    bodies = [datagen.rpc_body("cstp.checkGuardrails", p, i) for i, p in enumerate(params)]
+    for total in h.config.guardrail_rules:
+        rules_dir = h.workdir / f"guardrails-{total}"
+        rules_dir.mkdir(parents=True, exist_ok=True)
+        generated = datagen.guardrail_rules(max(0, total - packaged))
+        (rules_dir / "bench.yaml").write_text(yaml.safe_dump(generated, sort_keys=False))
+        loaded = len(load_rules([rules_dir]))
+        server = start_cstp(
+            h.registry,
+            f"guardrails-{total}",
+            token=h.token,
+            logs=h.workdir / "logs",
+            data_dir=h.workdir / f"data-guardrails-{total}",
+            guardrails=rules_dir,
+        )
+        h.log(f"guardrails server with {loaded} rules ready in {server.info['ready_s']:.2f}s")
+        h.servers.append(
+            {"store": "embedded", "size": 0, "rules": loaded, "ready_s": round(server.info["ready_s"], 3)}
+        )
+        try:
+            http = noop_floor(h, server, None, None, rules=loaded)
+            h.validate(server, "cstp.checkGuardrails", params)
+            h.measure(server, bodies, 4, h.config.warmup_s)
+            for c in h.config.concurrencies:
+                r = h.measure(server, bodies, c, h.config.run_s)
+                h.add(
+                    row(
+                        f"checkGuardrails {loaded} rules",
+                        None,
+                        None,
+                        r,
+                        "http floor (noop)",
+                        http[c].p50_ms,
+                        http[c].rps,
+                        rules=loaded,
+                    )
+                )
+            if total == h.config.guardrail_rules[0]:
+                _client_overhead(h, server)
+        finally:
+            h.servers[-1]["stop_s"] = round(h.registry.stop(server), 3)
+
+
+def _client_overhead(h: Harness, server: Proc) -> None:
+    """The HTTP floor at c=16 with both clients: requests/s and client CPU per request."""
+    out = {}
+    for kind in ("wrk", "python"):
+        if kind == "wrk" and h.client.wrk_path is None:
+            continue
+        r = h.measure(server, [NOOP], 16, h.config.floor_s, kind=kind, expect_error=True)
+        out[kind] = {
+            "rps": round(r.rps, 1),
+            "p50_ms": round(r.p50_ms, 3),
+            "client_cpu_us_per_request": round(r.client_cpu_us, 1),
+            "server_cpu_ms_per_request": round(r.server_cpu_ms, 3),
+        }
+        h.log(f"client {kind}: {r.rps:.0f} req/s, client CPU {r.client_cpu_us:.0f} µs/request")
+    h.floors["client_overhead"] = out
