@@ -11,6 +11,7 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -465,6 +466,20 @@ def test_one_space_holds_one_dimension(store: DecisionStore) -> None:
         store.search([1.0, 0.0, 0.0], DecisionFilter(), 1)
     with pytest.raises(StoreUnavailable, match="dimension"):
         store.reindex([(make("a0000002"), [1.0, 0.0, 0.0])])
+
+
+def test_concurrent_writers_and_readers_do_not_lose_writes(store: DecisionStore) -> None:
+    store.save(CORPUS)
+
+    def write(worker: int) -> None:
+        for i in range(10):
+            store.save([(make(f"w{worker}{i:06d}"), [1.0, 0.0, float(worker), float(i)])])
+            store.search([1.0, 0.0, 0.0, 0.0], DecisionFilter(category="architecture"), 3)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(write, range(4)))
+    assert store.count() == len(CORPUS) + 40
+    assert len(store.index_versions()) == len(CORPUS) + 40
 
 
 # --- availability --------------------------------------------------------------------------------
