@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -64,6 +65,10 @@ def _secrets(settings: Settings) -> list[str]:
     return values
 
 
+def _stopped_gracefully(signum: int, frame: object) -> None:
+    """Receives the signal uvicorn re-raises after it has already shut down cleanly."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
@@ -105,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         lifespan="on",
     )
     server = uvicorn.Server(config)
+    # uvicorn restores the previous SIGTERM/SIGINT handlers after a graceful stop and re-raises the
+    # signal; with the default handlers that turns a clean shutdown into exit status 143. A graceful
+    # stop is a success, so the handlers it restores are no-ops and the process exits 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stopped_gracefully)
     server.run()
     return 0 if server.started else 1
 
