@@ -18,11 +18,7 @@ def reviewed(client: Any) -> Any:
     """Six reviewed decisions for project alpha (overconfident), three for beta (perfect)."""
     c = client.app.state.components
     items = []
-    plan = (
-        [("alpha", 0.9, "failure")] * 3
-        + [("alpha", 0.9, "success")] * 3
-        + [("beta", 1.0, "success")] * 3
-    )
+    plan = [("alpha", 0.9, "failure")] * 3 + [("alpha", 0.9, "success")] * 3 + [("beta", 1.0, "success")] * 3
     for n, (project, conf, outcome) in enumerate(plan):
         d = Decision(
             id=f"c{n:07d}",
@@ -53,9 +49,9 @@ def test_brier_accuracy_and_interpretation(reviewed: Any) -> None:
 
 
 def test_top_level_project_narrows_like_filters(reviewed: Any) -> None:
-    result = rpc(
-        reviewed, "cstp.getCalibration", {"project": "beta", "filters": {"minDecisions": 3}}
-    )["result"]
+    result = rpc(reviewed, "cstp.getCalibration", {"project": "beta", "filters": {"minDecisions": 3}})[
+        "result"
+    ]
     assert result["overall"]["accuracy"] == 1.0 and result["overall"]["totalDecisions"] == 3
 
 

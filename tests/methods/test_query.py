@@ -151,9 +151,7 @@ def test_keyword_mode_matches_terms_and_reports_scores(seeded: Any) -> None:
 
 
 def test_hybrid_mode_combines_both_with_scores(seeded: Any) -> None:
-    result = q(seeded, query="lock file for dependencies", retrievalMode="hybrid", limit=3)[
-        "result"
-    ]
+    result = q(seeded, query="lock file for dependencies", retrievalMode="hybrid", limit=3)["result"]
     assert result["decisions"][0]["id"] == "a0000004"
     assert result["retrievalMode"] == "hybrid"
     s = result["scores"]["a0000004"]
