@@ -53,6 +53,10 @@ class CelProgram:
             answer = self.guard(view)
             if answer is not None:
                 return answer
+        return self.run(activation)
+
+    def run(self, activation: Callable[[], Activation]) -> bool:
+        """Evaluate with the cel-python interpreter only (the guard was unsure)."""
         try:
             result = Evaluator(self.ast, activation()).evaluate()
         except CELEvalError as e:

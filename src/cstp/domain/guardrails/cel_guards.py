@@ -47,6 +47,22 @@ def lookup(view: dict[str, Any], path: tuple[str, ...]) -> Any:
     return cur
 
 
+def getter(path: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
+    """`lookup` specialised for a path: `action.f` and `action.context.f` are the hot cases."""
+    if len(path) == 1:
+        (key,) = path
+        return lambda view: view.get(key, _ABSENT)
+    if len(path) == 2:
+        outer, inner = path
+
+        def get(view: dict[str, Any]) -> Any:
+            container = view.get(outer)
+            return container.get(inner, _ABSENT) if type(container) is dict else _ABSENT
+
+        return get
+    return lambda view: lookup(view, path)
+
+
 def _int64(value: Any) -> bool:
     return bool(-_INT64 <= value < _INT64)
 
@@ -70,11 +86,19 @@ def compare(path: tuple[str, ...], transform: str | None, op: str, literal: Any)
         return None
     if kind == "int" and not _int64(literal):
         return None
-    test = OPERATORS[op]
+    test, get, literal_type = OPERATORS[op], getter(path), type(literal)
+
+    if transform is None and kind != "int":  # the hot case: no conversion, no range check
+
+        def plain(view: dict[str, Any]) -> bool | None:
+            value = get(view)
+            return bool(test(value, literal)) if type(value) is literal_type else None
+
+        return plain
 
     def guard(view: dict[str, Any]) -> bool | None:
-        value = _transformed(lookup(view, path), transform)
-        if KIND.get(type(value)) != kind or (kind == "int" and not _int64(value)):
+        value = _transformed(get(view), transform)
+        if type(value) is not literal_type or (kind == "int" and not _int64(value)):
             return None
         return bool(test(value, literal))
 
@@ -84,8 +108,10 @@ def compare(path: tuple[str, ...], transform: str | None, op: str, literal: Any)
 def truthy(path: tuple[str, ...]) -> Guard:
     """A bare `action.<path>` used as a condition: only a bool answers."""
 
+    get = getter(path)
+
     def guard(view: dict[str, Any]) -> bool | None:
-        value = lookup(view, path)
+        value = get(view)
         return value if type(value) is bool else None
 
     return guard
@@ -104,8 +130,10 @@ def negate(inner: Guard) -> Guard:
 def member_of(path: tuple[str, ...], items: frozenset[str]) -> Guard:
     """`action.<path> in ['a', 'b']` with string items."""
 
+    get = getter(path)
+
     def guard(view: dict[str, Any]) -> bool | None:
-        value = lookup(view, path)
+        value = get(view)
         return (value in items) if type(value) is str else None
 
     return guard

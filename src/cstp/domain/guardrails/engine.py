@@ -224,12 +224,17 @@ def evaluate(rules: RuleSet, action: ActionContext) -> Verdict:
             if value is _MISSING or not cond.test(value):
                 break
         else:
-            if rule.cel is not None:
-                try:
-                    if not rule.cel.evaluate(view, activation):
+            cel = rule.cel
+            if cel is not None:
+                # The native guard usually answers; only if it is unsure does CEL itself run.
+                answer = cel.guard(view) if cel.guard is not None else None
+                if answer is None:
+                    try:
+                        answer = cel.run(activation)
+                    except CelRuntimeError as e:
+                        errors.append(RuleFailure(rule.id, str(e)))
                         continue
-                except CelRuntimeError as e:
-                    errors.append(RuleFailure(rule.id, str(e)))
+                if not answer:
                     continue
             if rule.requirements and all(_holds(r.field, r.test, facts) for r in rule.requirements):
                 continue
