@@ -116,9 +116,7 @@ class DecisionService:
         indexed = self._store.index_versions()
         stale = [i for i, rev in records.items() if indexed.get(i) != rev]
         for start in range(0, len(stale), REINDEX_BATCH):
-            decisions = [
-                d for i in stale[start : start + REINDEX_BATCH] if (d := self._store.get(i))
-            ]
+            decisions = [d for i in stale[start : start + REINDEX_BATCH] if (d := self._store.get(i))]
             vectors = self._embedder.embed([d.document() for d in decisions], "document")
             self._store.reindex(list(zip(decisions, vectors, strict=True)))
         if stale:

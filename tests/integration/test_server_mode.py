@@ -1,0 +1,120 @@
+"""The whole app against a real Chroma server on 127.0.0.1, and with Gemini embeddings served by a
+loopback stub that speaks Gemini's wire format."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cstp.app import create_app
+from tests.chroma_server import start_chroma_server, stop_chroma_server
+from tests.conftest import rpc
+from tests.ports.gemini_stub import GeminiStub
+
+
+@pytest.fixture
+def server_client(chroma_server_url: str, settings_factory: Any) -> Iterator[Any]:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    settings = settings_factory(chroma_url=chroma_server_url, chroma_collection_prefix=prefix)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_ready_reports_server_mode(server_client: Any) -> None:
+    body = server_client.get("/ready").json()
+    assert body["components"]["store"] == {"status": "OK", "mode": "server"}
+
+
+def test_record_query_review_calibrate_on_a_chroma_server(server_client: Any) -> None:
+    ids = []
+    for text, category, conf in [
+        ("Serve the dashboard from a CDN edge cache", "architecture", 0.8),
+        ("Move nightly reports to a job queue", "architecture", 0.6),
+        ("Require two reviewers for auth changes", "security", 0.9),
+    ]:
+        r = rpc(
+            server_client,
+            "cstp.recordDecision",
+            {"decision": text, "category": category, "confidence": conf, "stakes": "high"},
+        )
+        ids.append(r["result"]["id"])
+    hits = rpc(
+        server_client,
+        "cstp.queryDecisions",
+        {"query": "content delivery network for static pages", "limit": 1},
+    )["result"]
+    assert hits["decisions"][0]["id"] == ids[0]
+    filtered = rpc(
+        server_client,
+        "cstp.queryDecisions",
+        {
+            "query": "reports",
+            "filters": {"category": "architecture", "minConfidence": 0.7, "stakes": ["high"]},
+        },
+    )["result"]
+    assert [d["id"] for d in filtered["decisions"]] == [ids[0]]
+    for rid in ids:
+        assert rpc(server_client, "cstp.reviewDecision", {"id": rid, "outcome": "success"})["result"][
+            "success"
+        ]
+    cal = rpc(server_client, "cstp.getCalibration", {"filters": {"minDecisions": 3}})["result"]
+    assert cal["overall"]["reviewedDecisions"] == 3 and cal["overall"]["accuracy"] == 1.0
+    assert rpc(server_client, "cstp.reindex", {})["result"]["decisionsIndexed"] == 3
+
+
+def test_ready_is_503_when_the_chroma_server_goes_away(tmp_path: Path, settings_factory: Any) -> None:
+    url, process = start_chroma_server(tmp_path / "chroma")
+    try:
+        with TestClient(create_app(settings_factory(chroma_url=url))) as c:
+            assert c.get("/ready").status_code == 200
+            stop_chroma_server(process)
+            response = c.get("/ready")
+            assert response.status_code == 503
+            assert response.json()["components"]["store"]["status"] == "ERROR"
+            error = rpc(c, "cstp.queryDecisions", {"query": "anything"})["error"]
+            assert error["code"] == -32603 and error["data"] == {"component": "store"}
+            assert "Traceback" not in error["message"]
+    finally:
+        stop_chroma_server(process)
+
+
+def test_gemini_embeddings_through_the_loopback_stub(settings_factory: Any) -> None:
+    with GeminiStub() as stub:
+        settings = settings_factory(
+            embedding_provider="gemini",
+            gemini_api_key=stub.api_key,
+            gemini_base_url=stub.base_url,
+            gemini_dimensions=64,
+        )
+        with TestClient(create_app(settings)) as c:
+            r = rpc(c, "cstp.recordDecision", {"decision": "Adopt blue-green deploys"})["result"]
+            assert r["indexed"] is True
+            hits = rpc(c, "cstp.queryDecisions", {"query": "Adopt blue-green deploys"})["result"]
+            assert hits["decisions"][0]["id"] == r["id"]
+            assert c.get("/ready").json()["components"]["embedder"]["space"].startswith("gemini")
+        bodies = [req.body for req in stub.requests]
+        assert bodies[0]["requests"][0]["outputDimensionality"] == 64
+        assert {req.headers["x-goog-api-key"] for req in stub.requests} == {stub.api_key}
+        tasks = {b["requests"][0]["taskType"] for b in bodies}
+        assert tasks == {"RETRIEVAL_DOCUMENT", "RETRIEVAL_QUERY"}
+
+
+def test_rejected_gemini_key_keeps_the_decision_unindexed(settings_factory: Any) -> None:
+    with GeminiStub() as stub:
+        settings = settings_factory(
+            embedding_provider="gemini",
+            gemini_api_key="wrong-key-0123456789",
+            gemini_base_url=stub.base_url,
+        )
+        with TestClient(create_app(settings)) as c:
+            r = rpc(c, "cstp.recordDecision", {"decision": "Keep it"})["result"]
+            assert r["success"] is True and r["indexed"] is False
+            assert rpc(c, "cstp.getDecision", {"id": r["id"]})["result"]["found"] is True
+            error = rpc(c, "cstp.queryDecisions", {"query": "keep"})["error"]
+            assert error["code"] == -32603 and "API key" in error["message"]
+            assert "wrong-key" not in error["message"]
