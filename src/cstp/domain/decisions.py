@@ -114,14 +114,31 @@ class DecisionService:
         with self._ids_lock:
             self._ids = set(records)
         indexed = self._store.index_versions()
-        stale = [i for i, rev in records.items() if indexed.get(i) != rev]
-        for start in range(0, len(stale), REINDEX_BATCH):
-            decisions = [d for i in stale[start : start + REINDEX_BATCH] if (d := self._store.get(i))]
-            vectors = self._embedder.embed([d.document() for d in decisions], "document")
-            self._store.reindex(list(zip(decisions, vectors, strict=True)))
-        if stale:
-            logger.info("reconciled index", extra={"entries": len(stale)})
-        return len(stale)
+        stale = {i for i, rev in records.items() if indexed.get(i) != rev}
+        if not stale:
+            return 0
+        repaired = 0
+        batch: list[Decision] = []
+        for d in self._store.scan():
+            if d.id in stale:
+                batch.append(d)
+            if len(batch) >= REINDEX_BATCH:
+                repaired += self._index_batch(batch)
+                batch = []
+        if batch:
+            repaired += self._index_batch(batch)
+        logger.info("reconciled index", extra={"entries": repaired, "stale": len(stale)})
+        return repaired
+
+    def _index_batch(self, batch: list[Decision]) -> int:
+        try:
+            vectors = self._embedder.embed([d.document() for d in batch], "document")
+        except EmbedderUnavailable as e:
+            # Serve anyway: the records are safe, and the next start or cstp.reindex retries.
+            logger.warning("index repair postponed: embedder failed", extra={"error": str(e)})
+            return 0
+        self._store.reindex(list(zip(batch, vectors, strict=True)))
+        return len(batch)
 
     # --- writes ----------------------------------------------------------------------------------
     def _new_id(self) -> str:

@@ -1,0 +1,129 @@
+"""DecisionService without a server: ids, index repair, embedder failures, re-indexing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from cstp.domain.decisions import DecisionService, NewDecision, ReviewInput, parse_review_in, quality
+from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable, InvalidInput
+from cstp.domain.models import Decision, Review, utcnow
+from cstp.ports.memory_store import MemoryStore
+
+
+class CountingEmbedder:
+    """A tiny deterministic embedder for service logic (semantics are tested with the real model)."""
+
+    space = "test-3"
+    dimension = 3
+
+    def __init__(self) -> None:
+        self.failing = False
+        self.calls = 0
+
+    def embed(self, texts: Sequence[str], purpose: str = "document") -> list[list[float]]:
+        self.calls += 1
+        if self.failing:
+            raise EmbedderUnavailable("model offline")
+        return [[1.0, float(len(t) % 7), 0.5] for t in texts]
+
+    def close(self) -> None:
+        pass
+
+
+def service() -> tuple[DecisionService, MemoryStore, CountingEmbedder]:
+    store, embedder = MemoryStore("test-3"), CountingEmbedder()
+    return DecisionService(store, embedder), store, embedder
+
+
+def new(text: str = "Use a queue for webhooks") -> NewDecision:
+    return NewDecision(decision=text, confidence=0.7, category="integration")
+
+
+def test_record_writes_record_and_vector() -> None:
+    svc, store, _ = service()
+    recorded = svc.record(new(), "agent-1")
+    assert recorded.indexed is True
+    assert store.get(recorded.decision.id) == recorded.decision
+    assert store.index_versions() == {recorded.decision.id: 1}
+    assert recorded.decision.recorded_by == "agent-1"
+
+
+def test_embedder_failure_still_saves_the_record_unindexed() -> None:
+    svc, store, embedder = service()
+    embedder.failing = True
+    recorded = svc.record(new(), "a")
+    assert recorded.indexed is False
+    assert store.get(recorded.decision.id) is not None
+    assert store.index_versions() == {}
+
+
+def test_reconcile_indexes_missing_and_stale_entries() -> None:
+    svc, store, embedder = service()
+    embedder.failing = True
+    missing = svc.record(new("first"), "a").decision
+    embedder.failing = False
+    fresh = svc.record(new("second"), "a").decision
+    stale = fresh.with_review(Review("success", utcnow(), "a"))
+    store.save([(stale, None)])  # record newer than its vector, as after a crash mid-write
+    restarted = DecisionService(store, embedder)
+    assert restarted.reconcile() == 2
+    assert store.index_versions() == {missing.id: 1, fresh.id: 2}
+    assert restarted.reconcile() == 0
+
+
+def test_reconcile_with_a_failing_embedder_does_not_raise() -> None:
+    svc, store, embedder = service()
+    embedder.failing = True
+    svc.record(new(), "a")
+    assert DecisionService(store, embedder).reconcile() == 0
+
+
+def test_ids_are_unique_and_never_reuse_stored_ones() -> None:
+    svc, store, _ = service()
+    existing = Decision(
+        id="0000abcd", decision="x", category="process", confidence=0.5, stakes="low", date=utcnow()
+    )
+    store.save([(existing, None)])
+    svc.reconcile()
+    ids = {svc.record(new(f"d{i}"), "a").decision.id for i in range(300)}
+    assert len(ids) == 300 and "0000abcd" not in ids
+
+
+def test_review_of_unknown_id_raises_not_found() -> None:
+    svc, _, _ = service()
+    with pytest.raises(DecisionNotFound):
+        svc.review("ffffffff", ReviewInput("success"), "a")
+
+
+def test_review_bumps_revision_and_reindexes() -> None:
+    svc, store, _ = service()
+    d = svc.record(new(), "a").decision
+    reviewed, indexed = svc.review(d.id[:6], ReviewInput("failure", lessons="too slow"), "b")
+    assert indexed and reviewed.rev == 2 and reviewed.status == "reviewed"
+    assert store.index_versions()[d.id] == 2
+    assert "Outcome: failure" in reviewed.document()
+
+
+def test_reindex_rebuilds_every_vector() -> None:
+    svc, store, _ = service()
+    for i in range(5):
+        svc.record(new(f"decision {i}"), "a")
+    store.reset_index()
+    report = svc.reindex()
+    assert (report.indexed, report.errors) == (5, 0)
+    assert len(store.index_versions()) == 5
+
+
+def test_review_in_parses_days_weeks_months() -> None:
+    assert parse_review_in("3d").days == 3
+    assert parse_review_in("2w").days == 14
+    assert parse_review_in("1m").days == 30
+    with pytest.raises(InvalidInput):
+        parse_review_in("soon")
+
+
+def test_quality_rewards_context_reasons_and_tags() -> None:
+    bare, hints = quality(NewDecision(decision="Go", confidence=0.5, category="process"))
+    assert bare == 0.0 and len(hints) == 6
