@@ -26,7 +26,8 @@ from tests.deploy.conftest import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+# The first container test also pays for the session's image build (minutes on a cold cache).
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 # Everything the tests ask of a hardened standalone container.
 HARDENED = (
