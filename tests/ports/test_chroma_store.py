@@ -19,7 +19,8 @@ from chromadb.config import Settings as ChromaSettings
 from cstp.domain.errors import ConfigError, StoreUnavailable
 from cstp.domain.models import Decision, DecisionFilter
 from cstp.ports import chroma_store
-from cstp.ports.chroma_store import ChromaStore, ExplicitVectorsOnly, collection_name
+from cstp.ports.chroma_client import ExplicitVectorsOnly, collection_name, parse_server_url
+from cstp.ports.chroma_store import ChromaStore
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -78,7 +79,8 @@ def test_a_space_named_records_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_server_urls_are_parsed(url: str, expected: tuple[str, int, bool, str]) -> None:
-    assert chroma_store._parse_url(url) == expected
+    address = parse_server_url(url)
+    assert (address.host, address.port, address.ssl, address.base) == expected
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ so a search returns complete decisions in one Chroma call. Writes go to the reco
 the index; `record_versions()` / `index_versions()` let the service repair an index that missed a
 write (crash, index reset, model switch).
 
-The client is opened lazily on first use and reopened after a failed attempt, so a server started
+Connecting (embedded or HTTP, and chromadb's quirks) lives in `cstp.ports.chroma_client`. The
+client is opened lazily on first use and reopened after a failed attempt, so a server started
 before Chroma reports `StoreUnavailable` (and `/ready` says so) instead of failing to start. Every
 Chroma, httpx and OS error is translated to `StoreUnavailable` with a short message: no stack
 trace, no server response body beyond its first line, never the token.
@@ -20,26 +21,29 @@ trace, no server response body beyond its first line, never the token.
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-import chromadb
 import chromadb.errors as chroma_errors
 import httpx
 import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
-from chromadb.api.types import Embeddable, EmbeddingFunction, Embeddings, GetResult, Include
-from chromadb.config import Settings as ChromaSettings
-from chromadb.utils.embedding_functions import register_embedding_function
+from chromadb.api.types import GetResult, Include
 
 from cstp.domain.errors import ConfigError, StoreUnavailable
 from cstp.domain.models import Decision, DecisionFilter, ScoredDecision
+from cstp.ports.chroma_client import (
+    close_client,
+    collection_name,
+    explicit_vectors_only,
+    open_http,
+    open_persistent,
+    parse_server_url,
+)
 from cstp.ports.chroma_where import (
     Metadata,
     MetadataValue,
@@ -55,52 +59,8 @@ from cstp.ports.store import Vector
 # /api/v2/pre-flight-checks); reads are paged so one response never holds the whole database.
 WRITE_BATCH = 5000
 READ_PAGE = 2000
-# Collection names: 3-512 characters from [a-zA-Z0-9._-], starting and ending alphanumeric.
-_COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 _RECORDS = "records"
 VectorT = TypeVar("VectorT", Vector, Vector | None)
-
-
-class ExplicitVectorsOnly(EmbeddingFunction[Embeddable]):
-    """The embedding function our collections are created with; it refuses to embed anything.
-
-    Chroma attaches an embedding function to every collection, and its default one downloads a
-    model on first use (and `embedding_function=None` does not disable it). We always pass vectors
-    explicitly, so this one is never called; if Chroma ever did call it, raising is better than
-    silently embedding with a model nobody chose.
-    """
-
-    def __init__(self) -> None:
-        """Nothing to configure (Chroma warns when `__init__` is not defined)."""
-
-    def __call__(self, input: Embeddable) -> Embeddings:  # noqa: A002 - Chroma's signature
-        """Refuse: cstp always supplies vectors itself."""
-        raise RuntimeError("cstp passes embeddings explicitly; Chroma must not embed documents")
-
-    @staticmethod
-    def name() -> str:
-        """Name persisted in the collection configuration and looked up when it is reopened."""
-        return "cstp-explicit-vectors"
-
-    def get_config(self) -> dict[str, Any]:
-        """No configuration: the function has no state."""
-        return {}
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> ExplicitVectorsOnly:
-        """Rebuild from a persisted configuration (when Chroma reopens a collection)."""
-        return ExplicitVectorsOnly()
-
-
-def collection_name(prefix: str, suffix: str) -> str:
-    """`<prefix>-<suffix>`, checked against Chroma's naming rules. Raises ConfigError."""
-    name = f"{prefix}-{suffix}"
-    if not _COLLECTION_NAME.fullmatch(name):
-        raise ConfigError(
-            f"invalid Chroma collection name {name!r}: use 3-512 characters from [a-zA-Z0-9._-], "
-            "starting and ending with a letter or digit (check CHROMA_COLLECTION_PREFIX)"
-        )
-    return name
 
 
 class ChromaStore:
@@ -140,15 +100,7 @@ class ChromaStore:
         reference-counts it), so stores for two spaces can coexist.
         """
         directory = Path(path)
-
-        def open_client() -> ClientAPI:
-            directory.mkdir(parents=True, exist_ok=True)
-            return chromadb.PersistentClient(
-                path=str(directory),
-                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
-            )
-
-        return cls(open_client, prefix=prefix, space=space, location=str(directory))
+        return cls(lambda: open_persistent(directory), prefix=prefix, space=space, location=str(directory))
 
     @classmethod
     def server(
@@ -167,27 +119,12 @@ class ChromaStore:
         `token` is sent as `Authorization: Bearer <token>`, for a proxy or a server with auth.
         Raises ConfigError for a malformed URL; nothing is contacted until first use.
         """
-        host, port, ssl, base = _parse_url(url)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        address = parse_server_url(url)
 
         def open_client() -> ClientAPI:
-            # chromadb's HTTP client has no timeout (httpx timeout=None) and calls the server in
-            # its constructor: probe with a bounded timeout first so a hung server fails fast.
-            probe = httpx.get(f"{base}/api/v2/heartbeat", headers=headers, timeout=timeout)
-            probe.raise_for_status()
-            client = chromadb.HttpClient(
-                host=host,
-                port=port,
-                ssl=ssl,
-                headers=headers,
-                tenant=tenant,
-                database=database,
-                settings=ChromaSettings(anonymized_telemetry=False),
-            )
-            _bound_http_timeout(client, timeout)
-            return client
+            return open_http(address, token=token, tenant=tenant, database=database, timeout=timeout)
 
-        return cls(open_client, prefix=prefix, space=space, location=base, secrets=[token or ""])
+        return cls(open_client, prefix=prefix, space=space, location=address.base, secrets=[token or ""])
 
     # --- DecisionStore ----------------------------------------------------------------------
 
@@ -351,17 +288,8 @@ class ChromaStore:
             self._closed = True
             client, self._client = self._client, None
             self._records = self._index = None
-        if client is None:
-            return
-        sessions = _http_sessions(client)
-        close = getattr(client, "close", None)  # on Client, not on the ClientAPI protocol
-        try:
-            if callable(close):
-                close()
-            for session in sessions:
-                session.close()
-        except Exception:  # noqa: BLE001 - closing must not fail shutdown
-            pass
+        if client is not None:
+            close_client(client)
 
     # --- internals --------------------------------------------------------------------------
 
@@ -374,9 +302,7 @@ class ChromaStore:
                 with self._translate("connect"):
                     if self._client is None:
                         self._client = self._open_client()
-                    # Chroma looks the function up by name when it reopens a collection.
-                    register_embedding_function(ExplicitVectorsOnly)  # type: ignore[no-untyped-call]
-                    ef = ExplicitVectorsOnly()
+                    ef = explicit_vectors_only()
                     self._records = self._client.get_or_create_collection(
                         self._records_name, embedding_function=ef
                     )
@@ -500,43 +426,3 @@ def _last_per_id(
 ) -> list[tuple[Decision, VectorT]]:
     """One item per id, the last winning (Chroma rejects duplicate ids in one call)."""
     return list({d.id: (d, v) for d, v in items}.values())
-
-
-def _parse_url(url: str) -> tuple[str, int, bool, str]:
-    """(host, port, ssl, base URL) of `http(s)://host[:port]`. Raises ConfigError."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"CHROMA_URL must look like http://host:8000, got {url!r}")
-    if parts.username or parts.password:
-        raise ConfigError("CHROMA_URL must not contain credentials; set CHROMA_TOKEN instead")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError("CHROMA_URL must not have a path, query or fragment")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 8000)
-    except ValueError:
-        raise ConfigError(f"CHROMA_URL has an invalid port: {url!r}") from None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return host, port, parts.scheme == "https", f"{parts.scheme}://{host}:{port}"
-
-
-def _http_sessions(client: ClientAPI) -> list[httpx.Client]:
-    """The httpx sessions inside chromadb's HTTP client (none for an embedded client).
-
-    NOTE(ports): reaches into chromadb's private `_server._session` (and that of the internal
-    `_admin_client`, which has its own) because chromadb 1.5.9 creates them without a timeout and
-    never closes them: their sockets leak, with a ResourceWarning, after `client.close()`. If a
-    future chromadb renames them this returns fewer sessions; the heartbeat probe still bounds
-    connecting, and nothing else breaks.
-    """
-    sessions = []
-    for owner in (client, getattr(client, "_admin_client", None)):
-        session = getattr(getattr(owner, "_server", None), "_session", None)
-        if isinstance(session, httpx.Client):
-            sessions.append(session)
-    return sessions
-
-
-def _bound_http_timeout(client: ClientAPI, timeout: float) -> None:
-    """Give chromadb's httpx sessions a timeout for every later request."""
-    for session in _http_sessions(client):
-        session.timeout = httpx.Timeout(timeout)

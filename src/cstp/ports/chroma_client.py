@@ -1,0 +1,174 @@
+"""Opening ChromaDB clients for `ChromaStore`: embedded or HTTP, and chromadb 1.5.9's quirks.
+
+- Every collection is created with `ExplicitVectorsOnly`, an embedding function that refuses to
+  embed: Chroma's default one downloads a model, and `embedding_function=None` does not stop it.
+- chromadb's HTTP client has no timeout and talks to the server in its constructor, so
+  `open_http` probes the heartbeat with a bounded timeout first and then sets one on the client.
+- chromadb never closes its HTTP sessions; `close_client` does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import chromadb
+import httpx
+from chromadb.api import ClientAPI
+from chromadb.api.types import Embeddable, EmbeddingFunction, Embeddings
+from chromadb.config import Settings as ChromaSettings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from cstp.domain.errors import ConfigError
+
+# Collection names: 3-512 characters from [a-zA-Z0-9._-], starting and ending alphanumeric.
+_COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
+
+
+class ExplicitVectorsOnly(EmbeddingFunction[Embeddable]):
+    """The embedding function our collections are created with; it refuses to embed anything.
+
+    Chroma attaches an embedding function to every collection, and its default one downloads a
+    model on first use (and `embedding_function=None` does not disable it). We always pass vectors
+    explicitly, so this one is never called; if Chroma ever did call it, raising is better than
+    silently embedding with a model nobody chose.
+    """
+
+    def __init__(self) -> None:
+        """Nothing to configure (Chroma warns when `__init__` is not defined)."""
+
+    def __call__(self, input: Embeddable) -> Embeddings:  # noqa: A002 - Chroma's signature
+        """Refuse: cstp always supplies vectors itself."""
+        raise RuntimeError("cstp passes embeddings explicitly; Chroma must not embed documents")
+
+    @staticmethod
+    def name() -> str:
+        """Name persisted in the collection configuration and looked up when it is reopened."""
+        return "cstp-explicit-vectors"
+
+    def get_config(self) -> dict[str, Any]:
+        """No configuration: the function has no state."""
+        return {}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> ExplicitVectorsOnly:
+        """Rebuild from a persisted configuration (when Chroma reopens a collection)."""
+        return ExplicitVectorsOnly()
+
+
+def explicit_vectors_only() -> ExplicitVectorsOnly:
+    """The embedding function to create collections with, registered under its name.
+
+    Chroma looks the function up by name when it reopens a collection; registering is idempotent.
+    """
+    register_embedding_function(ExplicitVectorsOnly)  # type: ignore[no-untyped-call]
+    return ExplicitVectorsOnly()
+
+
+def collection_name(prefix: str, suffix: str) -> str:
+    """`<prefix>-<suffix>`, checked against Chroma's naming rules. Raises ConfigError."""
+    name = f"{prefix}-{suffix}"
+    if not _COLLECTION_NAME.fullmatch(name):
+        raise ConfigError(
+            f"invalid Chroma collection name {name!r}: use 3-512 characters from [a-zA-Z0-9._-], "
+            "starting and ending with a letter or digit (check CHROMA_COLLECTION_PREFIX)"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where a Chroma server listens, parsed from CHROMA_URL."""
+
+    host: str
+    port: int
+    ssl: bool
+
+    @property
+    def base(self) -> str:
+        """`scheme://host:port`, for messages and the heartbeat probe."""
+        return f"{'https' if self.ssl else 'http'}://{self.host}:{self.port}"
+
+
+def parse_server_url(url: str) -> ServerAddress:
+    """The address in `http(s)://host[:port]` (port 8000, or 443 for https). Raises ConfigError."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"CHROMA_URL must look like http://host:8000, got {url!r}")
+    if parts.username or parts.password:
+        raise ConfigError("CHROMA_URL must not contain credentials; set CHROMA_TOKEN instead")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError("CHROMA_URL must not have a path, query or fragment")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 8000)
+    except ValueError:
+        raise ConfigError(f"CHROMA_URL has an invalid port: {url!r}") from None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return ServerAddress(host, port, parts.scheme == "https")
+
+
+def open_persistent(path: Path) -> ClientAPI:
+    """An embedded client on directory `path` (created if missing), telemetry off."""
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(
+        path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    )
+
+
+def open_http(
+    address: ServerAddress, *, token: str | None, tenant: str, database: str, timeout: float
+) -> ClientAPI:
+    """An HTTP client for `address`, every request bounded by `timeout` seconds.
+
+    `token` is sent as `Authorization: Bearer <token>` (for a proxy or a server with auth).
+    Raises httpx errors if the heartbeat probe fails; the caller translates them.
+    """
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    # chromadb's HTTP client has no timeout (httpx timeout=None) and calls the server in its
+    # constructor: probe with a bounded timeout first so a hung server fails fast.
+    httpx.get(f"{address.base}/api/v2/heartbeat", headers=headers, timeout=timeout).raise_for_status()
+    client = chromadb.HttpClient(
+        host=address.host,
+        port=address.port,
+        ssl=address.ssl,
+        headers=headers,
+        tenant=tenant,
+        database=database,
+        settings=ChromaSettings(anonymized_telemetry=False),
+    )
+    for session in _http_sessions(client):
+        session.timeout = httpx.Timeout(timeout)
+    return client
+
+
+def close_client(client: ClientAPI) -> None:
+    """Release the client and its HTTP sessions; never raises (it runs during shutdown)."""
+    sessions = _http_sessions(client)
+    close = getattr(client, "close", None)  # on Client, not on the ClientAPI protocol
+    try:
+        if callable(close):
+            close()
+        for session in sessions:
+            session.close()
+    except Exception:  # noqa: BLE001 - closing must not fail shutdown
+        pass
+
+
+def _http_sessions(client: ClientAPI) -> list[httpx.Client]:
+    """The httpx sessions inside chromadb's HTTP client (none for an embedded client).
+
+    NOTE(ports): reaches into chromadb's private `_server._session` (and that of the internal
+    `_admin_client`, which has its own) because chromadb 1.5.9 creates them without a timeout and
+    never closes them: their sockets leak, with a ResourceWarning, after `client.close()`. If a
+    future chromadb renames them this returns fewer sessions; the heartbeat probe still bounds
+    connecting, and nothing else breaks.
+    """
+    sessions = []
+    for owner in (client, getattr(client, "_admin_client", None)):
+        session = getattr(getattr(owner, "_server", None), "_session", None)
+        if isinstance(session, httpx.Client):
+            sessions.append(session)
+    return sessions
