@@ -37,6 +37,7 @@ from chromadb.api.types import GetResult, Include
 from cstp.domain.errors import ConfigError, StoreUnavailable
 from cstp.domain.models import Decision, DecisionFilter, ScoredDecision
 from cstp.ports.chroma_client import (
+    ExplicitVectorsOnly,
     close_client,
     collection_name,
     explicit_vectors_only,
@@ -54,6 +55,9 @@ from cstp.ports.chroma_where import (
     where_for,
 )
 from cstp.ports.store import Vector
+
+# ExplicitVectorsOnly and collection_name are re-exported: callers (bench) import them from here.
+__all__ = ["READ_PAGE", "WRITE_BATCH", "ChromaStore", "ExplicitVectorsOnly", "collection_name"]
 
 # Writes are sent in chunks below the server's max batch (5461 items for 1.5.9, see
 # /api/v2/pre-flight-checks); reads are paged so one response never holds the whole database.
