@@ -57,6 +57,14 @@ EXPRESSIONS = [
     "action.phase == 'check' && action.description.size() > 0",
     'action.category == "security"',
     "action.stakes == 'high' ? action.confidence < 0.5 : false",
+    "action.stakes == 'high' && action.confidence * 2.0 > 1.0",
+    "action.stakes == 'low' || action.confidence * 2.0 > 1.0",
+    "action.confidence * 2.0 > 1.0 && action.context.missing == 1",
+    "action.confidence * 2.0 > 1.0 || action.context.missing == 1",
+    "action.tags.all(t, t != 'x') || action.reason_count + 1 > 2",
+    "action.tags.all(t, t != 'x') && action.reason_count + 1 > 2 && action.stakes != 'low'",
+    "action.reason_count + 1 && action.stakes == 'high'",
+    "action.reason_count + 1 || action.stakes == 'high'",
 ]
 
 ACTIONS: list[dict[str, Any]] = [

@@ -45,6 +45,8 @@ class CelProgram:
     text: str
     ast: Tree[Any] = field(repr=False, compare=False)
     guard: Guard | None = field(default=None, repr=False, compare=False)
+    mode: str = "single"  # the top-level chain: "and", "or" or a single expression
+    parts: tuple[tuple[Guard | None, Tree[Any]], ...] = field(default=(), repr=False, compare=False)
 
     def evaluate(self, view: dict[str, Any], activation: Callable[[], Activation]) -> bool:
         """True when the condition holds. `view` is the plain `action` dict; `activation` returns
@@ -53,21 +55,43 @@ class CelProgram:
             answer = self.guard(view)
             if answer is not None:
                 return answer
-        return self.run(activation)
+        return self.run(view, activation)
 
-    def run(self, activation: Callable[[], Activation]) -> bool:
-        """Evaluate with the cel-python interpreter only (the guard was unsure)."""
-        try:
-            result = Evaluator(self.ast, activation()).evaluate()
-        except CELEvalError as e:
-            raise CelRuntimeError(_describe(e)) from None
-        except CelRuntimeError:
-            raise
-        except Exception as e:  # cel-python raises plain Python errors for some bad inputs
-            raise CelRuntimeError(f"{type(e).__name__}: {e}") from None
-        if not isinstance(result, celtypes.BoolType):
-            raise CelRuntimeError(f"expression gave {type(result).__name__}, not a bool")
-        return bool(result)
+    def run(self, view: dict[str, Any], activation: Callable[[], Activation]) -> bool:
+        """Evaluate when the guard was unsure: the interpreter runs only on the top-level operands
+        no guard could answer, combined with CEL's commutative `&&` / `||` (an error loses to a
+        deciding operand, and is raised only when no operand decides)."""
+        if self.mode == "single":
+            return _interpret(self.parts[0][1], activation)
+        decisive = self.mode == "or"  # the operand value that decides the chain
+        error: CelRuntimeError | None = None
+        for guard, tree in self.parts:
+            answer = guard(view) if guard is not None else None
+            if answer is None:
+                try:
+                    answer = _interpret(tree, activation)
+                except CelRuntimeError as e:
+                    error = error or e
+                    continue
+            if answer is decisive:
+                return decisive
+        if error is not None:
+            raise error
+        return not decisive
+
+
+def _interpret(tree: Tree[Any], activation: Callable[[], Activation]) -> bool:
+    try:
+        result = Evaluator(tree, activation()).evaluate()
+    except CELEvalError as e:
+        raise CelRuntimeError(_describe(e)) from None
+    except CelRuntimeError:
+        raise
+    except Exception as e:  # cel-python raises plain Python errors for some bad inputs
+        raise CelRuntimeError(f"{type(e).__name__}: {e}") from None
+    if not isinstance(result, celtypes.BoolType):
+        raise CelRuntimeError(f"expression gave {type(result).__name__}, not a bool")
+    return bool(result)
 
 
 @lru_cache(maxsize=1)
@@ -91,10 +115,10 @@ def compile_cel(text: str) -> CelProgram:
     except Exception as e:  # lark can raise other errors on odd input
         raise CelCompileError(f"CEL syntax error: {e}") from None
     try:
-        guard = analyse(ast)
+        guard, mode, parts = analyse(ast)
     except CelCheckError as e:
         raise CelCompileError(str(e)) from None
-    return CelProgram(text, ast, guard)
+    return CelProgram(text, ast, guard, mode, parts)
 
 
 def to_activation(action: dict[str, Any]) -> Activation:

@@ -81,10 +81,19 @@ class CelCheckError(ValueError):
     """The expression cannot work: an unknown variable or `action` field, or a bad regex."""
 
 
-def analyse(ast: Tree[Any]) -> Guard | None:
-    """Check names, then build the native guard for the whole expression (None: CEL only)."""
+def analyse(ast: Tree[Any]) -> tuple[Guard | None, str, tuple[tuple[Guard | None, Tree[Any]], ...]]:
+    """Check names; return the guard for the whole expression (None: CEL only), and the top-level
+    chain ("and", "or" or "single") with each operand's own guard, so that when CEL must run it
+    runs only on the operands the guards could not answer."""
     check_names(ast)
-    return _guard(ast)
+    root = _unwrap(ast)
+    if root.data in ("conditionaland", "conditionalor") and len(root.children) == 2:
+        operands = _chain(root, root.data, [])
+        parts = tuple((_guard(n), n) for n in operands)
+        combine = g.all_of if root.data == "conditionaland" else g.any_of
+        mode = "and" if root.data == "conditionaland" else "or"
+        return combine([guard for guard, _ in parts]), mode, parts
+    return _guard(root), "single", ((None, root),)
 
 
 def check_names(ast: Tree[Any]) -> None:

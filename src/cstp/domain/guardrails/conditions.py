@@ -113,6 +113,7 @@ def _compare(op: str, operand: float | str) -> Test:
 
 
 def compile_condition(name: str, value: Any) -> Condition:
+    """`condition_<name>: value`: an operator string is a comparison, anything else equality."""
     if not name:
         raise ConditionError("`condition_` needs a field name", "bad_type")
     parsed = parse_operator(value) if isinstance(value, str) else None
@@ -123,6 +124,7 @@ def compile_condition(name: str, value: Any) -> Condition:
 
 
 def compile_requirement(name: str, expected: Any) -> Requirement:
+    """`requires_<name>: expected`: booleans by truthiness, operator strings compare, else ==."""
     if not name:
         raise ConditionError("`requires_` needs a field name", "bad_type")
     if isinstance(expected, bool):
@@ -134,6 +136,7 @@ def compile_requirement(name: str, expected: Any) -> Requirement:
 
 
 def compile_cel_condition(condition: Any) -> CelProgram:
+    """`condition:` as a CEL string, `{cel: "..."}`, or a plain map converted by `map_to_cel`."""
     if isinstance(condition, str):
         return compile_cel(condition)
     if isinstance(condition, Mapping):

@@ -230,7 +230,7 @@ def evaluate(rules: RuleSet, action: ActionContext) -> Verdict:
                 answer = cel.guard(view) if cel.guard is not None else None
                 if answer is None:
                     try:
-                        answer = cel.run(activation)
+                        answer = cel.run(view, activation)
                     except CelRuntimeError as e:
                         errors.append(RuleFailure(rule.id, str(e)))
                         continue
