@@ -326,6 +326,15 @@ def test_filter_selects_exactly_the_matching_decisions(corpus_store: DecisionSto
     assert {d.id for d in corpus_store.scan(flt)} == expected
 
 
+@pytest.mark.parametrize("tag", ["with space", "ünï-cödé", "a:b", "$in", "#document", "x" * 300])
+def test_unusual_tags_are_filterable(store: DecisionStore, tag: str) -> None:
+    tagged, other = make("t0000001", tags=(tag, "plain")), make("t0000002", tags=("plain",))
+    store.save([(tagged, [1.0, 0.0]), (other, [0.0, 1.0])])
+    flt = DecisionFilter(tags=(tag,))
+    assert [h.decision.id for h in store.search([0.0, 1.0], flt, 5)] == [tagged.id]
+    assert [d.id for d in store.list(flt, 5)] == [tagged.id]
+
+
 # --- list, scan, count ---------------------------------------------------------------------------
 
 
