@@ -203,3 +203,13 @@ def test_compiled_program_is_reusable_across_actions() -> None:
     for stakes, expected in (("high", True), ("low", False), ("high", True)):
         view = ActionContext.from_action({"description": "d", "stakes": stakes}).cel_action
         assert program.evaluate(view, lambda: None) is expected
+
+
+def test_values_cel_cannot_represent_fail_open() -> None:
+    verdict = check(rules({"id": "r", "condition": "action.reason_count * 2 > 1"}), odd={1, 2})
+    assert not verdict.warnings
+    assert verdict.errors[0].guardrail_id == "r"
+
+
+def test_string_context_is_kept_under_context() -> None:
+    assert cel_fires("action.context.context == 'free text'", context="free text")

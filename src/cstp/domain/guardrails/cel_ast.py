@@ -1,13 +1,12 @@
 """Static analysis of a parsed CEL condition: reject impossible names, derive native guards.
 
 Why guards: cel-python's interpreter costs 50-300 µs per evaluation, which alone would blow the
-sub-millisecond budget of `checkGuardrails` with a handful of CEL rules. So each expression's
-conditions are answered, where possible, by native guards
-(`cel_guards`): comparisons of `action.f`, `double(action.f)` or `size(action.f)` with a literal,
-`action.f in ['a', 'b']`, `'x' in action.f`, `action.f.exists(v, v == 'x')`, `.contains()`,
-`.startsWith()`, `.endsWith()`, `.matches()` (RE2, as in cel-python), `has(action.f)`, a bare
-`action.flag`, and `!` of any of these.
-`&&` and `||` chains (parenthesised too) combine guards with CEL's commutative semantics:
+sub-millisecond budget of `checkGuardrails` with a handful of CEL rules. So expressions are
+answered, where possible, by native guards (`cel_guards`): comparisons of `action.f`,
+`double(action.f)` or `size(action.f)` with a literal, `action.f in ['a', 'b']`, `'x' in action.f`,
+`action.f.exists(v, v == 'x')`, `.contains()`, `.startsWith()`, `.endsWith()`, `.matches()` (RE2,
+as in cel-python), `has(action.f)`, a bare `action.flag`, and `!` of any of these. `&&` and `||`
+chains (parenthesised too) combine guards with CEL's commutative semantics:
 `false && x` is false and `true || x` is true whatever `x` is, even an error, so one decided part
 can decide the chain even when other parts are beyond the guards. Whatever the guards are unsure
 about is left to CEL, so results equal running CEL on every call.
