@@ -304,7 +304,7 @@ def test_docker_docs_cover_every_operating_task() -> None:
         "configuration",
         "secrets",
         "upgrad",
-        "backup",
+        "backing up",
         "security",
         "monitoring",
         "troubleshooting",
