@@ -2,13 +2,14 @@
 
 Semantic search is one filtered nearest-neighbour query against the store. Keyword search ranks
 with BM25 (`rank_bm25`) over every record's document; the index is built lazily, kept in memory and
-rebuilt when decisions changed (at most once per `KEYWORD_REFRESH_S`, so a write-heavy workload does
-not rebuild on every query). Hybrid min–max normalises both result sets and mixes them with
-`hybrid_weight` on the semantic side (notes 5).
+rebuilt when decisions changed (past `KEYWORD_EAGER_MAX` decisions at most once per
+`KEYWORD_REFRESH_S`, so a write-heavy workload does not rebuild on every query). Hybrid min–max
+normalises both result sets and mixes them with `hybrid_weight` on the semantic side (notes 5).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -23,6 +24,7 @@ from cstp.ports.store import DecisionStore
 
 Mode = Literal["semantic", "keyword", "hybrid", "list"]
 KEYWORD_REFRESH_S = 2.0
+KEYWORD_EAGER_MAX = 5000
 _TOKEN = re.compile(r"\w+")
 
 
@@ -52,11 +54,24 @@ class SearchResult:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+class _Bm25(BM25Okapi):  # type: ignore[misc]  # rank_bm25 has no type hints
+    """BM25 (k1 1.5, b 0.75) with Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)).
+
+    Okapi's idf is zero or negative for a term found in half the documents or more, so in a small
+    corpus a plain keyword query can match nothing; Lucene's idf stays positive while documents
+    without any query term still score exactly 0.
+    """
+
+    def _calc_idf(self, nd: dict[str, int]) -> None:
+        for word, freq in nd.items():
+            self.idf[word] = math.log(1 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
+
+
 class _KeywordIndex:
     def __init__(self, decisions: list[Decision]) -> None:
         self.decisions = decisions
         corpus = [tokenize(keyword_text(d)) or [""] for d in decisions]
-        self.bm25 = BM25Okapi(corpus) if corpus else None
+        self.bm25 = _Bm25(corpus) if corpus else None
 
     def search(self, query: str, flt: DecisionFilter, limit: int) -> list[tuple[Decision, float]]:
         tokens = tokenize(query)
@@ -101,8 +116,11 @@ class SearchService:
     def _keyword_index(self) -> _KeywordIndex:
         with self._lock:
             gen = self._generation()
-            fresh = time.monotonic() - self._index_built < KEYWORD_REFRESH_S
-            if self._index is None or (gen != self._index_gen and not fresh):
+            # Small corpora rebuild on every change; large ones at most every KEYWORD_REFRESH_S,
+            # so a stream of writes does not turn every keyword query into a full rebuild.
+            large = self._index is not None and len(self._index.decisions) >= KEYWORD_EAGER_MAX
+            recent = time.monotonic() - self._index_built < KEYWORD_REFRESH_S
+            if self._index is None or (gen != self._index_gen and not (large and recent)):
                 self._index = _KeywordIndex(list(self._store.scan()))
                 self._index_gen = gen
                 self._index_built = time.monotonic()
@@ -140,8 +158,7 @@ class SearchService:
         self, query: str, flt: DecisionFilter, limit: int, weight: float, prefix: str
     ) -> SearchResult:
         sem = {
-            s.decision.id: (s.decision, 1 - s.distance)
-            for s in self.semantic(prefix + query, flt, 2 * limit)
+            s.decision.id: (s.decision, 1 - s.distance) for s in self.semantic(prefix + query, flt, 2 * limit)
         }
         kw = {d.id: (d, score) for d, score in self.keyword(query, flt, 2 * limit)}
         sem_n = _normalise({k: v[1] for k, v in sem.items()})
