@@ -43,9 +43,7 @@ class TimedStore:
         return result
 
     def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
-        result: list[ScoredDecision] = self._timed(
-            "search", self._inner.search, vector, flt, limit
-        )
+        result: list[ScoredDecision] = self._timed("search", self._inner.search, vector, flt, limit)
         return result
 
     def list(self, flt: DecisionFilter, limit: int) -> list[Decision]:
@@ -81,9 +79,7 @@ class TimedStore:
 class TimedEmbedder:
     """Forwards to an Embedder and reports duration and batch size of each call."""
 
-    def __init__(
-        self, inner: Embedder, observe: Callable[[str, float, int], None]
-    ) -> None:
+    def __init__(self, inner: Embedder, observe: Callable[[str, float, int], None]) -> None:
         self._inner = inner
         self._observe = observe
 
