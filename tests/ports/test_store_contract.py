@@ -459,8 +459,6 @@ def test_reset_index_leaves_other_spaces_alone(backend: Backend) -> None:
 
 
 def test_data_survives_reopening(backend: Backend) -> None:
-    if backend.kind == "memory":
-        pytest.skip("the memory store keeps nothing beyond its shared MemoryData")
     first = backend.open()
     first.save(CORPUS)
     first.close()
