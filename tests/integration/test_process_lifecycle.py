@@ -177,3 +177,28 @@ def test_gemini_without_key_fails_startup_clearly(tmp_path: Path) -> None:
     result = run_cli(env=env)
     assert result.returncode == 2
     assert "GEMINI_API_KEY" in result.stderr
+
+
+def test_cli_port_flag_beats_the_environment_and_tokens_stay_out_of_logs(tmp_path: Path) -> None:
+    from tests.serverproc import free_port
+
+    port = free_port()
+    with ServerProcess(env_for(tmp_path), args=("--port", str(port))) as server:
+        server.url = f"http://127.0.0.1:{port}"  # CSTP_PORT (server.port) must be ignored
+        server.wait_ready()
+        assert server.rpc(TOKEN, "cstp.listGuardrails", {})["result"]["count"] >= 1
+        httpx.post(f"{server.url}/cstp", json={}, headers={"Authorization": "Bearer wrong-token"})
+        server.signal(signal.SIGTERM)
+        assert server.wait(15) == 0
+        log = server.output()
+    assert TOKEN not in log and "wrong-token" not in log
+    assert '"request_id"' in log
+
+
+def test_python_dash_m_entry_point_reports_the_version() -> None:
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cstp", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and result.stdout.startswith("cstp ")

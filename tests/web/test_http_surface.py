@@ -115,9 +115,7 @@ def test_json_rpc_errors_travel_on_http_200(client: Any) -> None:
 
 
 def test_notification_gets_204_and_no_body(client: Any) -> None:
-    response = client.post(
-        "/cstp", json={"jsonrpc": "2.0", "method": "cstp.listGuardrails"}, headers=AUTH
-    )
+    response = client.post("/cstp", json={"jsonrpc": "2.0", "method": "cstp.listGuardrails"}, headers=AUTH)
     assert response.status_code == 204 and response.content == b""
 
 
@@ -136,10 +134,7 @@ def test_batch_over_http_mixes_results_and_errors(client: Any) -> None:
 
 
 def test_request_id_is_echoed_or_generated(client: Any) -> None:
-    assert (
-        client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
-        == "abc-123"
-    )
+    assert client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
     assert len(client.get("/health").headers["x-request-id"]) == 16
 
 
@@ -186,3 +181,22 @@ def test_no_input_produces_a_500(client: Any) -> None:
         response = client.post("/cstp", content=body, headers=AUTH)
         assert response.status_code in (200, 204), body
         assert "Traceback" not in response.text
+
+
+def test_broken_guardrail_edit_keeps_last_good_rules_and_shows_in_ready(
+    tmp_path: Any, settings_factory: Any
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    good = "- id: no-fridays\n  condition_friday: true\n  action: block\n  message: not today\n"
+    (rules / "friday.yaml").write_text(good)
+    with TestClient(create_app(settings_factory(guardrails_paths=str(rules)))) as c:
+        action = {"action": {"description": "deploy", "friday": True}}
+        assert rpc(c, "cstp.checkGuardrails", action)["result"]["allowed"] is False
+        (rules / "friday.yaml").write_text("- id: no-fridays\n  condition: 'action.friday =='\n")
+        assert c.app.state.components.guardrails.reload() is False
+        ready = c.get("/ready")
+        assert ready.status_code == 200
+        error = ready.json()["components"]["guardrails"]["last_error"]
+        assert "friday.yaml" in error["file"]
+        assert rpc(c, "cstp.checkGuardrails", action)["result"]["allowed"] is False
