@@ -30,9 +30,7 @@ def test_defaults_need_nothing() -> None:
 def test_precedence_cli_over_env_over_yaml_over_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = write(
-        tmp_path / "c.yaml", "port: 7000\nhost: 10.0.0.1\nlog_level: debug\nagent_name: from-yaml\n"
-    )
+    cfg = write(tmp_path / "c.yaml", "port: 7000\nhost: 10.0.0.1\nlog_level: debug\nagent_name: from-yaml\n")
     s = load_settings(cfg)
     assert (s.port, s.host, s.log_level, s.agent_name) == (7000, "10.0.0.1", "DEBUG", "from-yaml")
     monkeypatch.setenv("CSTP_PORT", "7100")
@@ -80,9 +78,7 @@ def test_unknown_yaml_key_is_an_error(tmp_path: Path) -> None:
         load_settings(write(tmp_path / "c.yaml", "prot: 1\n"))
 
 
-def test_cstp_config_env_names_the_yaml_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cstp_config_env_names_the_yaml_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CSTP_CONFIG", str(write(tmp_path / "c.yaml", "port: 7555\n")))
     assert load_settings().port == 7555
 
@@ -97,9 +93,7 @@ def test_secret_file_variants(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert s.gemini_api_key is not None and s.gemini_api_key.get_secret_value() == "gem-key"
 
 
-def test_secret_and_its_file_together_is_an_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_secret_and_its_file_together_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CSTP_AUTH_TOKENS", "a:b-12345678")
     monkeypatch.setenv("CSTP_AUTH_TOKENS_FILE", str(write(tmp_path / "t", "a:c-12345678")))
     with pytest.raises(ConfigError, match="both set"):
@@ -124,9 +118,7 @@ def test_unreadable_secret_file_names_the_variable(monkeypatch: pytest.MonkeyPat
         ("CSTP_AUTH_TOKENS", "changeme"),
     ],
 )
-def test_invalid_values_name_the_setting(
-    monkeypatch: pytest.MonkeyPatch, name: str, value: str
-) -> None:
+def test_invalid_values_name_the_setting(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         load_settings()

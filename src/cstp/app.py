@@ -146,6 +146,7 @@ def build_components(settings: Settings) -> Components:
     """Build everything the server needs. Raises CstpError subclasses with operator-facing text."""
     with ExitStack() as stack:
         metrics = Metrics()
+
         def observe_embed(purpose: str, seconds: float, texts: int) -> None:
             metrics.embed_latency.labels(purpose).observe(seconds)
             metrics.embed_batch.observe(texts)
@@ -157,9 +158,7 @@ def build_components(settings: Settings) -> Components:
             lambda op, s: metrics.store_latency.labels(op).observe(s),
         )
         stack.callback(store.close)
-        guardrail_service = GuardrailService(
-            settings.guardrail_dirs, watch=settings.guardrails_watch
-        )
+        guardrail_service = GuardrailService(settings.guardrail_dirs, watch=settings.guardrails_watch)
         stack.callback(guardrail_service.stop)
 
         # Group commit: concurrent requests share embedding batches and store writes.
@@ -175,9 +174,7 @@ def build_components(settings: Settings) -> Components:
             return [None] * len(items)
 
         saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(save_batch, 256)
-        decision_service = DecisionService(
-            store, embedder, embed=embed_docs.submit, save=saver.submit
-        )
+        decision_service = DecisionService(store, embedder, embed=embed_docs.submit, save=saver.submit)
         decision_service.reconcile()
         search = SearchService(store, embed_queries.submit, lambda: decision_service.generation)
         table = method_table()

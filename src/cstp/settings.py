@@ -56,9 +56,7 @@ class Settings(BaseSettings):
         "INFO", validation_alias=_env("LOG_LEVEL")
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias=_env("CSTP_MAX_BODY_BYTES"))
-    shutdown_timeout: float = Field(
-        7.0, gt=0, le=300, validation_alias=_env("CSTP_SHUTDOWN_TIMEOUT")
-    )
+    shutdown_timeout: float = Field(7.0, gt=0, le=300, validation_alias=_env("CSTP_SHUTDOWN_TIMEOUT"))
 
     # --- agent card -----------------------------------------------------------------------------
     agent_name: str = Field("cstp", validation_alias=_env("CSTP_AGENT_NAME"))
@@ -133,9 +131,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _gemini_needs_key(self) -> Settings:
         if self.embedding_provider == "gemini" and self.gemini_api_key is None:
-            raise ValueError(
-                "EMBEDDING_PROVIDER=gemini requires GEMINI_API_KEY (or GEMINI_API_KEY_FILE)"
-            )
+            raise ValueError("EMBEDDING_PROVIDER=gemini requires GEMINI_API_KEY (or GEMINI_API_KEY_FILE)")
         return self
 
     # --- derived --------------------------------------------------------------------------------

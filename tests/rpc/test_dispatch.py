@@ -42,9 +42,7 @@ def call(obj: Any, ctx: Any = None) -> Any:
 
 
 def test_context_reaches_the_handler() -> None:
-    assert call({"jsonrpc": "2.0", "method": "echo", "id": 1}, "agent-7")["result"]["ctx"] == (
-        "agent-7"
-    )
+    assert call({"jsonrpc": "2.0", "method": "echo", "id": 1}, "agent-7")["result"]["ctx"] == ("agent-7")
 
 
 def test_missing_params_means_empty_object() -> None:

@@ -47,12 +47,16 @@ def call(body: str) -> Any:
 
 
 def test_call_with_named_parameters() -> None:
-    assert call(
-        '{"jsonrpc":"2.0","method":"subtract","params":{"subtrahend":23,"minuend":42},"id":3}'
-    ) == {"jsonrpc": "2.0", "result": 19, "id": 3}
-    assert call(
-        '{"jsonrpc":"2.0","method":"subtract","params":{"minuend":42,"subtrahend":23},"id":4}'
-    ) == {"jsonrpc": "2.0", "result": 19, "id": 4}
+    assert call('{"jsonrpc":"2.0","method":"subtract","params":{"subtrahend":23,"minuend":42},"id":3}') == {
+        "jsonrpc": "2.0",
+        "result": 19,
+        "id": 3,
+    }
+    assert call('{"jsonrpc":"2.0","method":"subtract","params":{"minuend":42,"subtrahend":23},"id":4}') == {
+        "jsonrpc": "2.0",
+        "result": 19,
+        "id": 4,
+    }
 
 
 def test_notification_gets_no_reply_but_runs() -> None:
@@ -77,9 +81,7 @@ def test_call_with_invalid_request_object() -> None:
 
 
 def test_batch_with_invalid_json() -> None:
-    reply = call(
-        '[{"jsonrpc":"2.0","method":"sum","params":[1,2,4],"id":"1"},{"jsonrpc":"2.0","method"]'
-    )
+    reply = call('[{"jsonrpc":"2.0","method":"sum","params":[1,2,4],"id":"1"},{"jsonrpc":"2.0","method"]')
     assert reply["error"]["code"] == -32700 and reply["id"] is None
 
 

@@ -130,9 +130,7 @@ def calibrate(decisions: Iterable[Decision], q: CalibrationQuery) -> dict[str, A
             "min": min(confidences),
             "max": max(confidences),
             "count": len(confidences),
-            "bucketCounts": {
-                name: sum(lo <= c < hi for c in confidences) for name, lo, hi in BUCKETS
-            },
+            "bucketCounts": {name: sum(lo <= c < hi for c in confidences) for name, lo, hi in BUCKETS},
         }
     return result
 

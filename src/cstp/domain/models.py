@@ -203,8 +203,7 @@ class Decision:
             status=rec.get("status", "pending"),
             context=rec.get("context"),
             reasons=tuple(
-                Reason(r["type"], r["text"], float(r.get("strength", 0.8)))
-                for r in rec.get("reasons") or ()
+                Reason(r["type"], r["text"], float(r.get("strength", 0.8))) for r in rec.get("reasons") or ()
             ),
             tags=tuple(rec.get("tags") or ()),
             pattern=rec.get("pattern"),

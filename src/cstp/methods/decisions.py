@@ -59,9 +59,9 @@ class RecordParams(Params):
     deliberation: dict[str, Any] | None = None
     bridge: dict[str, Any] | None = None
     kpi_indicators: list[Any] | dict[str, Any] | None = alias("kpiIndicators", "kpi_indicators")
-    mental_state: (
-        Literal["deliberate", "reactive", "exploratory", "habitual", "pressured"] | None
-    ) = alias("mentalState", "mental_state")
+    mental_state: Literal["deliberate", "reactive", "exploratory", "habitual", "pressured"] | None = alias(
+        "mentalState", "mental_state"
+    )
     review_in: str | None = alias("reviewIn", "review_in")
     pre_decision: dict[str, Any] | None = alias("preDecision", "pre_decision")
     project: str | None = None
@@ -230,9 +230,7 @@ METHODS: dict[str, MethodSpec] = {
     "cstp.recordDecision": MethodSpec(
         "cstp.recordDecision", RecordParams, record_decision, "Record a decision"
     ),
-    "cstp.getDecision": MethodSpec(
-        "cstp.getDecision", GetParams, get_decision, "Fetch one decision by id"
-    ),
+    "cstp.getDecision": MethodSpec("cstp.getDecision", GetParams, get_decision, "Fetch one decision by id"),
     "cstp.reviewDecision": MethodSpec(
         "cstp.reviewDecision", ReviewParams, review_decision, "Record a decision's outcome"
     ),

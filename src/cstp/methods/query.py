@@ -44,9 +44,7 @@ class Filters(BaseModel):
 class QueryParams(Params):
     query: str = Field(default="", max_length=10_000)
     limit: Int | None = alias("limit", "top_k", "topK")
-    retrieval_mode: Literal["semantic", "keyword", "hybrid"] | None = alias(
-        "retrievalMode", "retrieval_mode"
-    )
+    retrieval_mode: Literal["semantic", "keyword", "hybrid"] | None = alias("retrievalMode", "retrieval_mode")
     hybrid_weight: Number | None = alias("hybridWeight", "hybrid_weight")
     bridge_side: str | None = alias("bridgeSide", "bridge_side")
     include_reasons: bool = Field(default=False, alias="includeReasons")

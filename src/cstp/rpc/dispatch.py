@@ -66,11 +66,7 @@ def _request_id(obj: dict[str, Any]) -> Any:
     if "id" not in obj:
         return _NO_ID
     rid = obj["id"]
-    if (
-        rid is None
-        or isinstance(rid, str)
-        or (isinstance(rid, int | float) and not isinstance(rid, bool))
-    ):
+    if rid is None or isinstance(rid, str) or (isinstance(rid, int | float) and not isinstance(rid, bool)):
         return rid
     raise InvalidRequest("Invalid Request: id must be a string, a number or null")
 

@@ -31,13 +31,10 @@ def parse_tokens(raw: str) -> list[tuple[str, str]]:
         agent, sep, token = entry.partition(":")
         agent, token = agent.strip(), token.strip()
         if not sep or not agent or not token:
-            raise ConfigError(
-                f"invalid setting CSTP_AUTH_TOKENS: entry {n + 1} must look like agent:token"
-            )
+            raise ConfigError(f"invalid setting CSTP_AUTH_TOKENS: entry {n + 1} must look like agent:token")
         if len(token) < 8:
             raise ConfigError(
-                f"invalid setting CSTP_AUTH_TOKENS: the token of agent {agent} is shorter than "
-                "8 characters"
+                f"invalid setting CSTP_AUTH_TOKENS: the token of agent {agent} is shorter than 8 characters"
             )
         pairs.append((agent, token))
     return pairs

@@ -59,9 +59,7 @@ async def cstp(request: Request) -> Response:
     try:
         body = await _read_body(request, c.settings.max_body_bytes)
     except BodyTooLarge:
-        return JSONResponse(
-            {"detail": f"Request body exceeds {c.settings.max_body_bytes} bytes"}, 413
-        )
+        return JSONResponse({"detail": f"Request body exceeds {c.settings.max_body_bytes} bytes"}, 413)
     from cstp import logs
 
     ctx = CallContext(agent=agent, request_id=logs.request_id.get(), services=c.services)
