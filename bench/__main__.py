@@ -27,7 +27,7 @@ from pathlib import Path  # noqa: E402
 from types import FrameType  # noqa: E402
 from typing import Any  # noqa: E402
 
-from bench import datagen, floors, preload, report  # noqa: E402
+from bench import preload, report  # noqa: E402
 from bench.harness import Config, Harness  # noqa: E402
 from bench.load import LoadClient, ensure_wrk  # noqa: E402
 
@@ -107,8 +107,6 @@ def _run(h: Harness, args: argparse.Namespace) -> None:
     from cstp.ports.onnx_embedder import OnnxEmbedder
 
     embedder = OnnxEmbedder()
-    h.log("floor: embedding one query in-process ...")
-    h.floors["embed_query"] = floors.embed_query(embedder, datagen.QUERIES, h.config.floor_iterations * 3)
     real = preload.real_vectors(embedder, use_cache=not args.no_cache)
     h.floors["real_vectors"] = {
         "count": len(real.matrix),

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -37,16 +38,27 @@ def stats_ms(seconds: Sequence[float]) -> dict[str, float]:
     }
 
 
-def timed(fn: Callable[[int], object], iterations: int, warmup: int = 5) -> dict[str, float]:
-    """Call `fn(i)` `iterations` times after `warmup` calls; latency stats in ms."""
+# A floor never takes longer than this (slow filtered queries at 100k would otherwise take minutes);
+# it stops early with at least MIN_SAMPLES.
+MAX_SECONDS = 8.0
+MIN_SAMPLES = 10
+
+
+def timed(fn: Callable[[int], object], iterations: int, warmup: int = 3) -> dict[str, float]:
+    """Call `fn(i)` up to `iterations` times after `warmup` calls; latency stats in ms."""
     for i in range(warmup):
         fn(i)
-    samples = []
+    samples: list[float] = []
+    deadline = time.perf_counter() + MAX_SECONDS
     for i in range(iterations):
         started = time.perf_counter()
         fn(i)
         samples.append(time.perf_counter() - started)
-    return stats_ms(samples)
+        if started > deadline and len(samples) >= MIN_SAMPLES:
+            break
+    out = stats_ms(samples)
+    out["loadavg_1m"] = round(os.getloadavg()[0], 2)
+    return out
 
 
 def embed_query(embedder: Any, queries: Sequence[str], iterations: int) -> dict[str, float]:

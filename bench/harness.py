@@ -30,6 +30,7 @@ class Config:
     floor_iterations: int  # in-process floor calls per figure
     docker_repeats: int
     validate_bodies: int  # bodies of each kind sent once, one at a time, before a server's runs
+    record_floor_docs: int  # documents embedded in batches for the recordDecision ceiling
     concurrencies: tuple[int, ...] = (1, 16)
     guardrail_rules: tuple[int, ...] = (10, 200)
     record_store: str = "embedded"
@@ -44,10 +45,11 @@ class Config:
                 ("embedded", "server"),
                 run_s=2,
                 floor_s=1,
-                warmup_s=1,
-                floor_iterations=60,
+                warmup_s=0,
+                floor_iterations=40,
                 docker_repeats=2,
                 validate_bodies=4,
+                record_floor_docs=64,
             )
         return cls(
             mode,
@@ -59,6 +61,7 @@ class Config:
             floor_iterations=300,
             docker_repeats=3,
             validate_bodies=64,
+            record_floor_docs=256,
         )
 
 
@@ -82,9 +85,16 @@ class Harness:
         print(f"[{time.perf_counter() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
     def validate(self, server: Proc, method: str, params: list[dict[str, Any]], k: int | None = None) -> None:
-        """Send the first `k` bodies (default: the mode's) once, one at a time; fail on any error."""
-        for p in params[: k or self.config.validate_bodies]:
-            rpc(server.port, self.token, method, p)
+        """Send the first `k` bodies (default: the mode's) once, one at a time; fail on any error.
+
+        Also the warm-up (the first hybrid query builds the BM25 index). Bounded: after 4 bodies it
+        stops once 20 s have passed.
+        """
+        deadline = time.perf_counter() + 20
+        for i, p in enumerate(params[: k or self.config.validate_bodies]):
+            rpc(server.port, self.token, method, p, timeout=600)
+            if i >= 3 and time.perf_counter() > deadline:
+                break
 
     def measure(
         self,

@@ -119,6 +119,7 @@ def markdown(data: dict[str, Any]) -> str:
                 r.get("rps_vs_http_floor"),
                 round(r["server_cpu_ms"], 2),
                 r["errors"],
+                r.get("loadavg_1m"),
             ]
         )
     parts.append(
@@ -138,6 +139,7 @@ def markdown(data: dict[str, Any]) -> str:
                 "req/s ÷ HTTP floor",
                 "server CPU ms/req",
                 "errors",
+                "load 1m",
             ],
             rows,
         )
@@ -145,9 +147,11 @@ def markdown(data: dict[str, Any]) -> str:
     fl = data["floors"]
     parts += ["", "## Floors (in-process, same model, same collections)", ""]
     frows = []
-    if "embed_query" in fl:
-        e = fl["embed_query"]
-        frows.append(["embed 1 query (OnnxEmbedder)", "", "", e["p50_ms"], e["p95_ms"], e["p99_ms"], ""])
+    for store, sizes in fl.get("embed_query", {}).items():
+        for size, e in sizes.items():
+            frows.append(
+                ["embed 1 query (OnnxEmbedder)", store, int(size), e["p50_ms"], e["p95_ms"], e["p99_ms"], ""]
+            )
     if "embed_document" in fl:
         e = fl["embed_document"]
         frows.append(

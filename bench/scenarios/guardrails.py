@@ -45,7 +45,8 @@ def run(h: Harness) -> None:
         try:
             http = noop_floor(h, server, None, None, rules=loaded)
             h.validate(server, "cstp.checkGuardrails", params)
-            h.measure(server, bodies, 4, h.config.warmup_s)
+            if h.config.warmup_s:
+                h.measure(server, bodies, 4, h.config.warmup_s)
             for c in h.config.concurrencies:
                 r = h.measure(server, bodies, c, h.config.run_s)
                 h.add(

@@ -120,11 +120,10 @@ def run(h: Harness, embedder: Any, real: preload.Vectors) -> None:
         for m, ps in params.items()
     }
     qvecs = np.asarray(embedder.embed(list(datagen.QUERIES), "query"), dtype=np.float32)
-    embed_floor = h.floors["embed_query"]["p50_ms"]
     vectors = preload.vectors_for(max(cfg.sizes), real.matrix)
     for store in cfg.stores:
         for size in cfg.sizes:
-            _one(h, store, size, embedder, vectors, qvecs, bodies, params, embed_floor)
+            _one(h, store, size, embedder, vectors, qvecs, bodies, params)
 
 
 def _one(
@@ -136,7 +135,6 @@ def _one(
     qvecs: np.ndarray[Any, Any],
     bodies: dict[str, list[str]],
     params: dict[str, list[dict[str, Any]]],
-    embed_floor: float,
 ) -> None:
     cfg = h.config
     data_dir = h.workdir / f"data-{store}-{size}"
@@ -158,6 +156,10 @@ def _one(
     h.log(f"loaded in {seconds:.1f}s; raw Chroma floors ...")
     cfloors = chroma_floors(h, store, where, prefix, embedder.space, qvecs)
     h.floors.setdefault("chroma", {}).setdefault(store, {})[str(size)] = cfloors
+    # The embedding floor next to the runs it is compared with (machine load drifts).
+    efloor = floors.embed_query(embedder, datagen.QUERIES, h.config.floor_iterations)
+    h.floors.setdefault("embed_query", {}).setdefault(store, {})[str(size)] = efloor
+    embed_floor = efloor["p50_ms"]
 
     server = start_cstp(
         h.registry,
@@ -185,7 +187,8 @@ def _one(
         # Warm up: every body once (the first hybrid call builds the BM25 index), then a short burst.
         for mode in MODES:
             h.validate(server, "cstp.queryDecisions", params[mode])
-        h.measure(server, bodies["semantic"] + bodies["hybrid"], 4, cfg.warmup_s)
+        if cfg.warmup_s:
+            h.measure(server, bodies["semantic"] + bodies["hybrid"], 4, cfg.warmup_s)
         for mode in MODES:
             floor_p50 = embed_floor + cfloors[mode]["p50_ms"]
             for c in cfg.concurrencies:

@@ -42,7 +42,7 @@ def run(
 
     params = datagen.record_params(RECORDS)
     bodies = [datagen.rpc_body("cstp.recordDecision", p, i) for i, p in enumerate(params)]
-    docs = documents(256)
+    docs = documents(h.config.record_floor_docs)
     floor = floors.embed_documents(embedder, docs, h.config.floor_iterations)
     h.floors["embed_document"] = floor
     h.validate(server, "cstp.recordDecision", params[-2:], 2)
