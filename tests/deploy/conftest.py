@@ -231,8 +231,14 @@ class Stack:
         return cid
 
     def logs(self) -> str:
-        r = self.compose("logs", "--no-color", "--tail", "200")
-        return r.stdout[-8000:] + r.stderr[-2000:]
+        """State of the containers and the server's log (ChromaDB's is long and rarely the cause)."""
+        ps = self.compose("ps", "-a", "--format", "{{.Service}}: {{.Status}}")
+        server = self.compose("logs", "--no-color", "--tail", "80", "cstp-server")
+        chroma = self.compose("logs", "--no-color", "--tail", "15", "chromadb")
+        return (
+            f"{ps.stdout}{ps.stderr}\n--- cstp-server ---\n{server.stdout[-6000:]}{server.stderr[-1000:]}"
+            f"\n--- chromadb ---\n{chroma.stdout[-2000:]}"
+        )
 
 
 @pytest.fixture
