@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -93,9 +94,21 @@ def require_engine() -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port below the ephemeral range.
+
+    A port from bind(0) is an ephemeral one: between this check and the container binding it, an
+    outgoing connection of some other test may take it as its source port. Ports below the
+    ephemeral range (32768+ on Linux) are handed out only on request.
+    """
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 def inspect(name: str) -> dict[str, Any]:
