@@ -351,6 +351,27 @@ def test_list_breaks_date_ties_by_id(store: DecisionStore) -> None:
     assert [d.id for d in store.list(DecisionFilter(), 10)] == ["c0000001", "c0000002", "c0000003"]
 
 
+def test_list_is_newest_first_across_recent_and_old_dates(store: DecisionStore) -> None:
+    # Dates from an hour ago to three years back, saved in shuffled order: listing reads recent
+    # date slices first and must still return exactly the newest, in order, for any limit/filter.
+    now = datetime.now(UTC)
+    ages = [0.04, 0.5, 2, 3, 6, 10, 20, 45, 80, 100, 200, 400, 800, 1100]
+    decisions = [
+        make(f"e{n:07d}", date=now - timedelta(days=age), stakes="high" if n % 2 else "low")
+        for n, age in enumerate(ages)
+    ]
+    store.save([(d, [1.0, 0.0]) for d in reversed(decisions)])
+    newest = [d.id for d in decisions]
+    for limit in (1, 2, 5, 9, 14, 50):
+        assert [d.id for d in store.list(DecisionFilter(), limit)] == newest[:limit]
+    high = [d.id for d in decisions if d.stakes == "high"]
+    assert [d.id for d in store.list(DecisionFilter(stakes=("high",)), 4)] == high[:4]
+    before = DecisionFilter(date_before=now - timedelta(days=50))
+    assert [d.id for d in store.list(before, 3)] == [d.id for d in decisions[8:11]]
+    between = DecisionFilter(date_after=now - timedelta(days=150), date_before=now - timedelta(days=5))
+    assert [d.id for d in store.list(between, 10)] == [d.id for d in decisions[4:10]]
+
+
 def test_scan_without_filter_yields_every_record(store: DecisionStore) -> None:
     store.save(CORPUS)
     assert {d.id for d in store.scan()} == ALL

@@ -20,10 +20,12 @@ trace, no server response body beyond its first line, never the token.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,7 +37,7 @@ from chromadb.api.models.Collection import Collection
 from chromadb.api.types import GetResult, Include
 
 from cstp.domain.errors import ConfigError, StoreUnavailable
-from cstp.domain.models import Decision, DecisionFilter, ScoredDecision
+from cstp.domain.models import Decision, DecisionFilter, ScoredDecision, aware
 from cstp.ports.chroma_client import (
     ExplicitVectorsOnly,
     close_client,
@@ -63,6 +65,8 @@ __all__ = ["READ_PAGE", "WRITE_BATCH", "ChromaStore", "ExplicitVectorsOnly", "co
 # /api/v2/pre-flight-checks); reads are paged so one response never holds the whole database.
 WRITE_BATCH = 5000
 READ_PAGE = 2000
+# list(): date slices read back in time (days); most listings stop after the first one or two.
+LIST_SLICE_DAYS = (1, 7, 30, 90, 365)
 _RECORDS = "records"
 VectorT = TypeVar("VectorT", Vector, Vector | None)
 
@@ -212,17 +216,36 @@ class ChromaStore:
     def list(self, flt: DecisionFilter, limit: int) -> list[Decision]:
         """Up to `limit` matching records, newest first (equal dates by ascending id).
 
-        Chroma cannot sort, so this reads the matching metadata in pages, sorts by `date_us`
-        and decodes only the `limit` newest records.
+        Chroma cannot sort, so this reads matching metadata and sorts by `date_us`. To avoid
+        reading every record for "the newest ten", it reads back in time in growing, disjoint
+        date slices (a day, a week, a month, ...) and stops once a slice boundary has `limit`
+        rows behind it: rows in older slices cannot be newer.
         """
         if limit <= 0 or is_unsatisfiable(flt):
             return []
         records, _ = self._collections()
-        rows: list[tuple[int, str, dict[str, Any]]] = []
-        for page in self._pages(records, where_for(flt), ["metadatas"]):
-            rows.extend((int(m["date_us"]), i, dict(m)) for i, m in _rows(page))
-        rows.sort(key=lambda row: (-row[0], row[1]))
-        return [decision_from_metadata(m) for _, _, m in rows[:limit]]
+        now = datetime.now(UTC)
+        seen: dict[str, tuple[int, dict[str, Any]]] = {}
+        newer_than: datetime | None = None  # upper bound of the next slice (None: open)
+        for days in (*LIST_SLICE_DAYS, None):
+            lower = None if days is None else now - timedelta(days=days)
+            if flt.date_after is not None and (lower is None or lower < aware(flt.date_after)):
+                lower = aware(flt.date_after)
+            upper = newer_than
+            if flt.date_before is not None and (upper is None or upper > aware(flt.date_before)):
+                upper = aware(flt.date_before)
+            if lower is not None and upper is not None and lower > upper:
+                newer_than = lower  # this slice lies after dateBefore: nothing to read in it
+                continue
+            window = dataclasses.replace(flt, date_after=lower, date_before=upper)
+            for page in self._pages(records, where_for(window), ["metadatas"]):
+                for i, m in _rows(page):
+                    seen[i] = (int(m["date_us"]), dict(m))
+            if len(seen) >= limit or lower is None or lower == flt.date_after:
+                break
+            newer_than = lower
+        rows = sorted(seen.items(), key=lambda row: (-row[1][0], row[0]))
+        return [decision_from_metadata(m) for _, (_, m) in rows[:limit]]
 
     def scan(self, flt: DecisionFilter | None = None) -> Iterator[Decision]:
         """Every matching record, read `READ_PAGE` at a time (offset paging, no order)."""
