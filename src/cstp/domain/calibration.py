@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cstp.domain.models import OUTCOME_SCORE, Decision, aware, utcnow
+from cstp.domain.models import OUTCOME_SCORE, Decision, DecisionFilter, aware, utcnow
 
 BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("0.9-1.0", 0.9, 1.01),
@@ -43,6 +43,19 @@ class CalibrationQuery:
         return (
             aware(self.since) if self.since else None,
             aware(self.until) if self.until else None,
+        )
+
+    def store_filter(self, now: datetime) -> DecisionFilter:
+        """The same selection as a store filter, so the store reads only what calibration needs."""
+        start, end = self.period(now)
+        return DecisionFilter(
+            category=self.category,
+            stakes=(self.stakes,) if self.stakes else (),
+            project=self.project,
+            feature=self.feature,
+            recorded_by=self.agent,
+            date_after=start,
+            date_before=end,
         )
 
     def matches(self, d: Decision, start: datetime | None, end: datetime | None) -> bool:

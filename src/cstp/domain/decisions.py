@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable, InvalidInput
-from cstp.domain.models import Decision, Reason, Review, utcnow
+from cstp.domain.models import Decision, DecisionFilter, Reason, Review, utcnow
 from cstp.ports.embedder import Embedder
 from cstp.ports.store import DecisionStore, Vector
 
@@ -235,9 +235,9 @@ class DecisionService:
     def count(self) -> int:
         return self._store.count()
 
-    def scan(self) -> Iterator[Decision]:
-        """Every stored decision (calibration reads them all)."""
-        return self._store.scan()
+    def scan(self, flt: DecisionFilter | None = None) -> Iterator[Decision]:
+        """Every stored decision matching `flt` (calibration's input)."""
+        return self._store.scan(flt)
 
     # --- maintenance -----------------------------------------------------------------------------
     def reindex(self) -> ReindexReport:

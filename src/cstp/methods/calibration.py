@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cstp.domain.calibration import CalibrationQuery, calibrate
+from cstp.domain.models import utcnow
 from cstp.methods.context import CallContext
 from cstp.methods.decisions import CategoryIn, StakesIn
 from cstp.methods.wire import Int, Params, alias
@@ -50,7 +51,7 @@ def get_calibration(p: CalibrationParams, ctx: CallContext) -> dict[str, Any]:
         min_decisions=max(1, f.min_decisions) if f.min_decisions is not None else 5,
         window=p.window if p.window != "all" else None,
     )
-    result = calibrate(ctx.services.decisions.scan(), q)
+    result = calibrate(ctx.services.decisions.scan(q.store_filter(utcnow())), q)
     if p.window == "all" and result["overall"] is not None:
         result["overall"]["window"] = "all"
     return result
