@@ -52,6 +52,7 @@ from cstp.ports.chroma_where import (
     MetadataValue,
     Where,
     decision_from_metadata,
+    index_metadata_for,
     is_unsatisfiable,
     metadata_for,
     where_for,
@@ -157,7 +158,7 @@ class ChromaStore:
             chunk = unique[start : start + WRITE_BATCH]
             ids = [d.id for d, _ in chunk]
             metadatas = [metadata_for(d) for d, _ in chunk]
-            indexed = [(d.id, v, m) for (d, v), m in zip(chunk, metadatas, strict=True) if v is not None]
+            indexed = [(d.id, v, index_metadata_for(d)) for d, v in chunk if v is not None]
             with self._translate("save"):
                 _upsert(records, ids, _matrix([_record_vector(i) for i in ids]), metadatas)
                 if indexed:
@@ -195,22 +196,26 @@ class ChromaStore:
         return decision_from_metadata(newest[0][1]) if newest else None
 
     def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
-        """One filtered `query` on the index collection; distances are cosine (0 = same)."""
+        """A filtered `query` on the index, then the hits' records by id; cosine distances."""
         if limit <= 0 or is_unsatisfiable(flt):
             return []
-        _, index = self._collections()
+        records, index = self._collections()
         with self._translate("search"):
             result = index.query(
                 query_embeddings=_matrix([vector]),
                 n_results=limit,
                 where=where_for(flt),
-                include=["metadatas", "distances"],
+                include=["distances"],
             )
-        metadatas = (result["metadatas"] or [[]])[0]
+            ids = result["ids"][0] if result["ids"] else []
+            found = dict(_rows(records.get(ids=ids, include=["metadatas"]))) if ids else {}
         distances = (result["distances"] or [[]])[0]
+        # An id without a record can only be an index entry whose record write never happened;
+        # the write order (record first) makes that impossible short of manual deletion: skip it.
         return [
-            ScoredDecision(decision_from_metadata(dict(m)), float(d))
-            for m, d in zip(metadatas, distances, strict=True)
+            ScoredDecision(decision_from_metadata(found[i]), float(d))
+            for i, d in zip(ids, distances, strict=True)
+            if i in found
         ]
 
     def list(self, flt: DecisionFilter, limit: int) -> list[Decision]:
@@ -298,7 +303,7 @@ class ChromaStore:
                     index,
                     [d.id for d, _ in chunk],
                     _matrix([v for _, v in chunk]),
-                    [metadata_for(d) for d, _ in chunk],
+                    [index_metadata_for(d) for d, _ in chunk],
                 )
 
     def ping(self) -> None:

@@ -84,6 +84,18 @@ def metadata_for(decision: Decision) -> Metadata:
     return meta
 
 
+def index_metadata_for(decision: Decision) -> Metadata:
+    """The index collection's metadata: the filter keys only, without the `record` JSON.
+
+    A large value in every row makes Chroma's filtered queries several times slower (20 ms → 53 ms
+    at 10k decisions, measured), so the index keeps what `where` needs and search results are
+    completed from the records collection by id.
+    """
+    meta = metadata_for(decision)
+    del meta[RECORD_KEY]
+    return meta
+
+
 def decision_from_metadata(meta: dict[str, Any]) -> Decision:
     """Rebuild the decision from the `record` key written by `metadata_for`."""
     return Decision.from_record(json.loads(meta[RECORD_KEY]))
