@@ -26,6 +26,9 @@ EXPRESSIONS = [
     "double(action.context.n) >= 3.0",
     "double(action.context.n) >= 3",
     "action.context.n > 2",
+    "action.stakes != 'low' && action.context.rows > 20000",
+    "!(action.context.rows > 5) || action.stakes == 'low'",
+    "action.context.flag && action.confidence > 0.1",
     "size(action.tags) == 0",
     "action.tags.size() > 1",
     "size(action.description) > 5",
@@ -132,3 +135,22 @@ def test_simple_expressions_never_reach_the_interpreter() -> None:
         "action.description.matches('prod$') || action.context.missing",
     ):
         assert compile_cel(expression).evaluate(view, no_interpreter) is True
+
+
+def test_a_missing_optional_key_is_an_error_answered_without_the_interpreter() -> None:
+    def no_interpreter() -> None:
+        raise AssertionError("the interpreter ran")
+
+    view = ActionContext.from_action({"description": "x", "stakes": "high"}).cel_action
+    program = compile_cel("action.stakes != 'low' && action.context.rows > 20000")
+    with pytest.raises(CelRuntimeError, match="rows"):
+        program.evaluate(view, no_interpreter)
+    # `false && error` is false in CEL, and `true || error` is true: the error is absorbed.
+    assert (
+        compile_cel("action.stakes == 'low' && action.context.rows > 1").evaluate(view, no_interpreter)
+        is False
+    )
+    assert (
+        compile_cel("action.stakes == 'high' || action.context.rows > 1").evaluate(view, no_interpreter)
+        is True
+    )

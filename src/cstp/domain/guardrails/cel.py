@@ -27,7 +27,7 @@ from celpy.evaluation import Activation, CELEvalError, Evaluator
 from lark import Tree
 
 from cstp.domain.guardrails.cel_ast import CelCheckError, analyse
-from cstp.domain.guardrails.cel_guards import Guard
+from cstp.domain.guardrails.cel_guards import Guard, Missing
 
 
 class CelCompileError(ValueError):
@@ -53,8 +53,10 @@ class CelProgram:
         the (lazily built, shared) CEL activation. Raises CelRuntimeError when CEL fails."""
         if self.guard is not None:
             answer = self.guard(view)
+            if isinstance(answer, Missing):
+                raise CelRuntimeError(_no_such_key(answer))
             if answer is not None:
-                return answer
+                return bool(answer)
         return self.run(view, activation)
 
     def run(self, view: dict[str, Any], activation: Callable[[], Activation]) -> bool:
@@ -67,6 +69,9 @@ class CelProgram:
         error: CelRuntimeError | None = None
         for guard, tree in self.parts:
             answer = guard(view) if guard is not None else None
+            if isinstance(answer, Missing):
+                error = error or CelRuntimeError(_no_such_key(answer))
+                continue
             if answer is None:
                 try:
                     answer = _interpret(tree, activation)
@@ -130,6 +135,11 @@ def to_activation(action: dict[str, Any]) -> Activation:
     activation = _base_activation().clone()
     activation.identifiers.load_values(values)
     return activation
+
+
+def _no_such_key(missing: Missing) -> str:
+    """The message cel-python gives for the same error, so logs read alike on both paths."""
+    return f"no such member in mapping: {missing.field!r}"
 
 
 def _describe(e: BaseException) -> str:

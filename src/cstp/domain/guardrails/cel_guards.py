@@ -2,9 +2,10 @@
 
 A guard receives the plain `action` dict (the same data CEL sees) and returns True or False only
 when cel-python would return exactly that value: operand types must match as CEL types would
-(int with int, double with double, string with string, bool with bool), lists must hold only that
-type, and a missing key is "unsure". None means "let CEL decide". `cel_ast` builds guards from the
-parsed expression; `cel.CelProgram` uses them to skip the interpreter.
+(int with int, double with double, string with string, bool with bool) and lists must hold only
+that type. A missing key gives a `Missing` (CEL's "no such key" error). None means "let CEL decide".
+`cel_ast` builds guards from the parsed expression; `cel.CelProgram` uses them to skip the
+interpreter.
 """
 
 from __future__ import annotations
@@ -15,7 +16,23 @@ from typing import Any
 
 import re2  # type: ignore[import-untyped]  # google-re2, the engine cel-python's matches() uses
 
-Guard = Callable[[dict[str, Any]], bool | None]
+
+class Missing:
+    """A field the expression reads is absent: CEL raises "no such key" there, an error (which
+    `&&` / `||` may still absorb), not an unsure answer. Answering it natively keeps rules that
+    name an optional context key off the interpreter. Built once per guard, naming the field."""
+
+    __slots__ = ("field",)
+
+    def __init__(self, path: tuple[str, ...]) -> None:
+        self.field = ".".join(("action", *path))
+
+    def __repr__(self) -> str:
+        return f"Missing({self.field})"
+
+
+Answer = bool | None | Missing
+Guard = Callable[[dict[str, Any]], Answer]
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
@@ -87,17 +104,23 @@ def compare(path: tuple[str, ...], transform: str | None, op: str, literal: Any)
     if kind == "int" and not _int64(literal):
         return None
     test, get, literal_type = OPERATORS[op], getter(path), type(literal)
+    missing = Missing(path)
 
     if transform is None and kind != "int":  # the hot case: no conversion, no range check
 
-        def plain(view: dict[str, Any]) -> bool | None:
+        def plain(view: dict[str, Any]) -> Answer:
             value = get(view)
-            return bool(test(value, literal)) if type(value) is literal_type else None
+            if type(value) is literal_type:
+                return bool(test(value, literal))
+            return missing if value is _ABSENT else None
 
         return plain
 
-    def guard(view: dict[str, Any]) -> bool | None:
-        value = _transformed(get(view), transform)
+    def guard(view: dict[str, Any]) -> Answer:
+        raw = get(view)
+        if raw is _ABSENT:
+            return missing
+        value = _transformed(raw, transform)
         if type(value) is not literal_type or (kind == "int" and not _int64(value)):
             return None
         return bool(test(value, literal))
@@ -108,11 +131,13 @@ def compare(path: tuple[str, ...], transform: str | None, op: str, literal: Any)
 def truthy(path: tuple[str, ...]) -> Guard:
     """A bare `action.<path>` used as a condition: only a bool answers."""
 
-    get = getter(path)
+    get, missing = getter(path), Missing(path)
 
-    def guard(view: dict[str, Any]) -> bool | None:
+    def guard(view: dict[str, Any]) -> Answer:
         value = get(view)
-        return value if type(value) is bool else None
+        if type(value) is bool:
+            return value
+        return missing if value is _ABSENT else None
 
     return guard
 
@@ -120,9 +145,9 @@ def truthy(path: tuple[str, ...]) -> Guard:
 def negate(inner: Guard) -> Guard:
     """`!<conjunct>`."""
 
-    def guard(view: dict[str, Any]) -> bool | None:
+    def guard(view: dict[str, Any]) -> Answer:
         answer = inner(view)
-        return None if answer is None else not answer
+        return answer if answer is None or isinstance(answer, Missing) else not answer
 
     return guard
 
@@ -130,11 +155,13 @@ def negate(inner: Guard) -> Guard:
 def member_of(path: tuple[str, ...], items: frozenset[str]) -> Guard:
     """`action.<path> in ['a', 'b']` with string items."""
 
-    get = getter(path)
+    get, missing = getter(path), Missing(path)
 
-    def guard(view: dict[str, Any]) -> bool | None:
+    def guard(view: dict[str, Any]) -> Answer:
         value = get(view)
-        return (value in items) if type(value) is str else None
+        if type(value) is str:
+            return value in items
+        return missing if value is _ABSENT else None
 
     return guard
 
@@ -145,7 +172,7 @@ def list_has(path: tuple[str, ...], literal: Any) -> Guard | None:
     if kind is None:
         return None
 
-    def guard(view: dict[str, Any]) -> bool | None:
+    def guard(view: dict[str, Any]) -> Answer:
         value = lookup(view, path)
         if type(value) is not list or any(KIND.get(type(v)) != kind for v in value):
             return None
@@ -158,7 +185,7 @@ def string_method(path: tuple[str, ...], method: str, argument: str) -> Guard:
     """`action.<path>.contains('x')`, `.startsWith('x')`, `.endsWith('x')`."""
     fn = _STRING_METHODS[method]
 
-    def guard(view: dict[str, Any]) -> bool | None:
+    def guard(view: dict[str, Any]) -> Answer:
         value = lookup(view, path)
         return fn(value, argument) if type(value) is str else None
 
@@ -173,7 +200,7 @@ def matches(path: tuple[str, ...], pattern: str) -> Guard:
     except re2.error as e:
         raise ValueError(str(e)) from None
 
-    def guard(view: dict[str, Any]) -> bool | None:
+    def guard(view: dict[str, Any]) -> Answer:
         value = lookup(view, path)
         return (search(value) is not None) if type(value) is str else None
 
@@ -184,7 +211,7 @@ def has(path: tuple[str, ...]) -> Guard:
     """`has(action.<path>)`: the last key is present in its (map) parent."""
     parent, key = path[:-1], path[-1]
 
-    def guard(view: dict[str, Any]) -> bool | None:
+    def guard(view: dict[str, Any]) -> Answer:
         container = lookup(view, parent)
         return (key in container) if type(container) is dict else None
 
@@ -192,40 +219,50 @@ def has(path: tuple[str, ...]) -> Guard:
 
 
 def all_of(parts: list[Guard | None]) -> Guard | None:
-    """`a && b && ...`: False if any part is False; True only if every part is a guard and True."""
+    """`a && b && ...` with CEL's commutative error rule: False if any part is False; otherwise
+    unsure if any part is; otherwise a `Missing` (an error) if any part errs; else True."""
     known = [p for p in parts if p is not None]
     if not known:
         return None
     complete = len(known) == len(parts)
 
-    def guard(view: dict[str, Any]) -> bool | None:
-        decided = complete
+    def guard(view: dict[str, Any]) -> Answer:
+        decided, error = complete, None
         for part in known:
             answer = part(view)
             if answer is False:
                 return False
             if answer is None:
                 decided = False
-        return True if decided else None
+            elif isinstance(answer, Missing):
+                error = error or answer
+        if not decided:
+            return None
+        return error or True
 
     return guard
 
 
 def any_of(parts: list[Guard | None]) -> Guard | None:
-    """`a || b || ...`: True if any part is True; False only if every part is a guard and False."""
+    """`a || b || ...`: True if any part is True; otherwise unsure if any part is; otherwise
+    a `Missing` (an error) if any part errs; else False."""
     known = [p for p in parts if p is not None]
     if not known:
         return None
     complete = len(known) == len(parts)
 
-    def guard(view: dict[str, Any]) -> bool | None:
-        decided = complete
+    def guard(view: dict[str, Any]) -> Answer:
+        decided, error = complete, None
         for part in known:
             answer = part(view)
             if answer is True:
                 return True
             if answer is None:
                 decided = False
-        return False if decided else None
+            elif isinstance(answer, Missing):
+                error = error or answer
+        if not decided:
+            return None
+        return error or False
 
     return guard

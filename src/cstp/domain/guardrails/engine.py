@@ -227,14 +227,11 @@ def evaluate(rules: RuleSet, action: ActionContext) -> Verdict:
             cel = rule.cel
             if cel is not None:
                 # The native guard usually answers; only if it is unsure does CEL itself run.
-                answer = cel.guard(view) if cel.guard is not None else None
-                if answer is None:
-                    try:
-                        answer = cel.run(view, activation)
-                    except CelRuntimeError as e:
-                        errors.append(RuleFailure(rule.id, str(e)))
+                try:
+                    if not cel.evaluate(view, activation):
                         continue
-                if not answer:
+                except CelRuntimeError as e:
+                    errors.append(RuleFailure(rule.id, str(e)))
                     continue
             if rule.requirements and all(_holds(r.field, r.test, facts) for r in rule.requirements):
                 continue
