@@ -73,3 +73,20 @@ def test_list_mode_is_newest_first() -> None:
 
 def test_tokenize_lowercases_words() -> None:
     assert tokenize("Use PostgreSQL, v15!") == ["use", "postgresql", "v15"]
+
+
+def test_postings_scores_equal_rank_bm25s_own_scoring() -> None:
+    import random
+
+    from rank_bm25 import BM25Okapi
+
+    from cstp.domain.search import _Bm25
+
+    rng = random.Random(7)
+    words = [f"w{i}" for i in range(40)]
+    corpus = [[rng.choice(words) for _ in range(rng.randint(1, 30))] for _ in range(300)]
+    bm25 = _Bm25(corpus)
+    for query in (["w1"], ["w2", "w3", "w2"], ["nothing"], words[:10]):
+        ours = bm25.get_scores(query)
+        reference = BM25Okapi.get_scores(bm25, query)  # the library's loop, same idf and params
+        assert list(ours.round(9)) == list(reference.round(9))

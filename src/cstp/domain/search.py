@@ -15,8 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 from rank_bm25 import BM25Okapi
 
 from cstp.domain.models import Decision, DecisionFilter, ScoredDecision
@@ -55,16 +56,44 @@ class SearchResult:
 
 
 class _Bm25(BM25Okapi):  # type: ignore[misc]  # rank_bm25 has no type hints
-    """BM25 (k1 1.5, b 0.75) with Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)).
+    """BM25 (k1 1.5, b 0.75) with Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)), scored through
+    postings lists.
 
     Okapi's idf is zero or negative for a term found in half the documents or more, so in a small
     corpus a plain keyword query can match nothing; Lucene's idf stays positive while documents
-    without any query term still score exactly 0.
+    without any query term still score exactly 0. rank_bm25 scores by walking every document for
+    every query term in Python (20 ms per term at 10k decisions); the same formula over per-term
+    postings touches only the documents that contain the term.
     """
+
+    def __init__(self, corpus: list[list[str]]) -> None:
+        super().__init__(corpus)
+        postings: dict[str, tuple[list[int], list[int]]] = {}
+        for doc, freqs in enumerate(self.doc_freqs):
+            for word, tf in freqs.items():
+                docs, tfs = postings.setdefault(word, ([], []))
+                docs.append(doc)
+                tfs.append(tf)
+        doc_len = np.asarray(self.doc_len, dtype=np.float64)
+        self._length_norm = self.k1 * (1 - self.b + self.b * doc_len / self.avgdl)
+        self._postings = {
+            word: (np.asarray(docs, dtype=np.int64), np.asarray(tfs, dtype=np.float64))
+            for word, (docs, tfs) in postings.items()
+        }
 
     def _calc_idf(self, nd: dict[str, int]) -> None:
         for word, freq in nd.items():
             self.idf[word] = math.log(1 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
+
+    def get_scores(self, query: list[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
+        scores = np.zeros(self.corpus_size)
+        for word in query:
+            posting = self._postings.get(word)
+            if posting is None:
+                continue
+            docs, tf = posting
+            scores[docs] += self.idf[word] * tf * (self.k1 + 1) / (tf + self._length_norm[docs])
+        return scores
 
 
 class _KeywordIndex:
@@ -78,12 +107,11 @@ class _KeywordIndex:
         if self.bm25 is None or not tokens:
             return []
         scores = self.bm25.get_scores(tokens)
-        order = scores.argsort()[::-1]
+        hits = np.flatnonzero(scores > 0)
+        order = hits[np.argsort(-scores[hits], kind="stable")]
         out: list[tuple[Decision, float]] = []
         for i in order:
             score = float(scores[i])
-            if score <= 0:
-                break
             d = self.decisions[i]
             if flt.matches(d):
                 out.append((d, score))
