@@ -16,10 +16,10 @@ ARG PYTHON_IMAGE=python:3.11-slim
 # ---------------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS deps
 
-# Build backend for cstp's own wheel, pinned so the build is repeatable. It lives in its own venv
-# (/opt/build) and never reaches the runtime image.
-ARG SETUPTOOLS_VERSION=80.9.0
-ARG WHEEL_VERSION=0.45.1
+# Build backend for cstp's own wheel, pinned to the versions in requirements-dev.lock. It lives
+# in its own venv (/opt/build) and never reaches the runtime image.
+ARG SETUPTOOLS_VERSION=84.2.1
+ARG WHEEL_VERSION=0.48.0
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
