@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="re-embed instead of using ~/.cache/cstp-bench")
     p.add_argument("--out", type=Path, default=RESULTS / "latest.json", help="JSON output file")
     p.add_argument("--keep-workdir", action="store_true", help="keep data directories and logs")
+    p.add_argument("--report", type=Path, help="print the Markdown report of an earlier JSON file and exit")
     return p
 
 
@@ -58,6 +59,11 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.report:
+        data = json.loads(args.report.read_text())
+        data["targets"] = report.targets(data)
+        print(report.markdown(data))
+        return 0
     config = Config.for_mode(args.mode)
     if args.sizes:
         config = replace(config, sizes=tuple(int(s) for s in args.sizes.split(",")))

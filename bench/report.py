@@ -117,7 +117,7 @@ def markdown(data: dict[str, Any]) -> str:
                 r.get("floor_p50_ms"),
                 r.get("ratio_p50"),
                 r.get("rps_vs_http_floor"),
-                round(r["server_cpu_ms"], 2),
+                r["server_cpu_ms"] and round(r["server_cpu_ms"], 2),
                 r["errors"],
                 r.get("loadavg_1m"),
             ]

@@ -55,6 +55,10 @@ def row(
     **extra: Any,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"scenario": scenario, "store": store, "size": size, **run.as_dict(), **extra}
+    if not run.requests:  # nothing completed: no latency to report
+        for key in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms", "client_cpu_us", "server_cpu_ms"):
+            out[key] = None
+        return out
     if floor_name is not None and floor_p50:
         out["floor"] = floor_name
         out["floor_p50_ms"] = round(floor_p50, 3)
