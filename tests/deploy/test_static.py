@@ -110,6 +110,13 @@ def test_dockerfile_installs_exactly_the_lock_file() -> None:
     assert "COPY requirements.lock" in DOCKERFILE.read_text()
 
 
+def test_dockerfile_build_backend_matches_the_dev_lock() -> None:
+    lock = (REPO / "requirements-dev.lock").read_text()
+    for arg, package in (("SETUPTOOLS_VERSION", "setuptools"), ("WHEEL_VERSION", "wheel")):
+        (value,) = [a.split("=", 1)[1] for a in instructions("ARG") if a.startswith(arg + "=")]
+        assert f"\n{package}=={value}\n" in lock, f"{arg}={value} is not the locked {package}"
+
+
 def test_dockerfile_runtime_runs_as_a_numeric_non_root_user() -> None:
     users = instructions("USER")
     assert users, "USER is set"
