@@ -146,3 +146,12 @@ def test_settings_are_frozen() -> None:
     s = Settings()
     with pytest.raises(Exception, match="frozen"):
         s.port = 1  # type: ignore[misc]
+
+
+def test_an_empty_secret_variable_does_not_hide_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CSTP_AUTH_TOKENS", "")
+    monkeypatch.setenv("CSTP_AUTH_TOKENS_FILE", str(write(tmp_path / "t", "a:tok-12345678\n")))
+    s = load_settings()
+    assert s.auth_tokens is not None and s.auth_tokens.get_secret_value() == "a:tok-12345678"

@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,6 +113,9 @@ class Components:
     table: dict[str, MethodSpec]
     cstp_card: Card
     a2a_card: Card
+    batch_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="cstp-batch")
+    )
     version: str = __version__
     started: float = field(default_factory=time.monotonic)
     _closers: ExitStack = field(default_factory=ExitStack)
@@ -200,6 +204,7 @@ def build_components(settings: Settings) -> Components:
                 ),
             }
         )
+        stack.callback(components.batch_executor.shutdown)
         components._closers = stack.pop_all()
         return components
     raise AssertionError("unreachable")  # pragma: no cover

@@ -44,8 +44,10 @@ def _env(name: str) -> AliasChoices:
 class Settings(BaseSettings):
     """Every setting cstp reads. Frozen: built once in `cli.main()` (or by a test) and passed down."""
 
+    # env_ignore_empty: `CSTP_AUTH_TOKENS=` (empty, as compose writes unset variables) must not hide
+    # CSTP_AUTH_TOKENS_FILE or a YAML value.
     model_config = SettingsConfigDict(
-        frozen=True, extra="ignore", populate_by_name=True, case_sensitive=False
+        frozen=True, extra="ignore", populate_by_name=True, case_sensitive=False, env_ignore_empty=True
     )
 
     # --- server ---------------------------------------------------------------------------------

@@ -116,3 +116,21 @@ def test_observer_sees_method_and_outcome() -> None:
         lambda m, o, s: seen.append((m, o)),
     )
     assert seen == [("echo", "ok"), (None, "error-32601")]
+
+
+def test_batch_members_run_concurrently_on_an_executor_and_keep_order() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    barrier = threading.Barrier(3, timeout=5)
+
+    def meet(p: Any, c: Any) -> Any:
+        barrier.wait()  # only returns if three members are running at the same time
+        return p.limit
+
+    table = {"meet": MethodSpec("meet", Limit, meet)}
+    batch = [{"jsonrpc": "2.0", "method": "meet", "params": {"limit": n}, "id": n} for n in (1, 2, 3)]
+    with ThreadPoolExecutor(4) as pool:
+        out = dispatch(json.dumps(batch).encode(), table, None, None, pool)
+    assert out is not None
+    assert [(r["id"], r["result"]) for r in json.loads(out)] == [(1, 1), (2, 2), (3, 3)]

@@ -9,10 +9,12 @@ nothing when all were notifications; an empty batch is a single -32600.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -120,9 +122,16 @@ def _call_one(obj: Any, table: MethodTable, ctx: Any, observe: Observer | None) 
 
 
 def dispatch(
-    body: bytes, table: MethodTable, ctx: Any = None, observe: Observer | None = None
+    body: bytes,
+    table: MethodTable,
+    ctx: Any = None,
+    observe: Observer | None = None,
+    executor: Executor | None = None,
 ) -> bytes | None:
-    """Process a JSON-RPC request or batch. Returns the encoded reply, or None if nothing to send."""
+    """Process a JSON-RPC request or batch. Returns the encoded reply, or None if nothing to send.
+
+    With an `executor`, the members of a batch run concurrently on it (replies stay in order).
+    """
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -130,7 +139,16 @@ def dispatch(
     if isinstance(payload, list):
         if not payload:
             return _encode(_reply(None, error=InvalidRequest("Invalid Request: empty batch")))
-        replies = [_call_one(item, table, ctx, observe) for item in payload]
+        if executor is not None and len(payload) > 1:
+            # The spec lets a server process batch members in any order, concurrently; the
+            # replies keep request order. Concurrent members share embedding and write batches.
+            # Each member runs in a copy of the caller's context (request id for the logs).
+            contexts = [contextvars.copy_context() for _ in payload]
+            replies = list(
+                executor.map(lambda c, item: c.run(_call_one, item, table, ctx, observe), contexts, payload)
+            )
+        else:
+            replies = [_call_one(item, table, ctx, observe) for item in payload]
         sent = [r for r in replies if r is not _NO_ID]
         return _encode(sent) if sent else None
     reply = _call_one(payload, table, ctx, observe)

@@ -63,7 +63,9 @@ async def cstp(request: Request) -> Response:
     from cstp import logs
 
     ctx = CallContext(agent=agent, request_id=logs.request_id.get(), services=c.services)
-    reply = await anyio.to_thread.run_sync(dispatch, body, c.table, ctx, c.metrics.observe_rpc)
+    reply = await anyio.to_thread.run_sync(
+        dispatch, body, c.table, ctx, c.metrics.observe_rpc, c.batch_executor
+    )
     if reply is None:
         return Response(status_code=204)
     return Response(reply, media_type="application/json")
