@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import secrets
@@ -15,6 +16,24 @@ from typing import Any
 from bench import datagen
 from bench.load import LoadClient, Run
 from bench.procs import ROOT, Proc, Registry, cpu_seconds, rpc
+
+
+def source_state() -> dict[str, Any]:
+    """The commit and a fingerprint of uncommitted changes under src/ (what the servers run)."""
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
+            return out.stdout.strip()
+        except OSError:
+            return ""
+
+    diff = git("diff", "HEAD", "--", "src")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(diff),
+        "diff_sha": hashlib.sha256(diff.encode()).hexdigest()[:12],
+    }
 
 
 def _ms(value: float | None) -> str:
@@ -84,6 +103,7 @@ class Harness:
     docker: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    source: dict[str, Any] = field(default_factory=lambda: source_state())
 
     def log(self, message: str) -> None:
         print(f"[{time.perf_counter() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
@@ -150,21 +170,18 @@ class Harness:
         return row
 
     def meta(self) -> dict[str, Any]:
-        def git(*args: str) -> str:
-            try:
-                out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
-                return out.stdout.strip()
-            except OSError:
-                return ""
-
         from cstp import __version__
 
+        end = source_state()
         return {
             "mode": self.config.mode,
             "config": {k: v for k, v in self.config.__dict__.items()},
             "cstp_version": __version__,
-            "git_commit": git("rev-parse", "--short", "HEAD"),
-            "git_dirty": bool(git("status", "--porcelain", "--", "src")),
+            "git_commit": self.source["commit"],
+            "git_dirty": self.source["dirty"],
+            # Servers run from the working tree: a commit or edit during the run changes what is measured.
+            "source_changed_during_run": end != self.source,
+            "git_commit_at_end": end["commit"],
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),

@@ -90,6 +90,8 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
 def markdown(data: dict[str, Any]) -> str:
     meta = data["meta"]
     dirty = " (src/ modified)" if meta["git_dirty"] else ""
+    if meta.get("source_changed_during_run"):
+        dirty += f"; src/ changed during the run (ended at {meta.get('git_commit_at_end')})"
     parts = [
         f"# cstp benchmark ({meta['mode']} mode)",
         "",
