@@ -129,7 +129,11 @@ class Components:
         out: dict[str, dict[str, Any]] = {}
         try:
             self.store.ping()
-            out["store"] = {"status": "OK", "mode": self.settings.store_mode}
+            out["store"] = {
+                "status": "OK",
+                "mode": self.settings.store_mode,
+                "index": self.decisions.index_state,
+            }
         except CstpError:
             out["store"] = {"status": "ERROR", "error": "decision store unreachable"}
         try:
@@ -179,7 +183,6 @@ def build_components(settings: Settings) -> Components:
 
         saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(save_batch, 256)
         decision_service = DecisionService(store, embedder, embed=embed_docs.submit, save=saver.submit)
-        decision_service.reconcile()
         search = SearchService(store, embed_queries.submit, lambda: decision_service.generation)
         table = method_table()
         components = Components(
@@ -239,6 +242,7 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
         c = components or build_components(settings)
         app.state.components = c
         c.guardrails.start()
+        c.decisions.reconcile_in_background()
         remove_hup = _install_sighup(c.guardrails.reload)
         logger.info(
             "cstp ready",

@@ -127,3 +127,28 @@ def test_review_in_parses_days_weeks_months() -> None:
 def test_quality_rewards_context_reasons_and_tags() -> None:
     bare, hints = quality(NewDecision(decision="Go", confidence=0.5, category="process"))
     assert bare == 0.0 and len(hints) == 6
+
+
+def test_before_the_index_check_new_ids_are_checked_against_the_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    svc, store, _ = service()
+    taken = Decision(
+        id="0000abcd", decision="x", category="process", confidence=0.5, stakes="low", date=utcnow()
+    )
+    store.save([(taken, None)])
+    candidates = iter(["0000abcd", "0000abce"])
+    monkeypatch.setattr("cstp.domain.decisions.secrets.token_hex", lambda n: next(candidates))
+    assert svc.record(new(), "a").decision.id == "0000abce"
+
+
+def test_background_index_check_repairs_and_reports_state() -> None:
+    _, store, embedder = service()
+    embedder.failing = True
+    missing = DecisionService(store, embedder).record(new(), "a").decision
+    embedder.failing = False
+    restarted = DecisionService(store, embedder)
+    assert restarted.index_state == "not checked"
+    restarted.reconcile_in_background().join(10)
+    assert restarted.index_state == "ok"
+    assert missing.id in store.index_versions()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable, InvalidInput
+from cstp.domain.errors import CstpError, DecisionNotFound, EmbedderUnavailable, InvalidInput
 from cstp.domain.models import Decision, DecisionFilter, Reason, Review, utcnow
 from cstp.ports.embedder import Embedder
 from cstp.ports.store import DecisionStore, Vector
@@ -104,18 +104,22 @@ class DecisionService:
         self._embed = embed or (lambda texts: embedder.embed(texts, "document"))
         self._save = save or store.save
         self._ids_lock = threading.Lock()
-        self._ids: set[str] = set()
+        self._issued: set[str] = set()  # ids this process handed out
+        self._known: set[str] | None = None  # every stored id, once `reconcile` has read them
+        self.index_state = "not checked"  # for /ready: not checked, checking, ok, ...
         self.generation = 0  # bumped on every write; caches (keyword index) key on it
 
     # --- startup ---------------------------------------------------------------------------------
     def reconcile(self) -> int:
         """Index every record whose vector is missing or older than the record; return how many."""
+        self.index_state = "checking"
         records = self._store.record_versions()
         with self._ids_lock:
-            self._ids = set(records)
+            self._known = set(records)
         indexed = self._store.index_versions()
         stale = {i for i, rev in records.items() if indexed.get(i) != rev}
         if not stale:
+            self.index_state = "ok"
             return 0
         repaired = 0
         batch: list[Decision] = []
@@ -128,7 +132,23 @@ class DecisionService:
         if batch:
             repaired += self._index_batch(batch)
         logger.info("reconciled index", extra={"entries": repaired, "stale": len(stale)})
+        self.index_state = "ok" if repaired == len(stale) else f"{len(stale) - repaired} unindexed"
         return repaired
+
+    def reconcile_in_background(self) -> threading.Thread:
+        """Run `reconcile` on a daemon thread, so the server is ready while a large index is
+        checked (reading 100k versions takes seconds). Failures are logged, never raised."""
+
+        def run() -> None:
+            try:
+                self.reconcile()
+            except CstpError as e:
+                self.index_state = "check failed"
+                logger.warning("index check failed; it runs again at the next start", extra={"error": str(e)})
+
+        thread = threading.Thread(target=run, name="cstp-reconcile", daemon=True)
+        thread.start()
+        return thread
 
     def _index_batch(self, batch: list[Decision]) -> int:
         try:
@@ -143,13 +163,18 @@ class DecisionService:
     # --- writes ----------------------------------------------------------------------------------
     def _new_id(self) -> str:
         # 8 hex chars as the protocol's ids; collisions are likely past ~50k decisions, so every
-        # id is checked against the ids this process knows (loaded from the store at startup).
-        with self._ids_lock:
-            while True:
-                candidate = secrets.token_hex(4)
-                if candidate not in self._ids:
-                    self._ids.add(candidate)
-                    return candidate
+        # id is checked against the stored ids (loaded by `reconcile`, or asked of the store before that).
+        while True:
+            candidate = secrets.token_hex(4)
+            with self._ids_lock:
+                known = self._known
+                if candidate in self._issued or (known is not None and candidate in known):
+                    continue
+                self._issued.add(candidate)
+            # Until `reconcile` has loaded every stored id, ask the store (a point read).
+            if known is None and self._store.get(candidate) is not None:
+                continue
+            return candidate
 
     def _write(self, d: Decision) -> bool:
         """Embed and save; returns whether the vector index was written too."""
@@ -194,7 +219,7 @@ class DecisionService:
             indexed = self._write(d)
         except BaseException:
             with self._ids_lock:
-                self._ids.discard(d.id)
+                self._issued.discard(d.id)
             raise
         score, suggestions = quality(new)
         return Recorded(d, indexed, score, suggestions)
