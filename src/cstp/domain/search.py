@@ -80,6 +80,7 @@ class _Bm25(BM25Okapi):  # type: ignore[misc]  # rank_bm25 has no type hints
             word: (np.asarray(docs, dtype=np.int64), np.asarray(tfs, dtype=np.float64))
             for word, (docs, tfs) in postings.items()
         }
+        self.doc_freqs: list[dict[str, int]] = []  # rank_bm25's per-document dicts: the postings replace them
 
     def _calc_idf(self, nd: dict[str, int]) -> None:
         for word, freq in nd.items():
