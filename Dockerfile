@@ -111,7 +111,8 @@ COPY docker/guardrails/README.md guardrail[s] /etc/cstp/guardrails/
 COPY docker/entrypoint.sh /usr/local/bin/cstp-entrypoint
 
 # ORT_DISABLE_TELEMETRY / ANONYMIZED_TELEMETRY / HF_HUB_OFFLINE: nothing phones home and nothing
-# is downloaded at run time (the embedding model ships inside the venv).
+# is downloaded at run time (the embedding model ships inside the venv). MALLOC_ARENA_MAX=2: glibc
+# would otherwise give each of the server's many threads its own heap arena, inflating RSS.
 ENV PATH=/opt/venv/bin:$PATH \
     HOME=/home/cstp \
     PYTHONUNBUFFERED=1 \
@@ -119,6 +120,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     ORT_DISABLE_TELEMETRY=1 \
     ANONYMIZED_TELEMETRY=False \
     HF_HUB_OFFLINE=1 \
+    MALLOC_ARENA_MAX=2 \
     CSTP_HOST=0.0.0.0 \
     CSTP_PORT=8100 \
     CSTP_DATA_DIR=/data \
