@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Category = Literal["architecture", "process", "integration", "tooling", "security"]
 Stakes = Literal["low", "medium", "high", "critical"]
@@ -29,21 +29,15 @@ ReasonType = Literal[
     "constraint",
 ]
 
-CATEGORIES: tuple[str, ...] = ("architecture", "process", "integration", "tooling", "security")
-STAKES: tuple[str, ...] = ("low", "medium", "high", "critical")
-STATUSES: tuple[str, ...] = ("pending", "reviewed")
-OUTCOMES: tuple[str, ...] = ("success", "partial", "failure", "abandoned")
-REASON_TYPES: tuple[str, ...] = (
-    "authority",
-    "analogy",
-    "analysis",
-    "pattern",
-    "intuition",
-    "empirical",
-    "elimination",
-    "constraint",
-)
-MENTAL_STATES: tuple[str, ...] = ("deliberate", "reactive", "exploratory", "habitual", "pressured")
+MentalState = Literal["deliberate", "reactive", "exploratory", "habitual", "pressured"]
+
+# The same vocabularies as tuples, for code that iterates over them.
+CATEGORIES: tuple[str, ...] = get_args(Category)
+STAKES: tuple[str, ...] = get_args(Stakes)
+STATUSES: tuple[str, ...] = get_args(Status)
+OUTCOMES: tuple[str, ...] = get_args(OutcomeValue)
+REASON_TYPES: tuple[str, ...] = get_args(ReasonType)
+MENTAL_STATES: tuple[str, ...] = get_args(MentalState)
 
 # Outcome → score used by calibration (notes 2.6).
 OUTCOME_SCORE: dict[str, float] = {"success": 1.0, "partial": 0.5, "failure": 0.0, "abandoned": 0.0}

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cstp.domain.decisions import NewDecision, ReviewInput, parse_review_in
 from cstp.domain.errors import InvalidInput
 from cstp.domain.guardrails import ActionContext
-from cstp.domain.models import Reason
+from cstp.domain.models import Category, MentalState, OutcomeValue, Reason, ReasonType, Stakes
 from cstp.methods.context import CallContext
 from cstp.methods.wire import Confidence, DecisionId, Int, Params, alias
 from cstp.rpc.table import MethodSpec
 
-CategoryIn = Literal["architecture", "process", "integration", "tooling", "security"]
-StakesIn = Literal["low", "medium", "high", "critical"]
-ReasonTypeIn = Literal[
-    "authority",
-    "analogy",
-    "analysis",
-    "pattern",
-    "intuition",
-    "empirical",
-    "elimination",
-    "constraint",
-]
-OutcomeIn = Literal["success", "partial", "failure", "abandoned"]
+# The wire accepts exactly the domain's vocabularies.
+CategoryIn = Category
+StakesIn = Stakes
+ReasonTypeIn = ReasonType
+OutcomeIn = OutcomeValue
 
 
 class ReasonParam(BaseModel):
@@ -59,9 +51,7 @@ class RecordParams(Params):
     deliberation: dict[str, Any] | None = None
     bridge: dict[str, Any] | None = None
     kpi_indicators: list[Any] | dict[str, Any] | None = alias("kpiIndicators", "kpi_indicators")
-    mental_state: Literal["deliberate", "reactive", "exploratory", "habitual", "pressured"] | None = alias(
-        "mentalState", "mental_state"
-    )
+    mental_state: MentalState | None = alias("mentalState", "mental_state")
     review_in: str | None = alias("reviewIn", "review_in")
     pre_decision: dict[str, Any] | None = alias("preDecision", "pre_decision")
     project: str | None = None
