@@ -1,6 +1,6 @@
 """Gemini embeddings over REST (`models/{model}:batchEmbedContents`), with httpx and tenacity.
 
-Wire format (see docs and /work/shared/FACTS.md):
+Wire format (Google AI REST API, v1beta):
 
     POST {base_url}/models/{model}:batchEmbedContents      header x-goog-api-key: KEY
     {"requests": [{"model": "models/{model}", "content": {"parts": [{"text": "..."}]},
