@@ -27,7 +27,8 @@ from typing import Any
 from bench.procs import HOST, cpu_seconds
 
 WRK_LUA = r"""
--- args: token, file with one JSON body per line, "error" when a JSON-RPC error is the expected reply
+-- args: file with one JSON body per line, "error" when a JSON-RPC error is the expected reply;
+-- the bearer token comes from $BENCH_TOKEN (a token may start with "-", and argv is visible in ps)
 local reqs = {}
 local expect_error = false
 local idx = 0
@@ -39,12 +40,13 @@ function setup(thread)
 end
 
 function init(args)
-  local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. args[1]}
-  for line in io.lines(args[2]) do
+  local auth = "Bearer " .. os.getenv("BENCH_TOKEN")
+  local headers = {["Content-Type"] = "application/json", ["Authorization"] = auth}
+  for line in io.lines(args[1]) do
     if #line > 0 then reqs[#reqs + 1] = wrk.format("POST", "/cstp", headers, line) end
   end
   idx = 0
-  expect_error = args[3] == "error"
+  expect_error = args[2] == "error"
 end
 
 function request()
@@ -166,7 +168,6 @@ class LoadClient:
                 str(self._lua),
                 url,
                 "--",
-                token,
                 str(path),
                 "error" if expect_error else "result",
             ]
@@ -177,8 +178,6 @@ class LoadClient:
                 "bench.pyload",
                 "--url",
                 url,
-                "--token",
-                token,
                 "--bodies",
                 str(path),
                 "--concurrency",
@@ -189,7 +188,10 @@ class LoadClient:
             ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         server_before = sum(cpu_seconds(p) for p in watch_pids)
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120, check=False)
+        env = {**os.environ, "BENCH_TOKEN": token}
+        done = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=seconds + 120, check=False
+        )
         server_cpu = sum(cpu_seconds(p) for p in watch_pids) - server_before
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         client_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -5,7 +5,7 @@ microseconds of CPU per request, which on a two-core machine is taken straight f
 this client writes pre-encoded requests and parses only the status line and Content-Length, so it
 costs tens of microseconds. Prints one `WRKJSON {...}` line in the same shape as the wrk script.
 
-    python -m bench.pyload --url http://127.0.0.1:8100 --token T --bodies FILE --concurrency 16 --seconds 5
+    BENCH_TOKEN=T python -m bench.pyload --url http://127.0.0.1:8100 --bodies FILE --concurrency 16
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from urllib.parse import urlsplit
 
@@ -99,12 +100,14 @@ async def _main(args: argparse.Namespace) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.pyload")
     p.add_argument("--url", required=True)
-    p.add_argument("--token", required=True)
+    p.add_argument("--token", default=os.environ.get("BENCH_TOKEN"), help="default: $BENCH_TOKEN")
     p.add_argument("--bodies", required=True)
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--expect-error", action="store_true", help="a JSON-RPC error is the expected reply")
     args = p.parse_args()
+    if not args.token:
+        p.error("--token or BENCH_TOKEN is required")
     try:
         import uvloop
 

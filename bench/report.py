@@ -100,6 +100,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"load average at start {', '.join(f'{x:.2f}' for x in meta['load_average_at_start'])}, "
         f"{meta['duration_s']} s in all.",
         "",
+        *([f"**Incomplete run:** {data['incomplete']}", ""] if data.get("incomplete") else []),
         "## Results (each with its floor, measured in this run)",
         "",
     ]
