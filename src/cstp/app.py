@@ -134,13 +134,15 @@ class Components:
                 "mode": self.settings.store_mode,
                 "index": self.decisions.index_state,
             }
-        except CstpError:
+        except Exception as e:  # any failure means not ready; the body stays fixed and secret-free
+            _log_probe_failure("store", e)
             out["store"] = {"status": "ERROR", "error": "decision store unreachable"}
         try:
             if self.settings.embedding_provider == "local":
                 self.embedder.embed([READY_PROBE_TEXT], "query")
             out["embedder"] = {"status": "OK", "space": self.embedder.space}
-        except CstpError:
+        except Exception as e:
+            _log_probe_failure("embedder", e)
             out["embedder"] = {"status": "ERROR", "error": "embedder failed"}
         status = self.guardrails.status()
         out["guardrails"] = {"status": "OK", **status}
@@ -148,6 +150,13 @@ class Components:
 
     def close(self) -> None:
         self._closers.close()
+
+
+def _log_probe_failure(component: str, error: Exception) -> None:
+    if isinstance(error, CstpError):
+        logger.warning("readiness: %s failed: %s", component, error)
+    else:
+        logger.exception("readiness: %s failed unexpectedly", component)
 
 
 def build_components(settings: Settings) -> Components:
