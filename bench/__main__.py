@@ -39,9 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["quick", "full"], default="quick")
     p.add_argument(
         "--client",
-        choices=["auto", "wrk", "python"],
-        default="auto",
-        help="load client: wrk (installed with apt-get when missing and possible) or the asyncio client",
+        choices=["python", "wrk"],
+        default="python",
+        help="load client for the measurements: the asyncio client (default, exact percentiles) or wrk; "
+        "wrk is installed with apt-get when missing and possible, and measured next to the asyncio "
+        "client in every run (docs/PERFORMANCE.md, Load generation)",
     )
     p.add_argument("--sizes", help="comma-separated decision counts, overriding the mode's")
     p.add_argument("--stores", help="comma-separated: embedded,server")
@@ -71,15 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(config, stores=tuple(s.strip() for s in args.stores.split(",")))
     signal.signal(signal.SIGTERM, _on_sigterm)
 
-    wrk = ensure_wrk(allow_install=args.client in ("auto", "wrk"))
+    wrk = ensure_wrk(allow_install=True)
     if args.client == "wrk" and wrk is None:
         print("bench: wrk is not available", file=sys.stderr)
         return 2
-    kind = "python" if args.client == "python" or wrk is None else "wrk"
     workdir = Path(tempfile.mkdtemp(prefix="cstp-bench-"))
-    h = Harness(config, workdir, LoadClient(kind, wrk, workdir))
+    h = Harness(config, workdir, LoadClient(args.client, wrk, workdir))
     if wrk is None:
-        h.notes.append("wrk not available: the asyncio client was used (higher client CPU per request)")
+        h.notes.append("wrk not available: the load client comparison has the asyncio client only")
+    kind = args.client
     h.log(f"mode {config.mode}, client {kind}, workdir {workdir}")
     failed: str | None = None
     try:

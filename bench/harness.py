@@ -157,6 +157,12 @@ class Harness:
         row["loadavg_1m"] = round(os.getloadavg()[0], 2)
         self.results.append(row)
         ratio = f" ×{row['ratio_p50']:.2f} floor" if row.get("ratio_p50") else ""
+        if row.get("littles_law", 1.0) > 1.15:
+            self.notes.append(
+                f"{row['scenario']} {row.get('store') or ''} N={row.get('size')} c={row['concurrency']}: "
+                f"latencies inconsistent with throughput (mean × req/s ÷ c = {row['littles_law']}, "
+                f"client {row['client']})"
+            )
         if not row["requests"]:
             self.notes.append(
                 f"{row['scenario']} {row.get('store') or ''} N={row.get('size')} c={row['concurrency']}: no "

@@ -1,10 +1,13 @@
-"""Load generation: `wrk` (preferred) or a small asyncio client, both run as a child process.
+"""Load generation: a small asyncio client (default) or `wrk`, both run as a child process.
 
 The machine has two cores, shared by the server and the client, so the client must cost little CPU
-per request. `wrk` (C, epoll, one thread here) costs a few microseconds per request; the asyncio
-client (`bench.pyload`, raw keep-alive sockets, uvloop) costs tens. Each run reports the client's own
-CPU time per request (from `getrusage(RUSAGE_CHILDREN)` around the child) and the server's (from
-/proc/<pid>/stat), so the overhead is measured, not assumed.
+per request. `wrk` (C, epoll, one thread here) costs ~25 µs per request, the asyncio client
+(`bench.pyload`, raw keep-alive sockets, uvloop) ~50 µs. The asyncio client is the default because
+its percentiles are exact and consistent: wrk's latency histogram broke Little's law on
+sub-millisecond runs here (mean latency × requests/s up to 8× the number of connections), see
+docs/PERFORMANCE.md. Each run reports the client's own CPU time per request (from
+`getrusage(RUSAGE_CHILDREN)` around the child), the server's (from /proc/<pid>/stat) and the
+Little's-law ratio, so the overhead and the consistency are measured, not assumed.
 
 Both clients send a list of pre-built JSON-RPC bodies in turn over keep-alive connections, one
 request at a time per connection (closed loop): concurrency = connections. A reply counts as an
@@ -96,9 +99,20 @@ class Run:
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
+    @property
+    def littles_law(self) -> float:
+        """mean latency × throughput ÷ connections: 1.0 for a consistent closed-loop run.
+
+        Each connection has one request in flight at a time, so the latencies of one connection
+        cannot add up to more than the run's duration; a ratio well above 1 means the client's
+        latency figures are not to be trusted.
+        """
+        return self.mean_ms / 1000 * self.rps / self.concurrency if self.requests else 0.0
+
     def as_dict(self) -> dict[str, Any]:
         d = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
         d["rps"] = round(self.rps, 1)
+        d["littles_law"] = round(self.littles_law, 2)
         return d
 
 

@@ -184,12 +184,28 @@ def markdown(data: dict[str, Any]) -> str:
                 )
     parts.append(_table(["floor", "store", "N", "p50 ms", "p95 ms", "p99 ms", "note"], frows))
     if fl.get("client_overhead"):
-        parts += ["", "## Load client overhead (HTTP floor, c=16)", ""]
+        parts += ["", "## Load clients compared (HTTP floor)", ""]
         parts.append(
             _table(
-                ["client", "req/s", "p50 ms", "client CPU µs/req", "server CPU ms/req"],
                 [
-                    [k, v["rps"], v["p50_ms"], v["client_cpu_us_per_request"], v["server_cpu_ms_per_request"]]
+                    "client",
+                    "req/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "client CPU µs/req",
+                    "server CPU ms/req",
+                    "Little's law",
+                ],
+                [
+                    [
+                        k,
+                        v["rps"],
+                        v["p50_ms"],
+                        v.get("p99_ms"),
+                        v["client_cpu_us_per_request"],
+                        v["server_cpu_ms_per_request"],
+                        v.get("littles_law"),
+                    ]
                     for k, v in fl["client_overhead"].items()
                 ],
             )

@@ -68,17 +68,22 @@ def run(h: Harness) -> None:
 
 
 def _client_overhead(h: Harness, server: Proc) -> None:
-    """The HTTP floor at c=16 with both clients: requests/s and client CPU per request."""
+    """The HTTP floor with both clients, at c=1 and c=16: req/s, client CPU, consistency."""
     out = {}
-    for kind in ("wrk", "python"):
+    for kind, c in (("wrk", 1), ("python", 1), ("wrk", 16), ("python", 16)):
         if kind == "wrk" and h.client.wrk_path is None:
             continue
-        r = h.measure(server, [NOOP], 16, h.config.floor_s, kind=kind, expect_error=True)
-        out[kind] = {
+        r = h.measure(server, [NOOP], c, h.config.floor_s, kind=kind, expect_error=True)
+        out[f"{kind} c={c}"] = {
             "rps": round(r.rps, 1),
             "p50_ms": round(r.p50_ms, 3),
             "client_cpu_us_per_request": round(r.client_cpu_us, 1),
             "server_cpu_ms_per_request": round(r.server_cpu_ms, 3),
+            "p99_ms": round(r.p99_ms, 3),
+            "littles_law": round(r.littles_law, 2),
         }
-        h.log(f"client {kind}: {r.rps:.0f} req/s, client CPU {r.client_cpu_us:.0f} µs/request")
+        h.log(
+            f"client {kind} c={c}: {r.rps:.0f} req/s, p99 {r.p99_ms:.2f} ms, client CPU "
+            f"{r.client_cpu_us:.0f} µs/request, Little's law {r.littles_law:.2f}"
+        )
     h.floors["client_overhead"] = out
