@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
@@ -213,3 +214,32 @@ def test_a_silent_server_times_out() -> None:
             store.ping()
         assert time.monotonic() - started < 5
         store.close()
+
+
+def test_search_sees_a_newer_revision_written_by_another_store(tmp_path: Path) -> None:
+    # Two stores on one data directory stand for two server processes: the first one's cache of
+    # decoded decisions must not hide the second one's update (the index row's rev decides).
+    first = ChromaStore.embedded(tmp_path / "chroma", prefix="cstp", space="s2")
+    second = ChromaStore.embedded(tmp_path / "chroma", prefix="cstp", space="s2")
+    try:
+        d = make(1)
+        first.save([(d, [1.0, 0.0])])
+        assert first.search([1.0, 0.0], DecisionFilter(), 1)[0].decision.decision == d.decision
+        updated = dataclasses.replace(d, decision="changed", rev=2)
+        second.save([(updated, [1.0, 0.0])])
+        hit = first.search([1.0, 0.0], DecisionFilter(), 1)[0].decision
+        assert (hit.decision, hit.rev) == ("changed", 2)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_recent_decisions_cache_is_bounded_and_rev_checked() -> None:
+    from cstp.ports.recent import RecentDecisions
+
+    cache = RecentDecisions(2)
+    a, b, c = make(1), make(2), make(3)
+    for d in (a, b, c):
+        cache.put(d)
+    assert set(cache.get_many([(a.id, 1), (b.id, 1), (c.id, 1)])) == {b.id, c.id}
+    assert cache.get_many([(b.id, 2)]) == {}

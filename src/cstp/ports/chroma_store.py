@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import chromadb.errors as chroma_errors
 import httpx
@@ -57,6 +57,7 @@ from cstp.ports.chroma_where import (
     metadata_for,
     where_for,
 )
+from cstp.ports.recent import RecentDecisions
 from cstp.ports.store import Vector
 
 # ExplicitVectorsOnly and collection_name are re-exported: callers (bench) import them from here.
@@ -66,6 +67,8 @@ __all__ = ["READ_PAGE", "WRITE_BATCH", "ChromaStore", "ExplicitVectorsOnly", "co
 # /api/v2/pre-flight-checks); reads are paged so one response never holds the whole database.
 WRITE_BATCH = 5000
 READ_PAGE = 2000
+# Decoded decisions kept for search results (see RecentDecisions).
+RECENT_CACHE = 4096
 # list(): date slices read back in time (days); most listings stop after the first one or two.
 LIST_SLICE_DAYS = (1, 7, 30, 90, 365)
 _RECORDS = "records"
@@ -98,6 +101,7 @@ class ChromaStore:
         self._records: Collection | None = None
         self._index: Collection | None = None
         self._closed = False
+        self._recent = RecentDecisions(RECENT_CACHE)
 
     # --- factories --------------------------------------------------------------------------
 
@@ -161,6 +165,8 @@ class ChromaStore:
             indexed = [(d.id, v, index_metadata_for(d)) for d, v in chunk if v is not None]
             with self._translate("save"):
                 _upsert(records, ids, _matrix([_record_vector(i) for i in ids]), metadatas)
+                for d, _ in chunk:
+                    self._recent.put(d)
                 if indexed:
                     _upsert(
                         index,
@@ -205,18 +211,19 @@ class ChromaStore:
                 query_embeddings=_matrix([vector]),
                 n_results=limit,
                 where=where_for(flt),
-                include=["distances"],
+                include=["metadatas", "distances"],
             )
             ids = result["ids"][0] if result["ids"] else []
-            found = dict(_rows(records.get(ids=ids, include=["metadatas"]))) if ids else {}
+            revs = [int(cast(int, m["rev"])) for m in (result["metadatas"] or [[]])[0]]
+            found = self._recent.get_many(zip(ids, revs, strict=True))
+            missing = [i for i in ids if i not in found]
+            if missing:
+                for i, meta in _rows(records.get(ids=missing, include=["metadatas"])):
+                    found[i] = self._recent.put(decision_from_metadata(meta))
         distances = (result["distances"] or [[]])[0]
         # An id without a record can only be an index entry whose record write never happened;
         # the write order (record first) makes that impossible short of manual deletion: skip it.
-        return [
-            ScoredDecision(decision_from_metadata(found[i]), float(d))
-            for i, d in zip(ids, distances, strict=True)
-            if i in found
-        ]
+        return [ScoredDecision(found[i], float(d)) for i, d in zip(ids, distances, strict=True) if i in found]
 
     def list(self, flt: DecisionFilter, limit: int) -> list[Decision]:
         """Up to `limit` matching records, newest first (equal dates by ascending id).
