@@ -5,7 +5,7 @@
 
 Everything runs on 127.0.0.1 and everything started (cstp servers, Chroma servers, load clients,
 containers) is stopped at the end, on an error, and on Ctrl-C / SIGTERM. Nothing here is a test:
-the figures are reported, with their floors and the targets of issue 4 (docs/PERFORMANCE.md).
+the figures are reported, with their floors and the performance targets (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations

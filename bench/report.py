@@ -1,4 +1,4 @@
-"""The Markdown report (stdout) and the targets of issue 4, evaluated from the figures.
+"""The Markdown report (stdout) and the performance targets, evaluated from the figures.
 
 Nothing here asserts: a missed target is reported as "missed" with the figure and the limit.
 """
@@ -36,7 +36,7 @@ def _find(results: list[dict[str, Any]], scenario: str, **match: Any) -> dict[st
 
 
 def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of issue 4 with the measured value, the limit and met / missed / not measured."""
+    """Each performance target with the measured value, the limit and met / missed / not measured."""
     res = data["results"]
     out: list[dict[str, Any]] = []
 
@@ -283,7 +283,7 @@ def markdown(data: dict[str, Any]) -> str:
                 ],
             )
         )
-    parts += ["", "## Targets (issue 4)", ""]
+    parts += ["", "## Targets", ""]
     parts.append(
         _table(
             ["target", "measured", "limit", "status"],
