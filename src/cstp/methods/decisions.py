@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cstp.domain.decisions import NewDecision, ReviewInput, parse_review_in
 from cstp.domain.errors import InvalidInput
@@ -152,41 +152,32 @@ def record_decision(p: RecordParams, ctx: CallContext) -> dict[str, Any]:
     return result
 
 
-class GetParams(Params):
-    id: DecisionId | None = alias("id", "decision_id", "decisionId")
+class ByIdParams(Params):
+    """Params naming one decision: `id`, or `decision_id` / `decisionId` as clients send it."""
 
-    @model_validator(mode="after")
-    def _required(self) -> GetParams:
-        if not self.id:
-            raise ValueError("id is required (also accepted as decision_id)")
-        return self
+    id: DecisionId = Field(validation_alias=AliasChoices("id", "decision_id", "decisionId"))
+
+
+class GetParams(ByIdParams):
+    pass
 
 
 def get_decision(p: GetParams, ctx: CallContext) -> dict[str, Any]:
-    assert p.id is not None
     found = ctx.services.decisions.find(p.id)
     if found is None:
         return {"found": False, "id": p.id, "error": f"Decision not found: {p.id}"}
     return {"found": True, "decision": found.to_record()}
 
 
-class ReviewParams(Params):
-    id: DecisionId | None = alias("id", "decision_id", "decisionId")
+class ReviewParams(ByIdParams):
     outcome: OutcomeIn
     actual_result: str | None = alias("actualResult", "actual_result")
     lessons: str | None = None
     notes: str | None = None
     affected_kpis: dict[str, float] | None = alias("affectedKpis", "affected_kpis")
 
-    @model_validator(mode="after")
-    def _required(self) -> ReviewParams:
-        if not self.id:
-            raise ValueError("id is required (also accepted as decision_id)")
-        return self
-
 
 def review_decision(p: ReviewParams, ctx: CallContext) -> dict[str, Any]:
-    assert p.id is not None
     review = ReviewInput(p.outcome, p.actual_result, p.lessons, p.notes, p.affected_kpis)
     reviewed, indexed = ctx.services.decisions.review(p.id, review, ctx.agent)
     assert reviewed.review is not None
