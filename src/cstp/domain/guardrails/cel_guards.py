@@ -221,31 +221,17 @@ def has(path: tuple[str, ...]) -> Guard:
 def all_of(parts: list[Guard | None]) -> Guard | None:
     """`a && b && ...` with CEL's commutative error rule: False if any part is False; otherwise
     unsure if any part is; otherwise a `Missing` (an error) if any part errs; else True."""
-    known = [p for p in parts if p is not None]
-    if not known:
-        return None
-    complete = len(known) == len(parts)
-
-    def guard(view: dict[str, Any]) -> Answer:
-        decided, error = complete, None
-        for part in known:
-            answer = part(view)
-            if answer is False:
-                return False
-            if answer is None:
-                decided = False
-            elif isinstance(answer, Missing):
-                error = error or answer
-        if not decided:
-            return None
-        return error or True
-
-    return guard
+    return _chain(parts, decisive=False)
 
 
 def any_of(parts: list[Guard | None]) -> Guard | None:
-    """`a || b || ...`: True if any part is True; otherwise unsure if any part is; otherwise
-    a `Missing` (an error) if any part errs; else False."""
+    """`a || b || ...`: True if any part is True; otherwise unsure if any part is; otherwise a
+    `Missing` (an error) if any part errs; else False."""
+    return _chain(parts, decisive=True)
+
+
+def _chain(parts: list[Guard | None], decisive: bool) -> Guard | None:
+    """A chain of one operator: `decisive` is the operand value that decides it (False for `&&`)."""
     known = [p for p in parts if p is not None]
     if not known:
         return None
@@ -255,14 +241,14 @@ def any_of(parts: list[Guard | None]) -> Guard | None:
         decided, error = complete, None
         for part in known:
             answer = part(view)
-            if answer is True:
-                return True
+            if answer is decisive:
+                return decisive
             if answer is None:
                 decided = False
             elif isinstance(answer, Missing):
                 error = error or answer
         if not decided:
             return None
-        return error or False
+        return error or (not decisive)
 
     return guard
