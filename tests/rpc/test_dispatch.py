@@ -134,3 +134,10 @@ def test_batch_members_run_concurrently_on_an_executor_and_keep_order() -> None:
         out = dispatch(json.dumps(batch).encode(), table, None, None, pool)
     assert out is not None
     assert [(r["id"], r["result"]) for r in json.loads(out)] == [(1, 1), (2, 2), (3, 3)]
+
+
+@pytest.mark.parametrize("depth", [100_000, 2_000])
+def test_absurdly_nested_json_is_a_parse_error_not_a_crash(depth: int) -> None:
+    body = b'{"jsonrpc":"2.0","id":1,"method":"echo","params":{"x":' + b"[" * depth + b"]" * depth + b"}}"
+    reply = json.loads(dispatch(body, TABLE) or b"null")
+    assert reply["error"]["code"] in (-32700, -32602)

@@ -175,6 +175,7 @@ def test_no_input_produces_a_500(client: Any) -> None:
             }
         ).encode(),
         b"\x00\x01\x02",
+        b"[" * 200_000 + b"]" * 200_000,
         '{"a":"\ud800"}'.encode("utf-8", "surrogatepass"),
     ]
     for body in bodies:

@@ -136,6 +136,8 @@ def dispatch(
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return _encode(_reply(None, error=ParseError()))
+    except RecursionError:  # valid JSON nested deeper than the parser's recursion limit
+        return _encode(_reply(None, error=ParseError("Parse error: JSON nested too deeply")))
     if isinstance(payload, list):
         if not payload:
             return _encode(_reply(None, error=InvalidRequest("Invalid Request: empty batch")))
