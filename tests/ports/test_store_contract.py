@@ -549,3 +549,36 @@ def test_an_unreachable_server_is_unavailable_quickly() -> None:
     with pytest.raises(StoreUnavailable, match="cannot reach Chroma at http://127.0.0.1"):
         store.ping()
     assert time.monotonic() - started < 5
+
+
+def test_filtered_search_beyond_the_overfetch_window(store: DecisionStore) -> None:
+    # More decisions than a filtered search first fetches unfiltered (chroma_store.OVERFETCH):
+    # a broad filter is answered from that window, a selective one must still find its matches
+    # however far they are from the query vector.
+    import math
+    import random
+
+    rng = random.Random(11)
+    items = []
+    for n in range(300):
+        angle = rng.uniform(0, math.pi / 2)
+        rare = n in (17, 251)
+        d = make(
+            f"f{n:07d}",
+            category="security" if rare else ("process" if n % 2 else "tooling"),
+            stakes="high" if n % 3 == 0 else "low",
+        )
+        items.append((d, [math.cos(angle), math.sin(angle)]))
+    store.save(items)
+    query = [1.0, 0.0]
+
+    broad = store.search(query, DecisionFilter(stakes=("high",)), 10)
+    assert len(broad) == 10
+    assert all(h.decision.stakes == "high" for h in broad)
+    assert [h.distance for h in broad] == sorted(h.distance for h in broad)
+
+    selective = store.search(query, DecisionFilter(category="security"), 10)
+    assert {h.decision.id for h in selective} == {"f0000017", "f0000251"}
+
+    nothing = store.search(query, DecisionFilter(category="architecture"), 10)
+    assert nothing == []

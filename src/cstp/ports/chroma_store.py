@@ -55,6 +55,7 @@ from cstp.ports.chroma_where import (
     index_metadata_for,
     is_unsatisfiable,
     metadata_for,
+    metadata_matches,
     where_for,
 )
 from cstp.ports.recent import RecentDecisions
@@ -69,6 +70,9 @@ WRITE_BATCH = 5000
 READ_PAGE = 2000
 # Decoded decisions kept for search results (see RecentDecisions).
 RECENT_CACHE = 4096
+# search(): nearest entries fetched unfiltered and filtered in Python before falling back to
+# Chroma's metadata pre-filter (see ChromaStore._nearest_matching).
+OVERFETCH = 200
 # list(): date slices read back in time (days); most listings stop after the first one or two.
 LIST_SLICE_DAYS = (1, 7, 30, 90, 365)
 _RECORDS = "records"
@@ -207,23 +211,36 @@ class ChromaStore:
             return []
         records, index = self._collections()
         with self._translate("search"):
-            result = index.query(
-                query_embeddings=_matrix([vector]),
-                n_results=limit,
-                where=where_for(flt),
-                include=["metadatas", "distances"],
-            )
-            ids = result["ids"][0] if result["ids"] else []
-            revs = [int(cast(int, m["rev"])) for m in (result["metadatas"] or [[]])[0]]
-            found = self._recent.get_many(zip(ids, revs, strict=True))
-            missing = [i for i in ids if i not in found]
+            hits = self._nearest_matching(index, vector, flt, limit)
+            found = self._recent.get_many((i, rev) for i, rev, _ in hits)
+            missing = [i for i, _, _ in hits if i not in found]
             if missing:
                 for i, meta in _rows(records.get(ids=missing, include=["metadatas"])):
                     found[i] = self._recent.put(decision_from_metadata(meta))
-        distances = (result["distances"] or [[]])[0]
         # An id without a record can only be an index entry whose record write never happened;
         # the write order (record first) makes that impossible short of manual deletion: skip it.
-        return [ScoredDecision(found[i], float(d)) for i, d in zip(ids, distances, strict=True) if i in found]
+        return [ScoredDecision(found[i], distance) for i, _, distance in hits if i in found]
+
+    def _nearest_matching(
+        self, index: Collection, vector: Vector, flt: DecisionFilter, limit: int
+    ) -> list[tuple[str, int, float]]:
+        """(id, rev, distance) of the `limit` nearest index entries matching `flt`.
+
+        Chroma's own `where` pre-filter reads the metadata of every row (50 ms at 10k decisions,
+        0.5 s at 100k, measured), while an unfiltered query is about 2 ms. So a filtered search
+        first takes the nearest OVERFETCH entries unfiltered and filters them here: when at least
+        `limit` match (or the collection had no more entries), those are exactly the nearest
+        matching ones. Only a selective filter falls back to Chroma's pre-filter.
+        """
+        where = where_for(flt)
+        n = limit if where is None else max(OVERFETCH, limit)
+        rows = _nearest(index, vector, n, None)
+        if where is not None:
+            matching = [r for r in rows if metadata_matches(flt, r[1])]
+            if len(matching) < limit and len(rows) == n:
+                matching = _nearest(index, vector, limit, where)
+            rows = matching
+        return [(i, int(cast(int, m["rev"])), d) for i, m, d in rows[:limit]]
 
     def list(self, flt: DecisionFilter, limit: int) -> list[Decision]:
         """Up to `limit` matching records, newest first (equal dates by ascending id).
@@ -430,6 +447,22 @@ def _upsert(
         row.update(dict.fromkeys(old.get(decision_id, set()) - set(meta)))
         payload.append(row)
     collection.upsert(ids=ids, embeddings=embeddings, metadatas=payload)  # type: ignore[arg-type]
+
+
+def _nearest(
+    index: Collection, vector: Vector, n: int, where: Where | None
+) -> list[tuple[str, dict[str, Any], float]]:
+    """(id, metadata, cosine distance) of the `n` nearest index entries, nearest first."""
+    result = index.query(
+        query_embeddings=_matrix([vector]),
+        n_results=n,
+        where=where,
+        include=["metadatas", "distances"],
+    )
+    ids = result["ids"][0] if result["ids"] else []
+    metadatas = (result["metadatas"] or [[]])[0]
+    distances = (result["distances"] or [[]])[0]
+    return [(i, dict(m), float(d)) for i, m, d in zip(ids, metadatas, distances, strict=True)]
 
 
 def _rows(result: GetResult) -> Iterator[tuple[str, dict[str, Any]]]:

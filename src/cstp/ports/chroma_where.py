@@ -149,6 +149,47 @@ def where_for(flt: DecisionFilter) -> Where | None:
     return _join("$and", clauses) if clauses else None
 
 
+def metadata_matches(flt: DecisionFilter, meta: dict[str, Any]) -> bool:
+    """What `where_for(flt)` selects, evaluated on one row's metadata in Python.
+
+    Used to filter an unfiltered nearest-neighbour result instead of asking Chroma to pre-filter
+    (which scans the metadata of every row). A key missing from the row never matches, as in
+    Chroma.
+    """
+    if is_unsatisfiable(flt):
+        return False
+    if flt.category is not None and meta.get("category") != flt.category:
+        return False
+    confidence = meta.get("confidence")
+    if flt.min_confidence is not None and not (
+        confidence is not None and confidence >= float(flt.min_confidence)
+    ):
+        return False
+    if flt.max_confidence is not None and not (
+        confidence is not None and confidence <= float(flt.max_confidence)
+    ):
+        return False
+    date_us = meta.get("date_us")
+    if flt.date_after is not None and not (date_us is not None and date_us >= epoch_micros(flt.date_after)):
+        return False
+    if flt.date_before is not None and not (date_us is not None and date_us <= epoch_micros(flt.date_before)):
+        return False
+    if flt.stakes and meta.get("stakes") not in flt.stakes:
+        return False
+    statuses = flt.effective_statuses()
+    if statuses is not None and meta.get("status") not in statuses:
+        return False
+    if flt.project is not None and meta.get("project") != flt.project:
+        return False
+    if flt.feature is not None and meta.get("feature") != flt.feature:
+        return False
+    if flt.pr is not None and meta.get("pr") != int(flt.pr):
+        return False
+    if flt.tags and not any(meta.get(tag_key(t)) is True for t in flt.tags):
+        return False
+    return flt.recorded_by is None or meta.get("recorded_by") == flt.recorded_by
+
+
 def _join(op: str, clauses: list[Where]) -> Where:
     """`{op: clauses}`, or the clause itself when there is only one (Chroma needs two or more)."""
     return clauses[0] if len(clauses) == 1 else {op: clauses}
