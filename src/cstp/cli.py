@@ -55,13 +55,15 @@ def _fail(code: int, message: str) -> int:
 
 
 def _secrets(settings: Settings) -> list[str]:
+    """Every configured secret, and each token alone, for the log redaction filter."""
     values = [
         s.get_secret_value()
         for s in (settings.auth_tokens, settings.chroma_token, settings.gemini_api_key)
         if s is not None
     ]
     if settings.auth_tokens is not None:
-        values += [e.partition(":")[2].strip() for e in values[0].split(",")]
+        entries = settings.auth_tokens.get_secret_value().split(",")
+        values += [entry.partition(":")[2].strip() for entry in entries]
     return values
 
 

@@ -140,6 +140,21 @@ def rpc(url: str, method: str, params: dict[str, Any], token: str = TOKEN) -> An
     return reply["result"]
 
 
+def record(url: str, text: str) -> str:
+    """Record a decision over JSON-RPC; returns its id."""
+    params = {"decision": text, "confidence": 0.8, "category": "architecture", "stakes": "medium"}
+    result = rpc(url, "cstp.recordDecision", params)
+    assert result["success"] is True, result
+    rid: str = result["id"]
+    return rid
+
+
+def query_ids(url: str, text: str) -> list[str]:
+    """Ids of the top-5 semantic matches for `text`."""
+    result = rpc(url, "cstp.queryDecisions", {"query": text, "limit": 5})
+    return [d["id"] for d in result["decisions"]]
+
+
 @pytest.fixture(scope="session")
 def image() -> str:
     """The project's image, built once per session with the classic builder (`docker build .`)."""

@@ -21,6 +21,8 @@ from tests.deploy.conftest import (
     docker,
     inspect,
     ok,
+    query_ids,
+    record,
     rpc,
     wait_until,
 )
@@ -52,19 +54,6 @@ def stack(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
 def health_status(container: str) -> str:
     status: str = inspect(container)["State"]["Health"]["Status"]
     return status
-
-
-def record(url: str, text: str) -> str:
-    params = {"decision": text, "confidence": 0.75, "category": "architecture", "stakes": "high"}
-    result = rpc(url, "cstp.recordDecision", params)
-    assert result["success"] is True, result
-    rid: str = result["id"]
-    return rid
-
-
-def query_ids(url: str, text: str) -> list[str]:
-    result = rpc(url, "cstp.queryDecisions", {"query": text, "limit": 5})
-    return [d["id"] for d in result["decisions"]]
 
 
 # --- 2. both services reach healthy ---------------------------------------------------------------

@@ -22,6 +22,8 @@ from tests.deploy.conftest import (
     free_port,
     inspect,
     ok,
+    query_ids,
+    record,
     rpc,
     wait_until,
 )
@@ -51,19 +53,6 @@ def wait_ready(url: str, container: Any, timeout: float = 120) -> dict[str, Any]
 
     result: dict[str, Any] = wait_until(ready, timeout, f"{url}/ready")
     return result
-
-
-def record(url: str, text: str, **extra: Any) -> str:
-    params = {"decision": text, "confidence": 0.8, "category": "architecture", "stakes": "medium"}
-    result = rpc(url, "cstp.recordDecision", {**params, **extra})
-    assert result["success"] is True, result
-    rid: str = result["id"]
-    return rid
-
-
-def query_ids(url: str, text: str) -> list[str]:
-    result = rpc(url, "cstp.queryDecisions", {"query": text, "limit": 5})
-    return [d["id"] for d in result["decisions"]]
 
 
 # --- 1. the image -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from cstp.domain.errors import CstpError, DecisionNotFound, EmbedderUnavailable, InvalidInput
@@ -301,7 +301,3 @@ def parse_review_in(value: str) -> timedelta:
     if days is None or not number.isdigit():
         raise InvalidInput('reviewIn must look like "7d", "2w" or "1m"', field="reviewIn")
     return timedelta(days=int(number) * days)
-
-
-def date_or_none(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None

@@ -9,7 +9,6 @@ fresh record.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
@@ -34,10 +33,8 @@ MentalState = Literal["deliberate", "reactive", "exploratory", "habitual", "pres
 # The same vocabularies as tuples, for code that iterates over them.
 CATEGORIES: tuple[str, ...] = get_args(Category)
 STAKES: tuple[str, ...] = get_args(Stakes)
-STATUSES: tuple[str, ...] = get_args(Status)
 OUTCOMES: tuple[str, ...] = get_args(OutcomeValue)
 REASON_TYPES: tuple[str, ...] = get_args(ReasonType)
-MENTAL_STATES: tuple[str, ...] = get_args(MentalState)
 
 # Outcome → score used by calibration (notes 2.6).
 OUTCOME_SCORE: dict[str, float] = {"success": 1.0, "partial": 0.5, "failure": 0.0, "abandoned": 0.0}
@@ -324,7 +321,3 @@ def utcnow() -> datetime:
 def aware(dt: datetime) -> datetime:
     """Treat naive datetimes as UTC (filters accept dates without a zone)."""
     return _aware(dt)
-
-
-def as_tuple(values: Sequence[str] | None) -> tuple[str, ...]:
-    return tuple(values) if values else ()

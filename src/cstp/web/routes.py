@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from cstp import logs
 from cstp.methods.context import CallContext
 from cstp.rpc import dispatch
 from cstp.web.agent_card import Card
@@ -60,8 +61,6 @@ async def cstp(request: Request) -> Response:
         body = await _read_body(request, c.settings.max_body_bytes)
     except BodyTooLarge:
         return JSONResponse({"detail": f"Request body exceeds {c.settings.max_body_bytes} bytes"}, 413)
-    from cstp import logs
-
     ctx = CallContext(agent=agent, request_id=logs.request_id.get(), services=c.services)
     reply = await anyio.to_thread.run_sync(
         dispatch, body, c.table, ctx, c.metrics.observe_rpc, c.batch_executor
