@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(h: Harness, args: argparse.Namespace) -> None:
     from bench.scenarios import docker_ops, guardrails, queries
-    from cstp.ports.onnx_embedder import OnnxEmbedder
+    from cstp.adapters.onnx_embedder import OnnxEmbedder
 
     embedder = OnnxEmbedder()
     real = preload.real_vectors(embedder, use_cache=not args.no_cache)

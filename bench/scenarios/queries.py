@@ -19,9 +19,9 @@ from bench.harness import Harness
 from bench.load import Run
 from bench.procs import HOST, Proc, http_get, rpc, rss_mb, start_chroma, start_cstp
 from bench.scenarios import record
+from cstp.adapters.chroma.schema import where_for
+from cstp.adapters.chroma.store import ChromaStore, ExplicitVectorsOnly, collection_name
 from cstp.domain.models import DecisionFilter
-from cstp.ports.chroma_store import ChromaStore, ExplicitVectorsOnly, collection_name
-from cstp.ports.chroma_where import where_for
 
 LIMIT = 5
 MODES = ("semantic", "hybrid", "filtered")

@@ -25,14 +25,13 @@ from cstp.domain.decisions import DecisionService
 from cstp.domain.errors import CstpError
 from cstp.domain.guardrails import GuardrailService
 from cstp.domain.models import Decision
+from cstp.domain.ports import DecisionStore, Embedder, Vector
 from cstp.domain.search import SearchService
 from cstp.methods import calibration, decisions, guardrails, query
 from cstp.methods.context import Services
-from cstp.ports.coalesce import Coalescer
-from cstp.ports.embedder import Embedder
-from cstp.ports.instrumented import TimedEmbedder, TimedStore
-from cstp.ports.store import DecisionStore, Vector
 from cstp.rpc.table import MethodSpec, merge
+from cstp.runtime.coalesce import Coalescer
+from cstp.runtime.instrumented import TimedEmbedder, TimedStore
 from cstp.settings import Settings
 from cstp.web import routes
 from cstp.web.agent_card import Card, a2a_card, cstp_card
@@ -53,11 +52,11 @@ def method_table() -> dict[str, MethodSpec]:
 def build_embedder(settings: Settings) -> Embedder:
     match settings.embedding_provider:
         case "local":
-            from cstp.ports.onnx_embedder import OnnxEmbedder
+            from cstp.adapters.onnx_embedder import OnnxEmbedder
 
             return OnnxEmbedder(batch_size=settings.embed_batch_size)
         case "gemini":
-            from cstp.ports.gemini_embedder import GeminiEmbedder
+            from cstp.adapters.gemini_embedder import GeminiEmbedder
 
             assert settings.gemini_api_key is not None  # Settings refuses gemini without a key
             return GeminiEmbedder(
@@ -71,7 +70,7 @@ def build_embedder(settings: Settings) -> Embedder:
 
 
 def build_store(settings: Settings, space: str) -> DecisionStore:
-    from cstp.ports.chroma_store import ChromaStore
+    from cstp.adapters.chroma.store import ChromaStore
 
     match settings.store_mode:
         case "embedded":

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import pytest
 
+from cstp.adapters.memory_store import MemoryStore
 from cstp.domain.decisions import DecisionService, NewDecision, ReviewInput, parse_review_in, quality
 from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable, InvalidInput
 from cstp.domain.models import Decision, Review, utcnow
-from cstp.ports.memory_store import MemoryStore
 
 
 class CountingEmbedder:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from cstp.adapters.memory_store import MemoryStore
 from cstp.domain.models import Decision, DecisionFilter, utcnow
 from cstp.domain.search import SearchService, _normalise, tokenize
-from cstp.ports.memory_store import MemoryStore
 
 
 def make(store: MemoryStore, did: str, text: str, age_days: int = 0) -> Decision:

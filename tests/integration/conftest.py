@@ -1,5 +1,5 @@
 """Integration fixtures: the session's real Chroma server (shared with the port contract suite)."""
 
-from tests.ports.conftest import chroma_server_url
+from tests.adapters.conftest import chroma_server_url
 
 __all__ = ["chroma_server_url"]

@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cstp.app import create_app
+from tests.adapters.gemini_stub import GeminiStub
 from tests.chroma_server import start_chroma_server, stop_chroma_server
 from tests.conftest import rpc
-from tests.ports.gemini_stub import GeminiStub
 
 
 @pytest.fixture

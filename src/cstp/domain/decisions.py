@@ -19,8 +19,7 @@ from typing import Any
 
 from cstp.domain.errors import CstpError, DecisionNotFound, EmbedderUnavailable, InvalidInput
 from cstp.domain.models import Decision, DecisionFilter, Reason, Review, utcnow
-from cstp.ports.embedder import Embedder
-from cstp.ports.store import DecisionStore, Vector
+from cstp.domain.ports import DecisionStore, Embedder, Vector
 
 logger = logging.getLogger("cstp.decisions")
 

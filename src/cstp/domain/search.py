@@ -21,7 +21,7 @@ import numpy as np
 from rank_bm25 import BM25Okapi
 
 from cstp.domain.models import Decision, DecisionFilter, ScoredDecision
-from cstp.ports.store import DecisionStore
+from cstp.domain.ports import DecisionStore
 
 Mode = Literal["semantic", "keyword", "hybrid", "list"]
 KEYWORD_REFRESH_S = 2.0

@@ -7,8 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from cstp.domain.models import Decision, DecisionFilter, ScoredDecision
-from cstp.ports.embedder import Embedder, Purpose
-from cstp.ports.store import DecisionStore, Vector
+from cstp.domain.ports import DecisionStore, Embedder, Purpose, Vector
 
 Observe = Callable[[str, float], None]
 

@@ -6,12 +6,12 @@ Two collections per database, named from the configured prefix:
   model, so switching models (or spaces) never touches the records.
 - `<prefix>-<space>`: the vector index of one embedding space (cosine distance).
 
-Both carry the metadata laid out in `cstp.ports.chroma_where`, including the full record as JSON,
+Both carry the metadata laid out in `cstp.adapters.chroma.schema`, including the full record as JSON,
 so a search returns complete decisions in one Chroma call. Writes go to the records first, then to
 the index; `record_versions()` / `index_versions()` let the service repair an index that missed a
 write (crash, index reset, model switch).
 
-Connecting (embedded or HTTP, and chromadb's quirks) lives in `cstp.ports.chroma_client`. The
+Connecting (embedded or HTTP, and chromadb's quirks) lives in `cstp.adapters.chroma.client`. The
 client is opened lazily on first use and reopened after a failed attempt, so a server started
 before Chroma reports `StoreUnavailable` (and `/ready` says so) instead of failing to start. Every
 Chroma, httpx and OS error is translated to `StoreUnavailable` with a short message: no stack
@@ -36,9 +36,7 @@ from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import GetResult, Include
 
-from cstp.domain.errors import ConfigError, StoreUnavailable
-from cstp.domain.models import Decision, DecisionFilter, ScoredDecision, aware
-from cstp.ports.chroma_client import (
+from cstp.adapters.chroma.client import (
     ExplicitVectorsOnly,
     close_client,
     collection_name,
@@ -47,7 +45,8 @@ from cstp.ports.chroma_client import (
     open_persistent,
     parse_server_url,
 )
-from cstp.ports.chroma_where import (
+from cstp.adapters.chroma.recent import RecentDecisions
+from cstp.adapters.chroma.schema import (
     Metadata,
     MetadataValue,
     Where,
@@ -58,8 +57,9 @@ from cstp.ports.chroma_where import (
     metadata_matches,
     where_for,
 )
-from cstp.ports.recent import RecentDecisions
-from cstp.ports.store import Vector
+from cstp.domain.errors import ConfigError, StoreUnavailable
+from cstp.domain.models import Decision, DecisionFilter, ScoredDecision, aware
+from cstp.domain.ports import Vector
 
 # ExplicitVectorsOnly and collection_name are re-exported: callers (bench) import them from here.
 __all__ = ["READ_PAGE", "WRITE_BATCH", "ChromaStore", "ExplicitVectorsOnly", "collection_name"]

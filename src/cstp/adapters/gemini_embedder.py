@@ -35,7 +35,7 @@ from tenacity import (
 )
 
 from cstp.domain.errors import EmbedderAuthError, EmbedderUnavailable
-from cstp.ports.embedder import Purpose
+from cstp.domain.ports import Purpose
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 MAX_BATCH = 100  # batchEmbedContents accepts at most 100 requests

@@ -16,12 +16,12 @@ from typing import Any
 import chromadb
 import pytest
 from chromadb.config import Settings as ChromaSettings
+from cstp.ports import chroma_store
 
+from cstp.adapters.chroma.client import ExplicitVectorsOnly, collection_name, parse_server_url
+from cstp.adapters.chroma.store import ChromaStore
 from cstp.domain.errors import ConfigError, StoreUnavailable
 from cstp.domain.models import Decision, DecisionFilter
-from cstp.ports import chroma_store
-from cstp.ports.chroma_client import ExplicitVectorsOnly, collection_name, parse_server_url
-from cstp.ports.chroma_store import ChromaStore
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -235,7 +235,7 @@ def test_search_sees_a_newer_revision_written_by_another_store(tmp_path: Path) -
 
 
 def test_recent_decisions_cache_is_bounded_and_rev_checked() -> None:
-    from cstp.ports.recent import RecentDecisions
+    from cstp.adapters.chroma.recent import RecentDecisions
 
     cache = RecentDecisions(2)
     a, b, c = make(1), make(2), make(3)

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from cstp.adapters.gemini_embedder import GeminiEmbedder
 from cstp.domain.errors import EmbedderAuthError, EmbedderUnavailable
-from cstp.ports.gemini_embedder import GeminiEmbedder
+from tests.adapters.gemini_stub import GeminiStub, error_body, stub_vector
 from tests.chroma_server import free_port
-from tests.ports.gemini_stub import GeminiStub, error_body, stub_vector
 
 DIMS = 8
 Make = Callable[..., GeminiEmbedder]

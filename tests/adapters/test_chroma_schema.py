@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from cstp.domain.models import Decision, DecisionFilter, Reason, Review
-from cstp.ports.chroma_where import (
+from cstp.adapters.chroma.schema import (
     decision_from_metadata,
     epoch_micros,
     is_unsatisfiable,
     metadata_for,
     where_for,
 )
+from cstp.domain.models import Decision, DecisionFilter, Reason, Review
 
 WHEN = datetime(2024, 4, 10, 12, 0, 0, 500000, tzinfo=UTC)
 

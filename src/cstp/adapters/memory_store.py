@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from cstp.domain.errors import StoreUnavailable
 from cstp.domain.models import Decision, DecisionFilter, ScoredDecision, aware
-from cstp.ports.store import Vector
+from cstp.domain.ports import Vector
 
 _FloatArray = npt.NDArray[np.float64]
 VectorT = TypeVar("VectorT", Vector, Vector | None)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cstp.adapters.onnx_embedder import DIMENSION, SPACE, OnnxEmbedder
 from cstp.domain.errors import EmbedderUnavailable
-from cstp.ports.onnx_embedder import DIMENSION, SPACE, OnnxEmbedder
 
 PARAPHRASE = ("We chose PostgreSQL for the billing service", "Which relational database backs invoicing?")
 UNRELATED = "The cat slept on the warm windowsill all afternoon"

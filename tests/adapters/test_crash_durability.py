@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from cstp.adapters.chroma.store import ChromaStore
 from cstp.domain.models import DecisionFilter
-from cstp.ports.chroma_store import ChromaStore
 from tests.chroma_server import TELEMETRY_OFF
 
 
@@ -32,7 +32,7 @@ import random, sys, time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from cstp.domain.models import Decision
-from cstp.ports.chroma_store import ChromaStore
+from cstp.adapters.chroma.store import ChromaStore
 
 def vector(i):
     rng = random.Random(i)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cstp.ports.coalesce import Coalescer
+from cstp.runtime.coalesce import Coalescer
 
 
 def test_lone_caller_gets_its_results() -> None:

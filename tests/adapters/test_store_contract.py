@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from cstp.adapters.chroma.store import ChromaStore
+from cstp.adapters.memory_store import MemoryData, MemoryStore
 from cstp.domain.errors import StoreUnavailable
 from cstp.domain.models import Decision, DecisionFilter, Reason, Review
-from cstp.ports.chroma_store import ChromaStore
-from cstp.ports.memory_store import MemoryData, MemoryStore
-from cstp.ports.store import DecisionStore, Vector
+from cstp.domain.ports import DecisionStore, Vector
 from tests.chroma_server import free_port, start_chroma_server, stop_chroma_server
 
 SPACE = "test-space-a"
