@@ -29,7 +29,7 @@ from cstp.domain.ports import DecisionStore, Embedder, Vector
 from cstp.domain.search import SearchService
 from cstp.methods import calibration, decisions, guardrails, query
 from cstp.methods.context import Services
-from cstp.rpc.table import MethodSpec, merge
+from cstp.rpc.table import MethodTable, method_table
 from cstp.runtime.coalesce import Coalescer
 from cstp.runtime.instrumented import TimedEmbedder, TimedStore
 from cstp.settings import Settings
@@ -44,9 +44,9 @@ logger = logging.getLogger("cstp")
 READY_PROBE_TEXT = "readiness probe"
 
 
-def method_table() -> dict[str, MethodSpec]:
+def all_methods() -> MethodTable:
     """Every registered method. The agent card lists exactly these."""
-    return merge(decisions.METHODS, query.METHODS, calibration.METHODS, guardrails.METHODS)
+    return method_table(decisions.METHODS, query.METHODS, calibration.METHODS, guardrails.METHODS)
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -109,7 +109,7 @@ class Components:
     search: SearchService
     guardrails: GuardrailService
     authenticator: Authenticator
-    table: dict[str, MethodSpec]
+    table: MethodTable
     cstp_card: Card
     a2a_card: Card
     batch_executor: ThreadPoolExecutor = field(
@@ -192,7 +192,7 @@ def build_components(settings: Settings) -> Components:
         saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(save_batch, 256)
         decision_service = DecisionService(store, embedder, embed=embed_docs.submit, save=saver.submit)
         search = SearchService(store, embed_queries.submit, lambda: decision_service.generation)
-        table = method_table()
+        table = all_methods()
         components = Components(
             settings=settings,
             metrics=metrics,

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from cstp import __version__
-from cstp.app import create_app, method_table
+from cstp.app import all_methods, create_app
 from tests.conftest import AUTH, rpc
 
 
@@ -46,7 +46,7 @@ def test_agent_card_lists_exactly_the_registered_methods(client: Any) -> None:
     response = client.get("/.well-known/agent.json")
     card = response.json()
     assert list(card) == ["name", "description", "version", "url", "capabilities", "authentication"]
-    assert card["capabilities"]["cstp"]["methods"] == sorted(method_table())
+    assert card["capabilities"]["cstp"]["methods"] == sorted(all_methods())
     assert card["authentication"] == {"schemes": ["bearer"]}
     assert response.headers["cache-control"].startswith("public")
     etag = response.headers["etag"]
@@ -59,7 +59,7 @@ def test_a2a_card_has_jsonrpc_interface_skills_and_bearer_scheme(client: Any) ->
     interface = card["supportedInterfaces"][0]
     assert interface["protocolBinding"] == "JSONRPC" and interface["url"].endswith("/cstp")
     assert interface["protocolVersion"]
-    assert sorted(s["id"] for s in card["skills"]) == sorted(method_table())
+    assert sorted(s["id"] for s in card["skills"]) == sorted(all_methods())
     assert card["securitySchemes"]["bearer"]["httpAuthSecurityScheme"]["scheme"] == "Bearer"
     assert card["defaultInputModes"] == ["application/json"]
     assert response.headers["etag"]

@@ -57,11 +57,11 @@ def get_calibration(p: CalibrationParams, ctx: CallContext) -> dict[str, Any]:
     return result
 
 
-METHODS: dict[str, MethodSpec] = {
-    "cstp.getCalibration": MethodSpec(
+METHODS: tuple[MethodSpec[Any, Any], ...] = (
+    MethodSpec(
         "cstp.getCalibration",
         CalibrationParams,
         get_calibration,
-        "Brier score and over/under-confidence of reviewed decisions",
+        summary="Brier score and over/under-confidence of reviewed decisions",
     ),
-}
+)

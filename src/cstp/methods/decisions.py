@@ -207,15 +207,9 @@ def reindex(p: NoParams, ctx: CallContext) -> dict[str, Any]:
     }
 
 
-METHODS: dict[str, MethodSpec] = {
-    "cstp.recordDecision": MethodSpec(
-        "cstp.recordDecision", RecordParams, record_decision, "Record a decision"
-    ),
-    "cstp.getDecision": MethodSpec("cstp.getDecision", GetParams, get_decision, "Fetch one decision by id"),
-    "cstp.reviewDecision": MethodSpec(
-        "cstp.reviewDecision", ReviewParams, review_decision, "Record a decision's outcome"
-    ),
-    "cstp.reindex": MethodSpec(
-        "cstp.reindex", NoParams, reindex, "Rebuild the vector index from stored decisions"
-    ),
-}
+METHODS: tuple[MethodSpec[Any, Any], ...] = (
+    MethodSpec("cstp.recordDecision", RecordParams, record_decision, summary="Record a decision"),
+    MethodSpec("cstp.getDecision", GetParams, get_decision, summary="Fetch one decision by id"),
+    MethodSpec("cstp.reviewDecision", ReviewParams, review_decision, summary="Record a decision's outcome"),
+    MethodSpec("cstp.reindex", NoParams, reindex, summary="Rebuild the vector index from stored decisions"),
+)

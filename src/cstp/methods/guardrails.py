@@ -60,14 +60,12 @@ def list_guardrails(p: ListParams, ctx: CallContext) -> dict[str, Any]:
     return {"guardrails": rules, "count": len(rules), "agent": ctx.services.agent_name}
 
 
-METHODS: dict[str, MethodSpec] = {
-    "cstp.checkGuardrails": MethodSpec(
+METHODS: tuple[MethodSpec[Any, Any], ...] = (
+    MethodSpec(
         "cstp.checkGuardrails",
         CheckParams,
         check_guardrails,
-        "Check an intended action against the loaded guardrails (block or warn)",
+        summary="Check an intended action against the loaded guardrails (block or warn)",
     ),
-    "cstp.listGuardrails": MethodSpec(
-        "cstp.listGuardrails", ListParams, list_guardrails, "List loaded guardrails"
-    ),
-}
+    MethodSpec("cstp.listGuardrails", ListParams, list_guardrails, summary="List loaded guardrails"),
+)

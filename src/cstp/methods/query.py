@@ -135,11 +135,11 @@ def query_decisions(p: QueryParams, ctx: CallContext) -> dict[str, Any]:
     return out
 
 
-METHODS: dict[str, MethodSpec] = {
-    "cstp.queryDecisions": MethodSpec(
+METHODS: tuple[MethodSpec[Any, Any], ...] = (
+    MethodSpec(
         "cstp.queryDecisions",
         QueryParams,
         query_decisions,
-        "Find similar past decisions (semantic, keyword, hybrid, or list with filters)",
+        summary="Find similar past decisions (semantic, keyword, hybrid, or list with filters)",
     ),
-}
+)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, Final
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cstp.rpc.errors import (
     InvalidParams,
@@ -105,6 +105,8 @@ def _call_one(obj: Any, table: MethodTable, ctx: Any, observe: Observer | None) 
         except ValidationError as e:
             raise _describe_validation(e) from None
         result = spec.handler(parsed, ctx)
+        if isinstance(result, BaseModel):
+            result = result.model_dump(mode="json", by_alias=True, exclude_unset=True)
         reply = _reply(req_id, result=result)
     except Exception as exc:  # every failure becomes an error object, never a traceback
         error = to_rpc_error(exc)

@@ -2,43 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-Handler = Callable[[Any, Any], dict[str, Any]]
+P = TypeVar("P", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
-class MethodSpec:
+class MethodSpec(Generic[P, R]):
     """One JSON-RPC method.
 
     `params` validates and converts the request's named params (aliases for camelCase and the
-    snake_case that real clients send live on the model). `handler(params, ctx)` returns the result
-    object; it may raise domain errors, which `rpc.errors` maps to codes. `ctx` is whatever the
-    transport passes to `dispatch` (the web layer passes the authenticated agent and request id).
+    snake_case that real clients send live on the model). `handler(params, ctx)` returns an instance
+    of `result`, which the pipeline sends as `model_dump(by_alias=True, exclude_unset=True)`: a key
+    the handler did not set is absent from the reply, one it set to None is `null`. The handler may
+    raise domain errors (`errors` lists the ones it documents), which the error table maps to codes.
+    `ctx` is whatever the transport passes to `dispatch` (the web layer passes the authenticated
+    agent and request id).
     """
 
     name: str
-    params: type[BaseModel]
-    handler: Handler
+    params: type[P]
+    handler: Callable[[P, Any], R]
+    result: type[R] | None = None
     summary: str = ""
-    tags: tuple[str, ...] = field(default=())
+    errors: tuple[type[Exception], ...] = ()
 
 
-MethodTable = Mapping[str, MethodSpec]
+MethodTable = Mapping[str, MethodSpec[Any, Any]]
 
 
-def merge(*groups: Mapping[str, MethodSpec]) -> dict[str, MethodSpec]:
-    """Merge method groups, refusing duplicate names (a programming error)."""
-    table: dict[str, MethodSpec] = {}
+def method_table(*groups: Iterable[MethodSpec[Any, Any]]) -> dict[str, MethodSpec[Any, Any]]:
+    """Merge method groups into one table keyed by name, refusing duplicates (a programming error)."""
+    table: dict[str, MethodSpec[Any, Any]] = {}
     for group in groups:
-        for name, spec in group.items():
-            if name in table:
-                raise ValueError(f"method {name} registered twice")
-            if name != spec.name:
-                raise ValueError(f"method key {name} does not match spec name {spec.name}")
-            table[name] = spec
+        for spec in group:
+            if spec.name in table:
+                raise ValueError(f"method {spec.name} registered twice")
+            table[spec.name] = spec
     return table

@@ -72,7 +72,7 @@ def a2a_card(settings: Settings, table: MethodTable, version: str) -> Card:
                 "id": name,
                 "name": name.removeprefix("cstp."),
                 "description": spec.summary or name,
-                "tags": ["cstp", *spec.tags],
+                "tags": ["cstp"],
             }
             for name, spec in sorted(table.items())
         ],
