@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cstp.domain.models import Decision, Reason, Review
+from cstp.domain.records import Decision, Reason, Review
 
 SEED = 20240611
 GENERATOR_VERSION = 1  # bump when the output changes (it keys the embedding cache)

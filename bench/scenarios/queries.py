@@ -21,7 +21,7 @@ from bench.procs import HOST, Proc, http_get, rpc, rss_mb, start_chroma, start_c
 from bench.scenarios import record
 from cstp.adapters.chroma.schema import where_for
 from cstp.adapters.chroma.store import ChromaStore, ExplicitVectorsOnly, collection_name
-from cstp.domain.models import DecisionFilter
+from cstp.domain.filters import DecisionFilter
 
 LIMIT = 5
 MODES = ("semantic", "hybrid", "filtered")

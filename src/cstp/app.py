@@ -24,8 +24,9 @@ from cstp import __version__
 from cstp.domain.decisions import DecisionService
 from cstp.domain.errors import CstpError
 from cstp.domain.guardrails import GuardrailService
-from cstp.domain.models import Decision
 from cstp.domain.ports import DecisionStore, Embedder, Vector
+from cstp.domain.record_checks import guardrail_policy
+from cstp.domain.records import Decision
 from cstp.domain.search import SearchService
 from cstp.methods import calibration, decisions, guardrails, query
 from cstp.methods.context import Services
@@ -190,7 +191,13 @@ def build_components(settings: Settings) -> Components:
             return [None] * len(items)
 
         saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(save_batch, 256)
-        decision_service = DecisionService(store, embedder, embed=embed_docs.submit, save=saver.submit)
+        decision_service = DecisionService(
+            store,
+            embedder,
+            embed=embed_docs.submit,
+            save=saver.submit,
+            record_policy=guardrail_policy(guardrail_service),
+        )
         search = SearchService(store, embed_queries.submit, lambda: decision_service.generation)
         table = all_methods()
         components = Components(

@@ -15,7 +15,8 @@ from cstp.adapters.chroma.schema import (
     metadata_for,
     where_for,
 )
-from cstp.domain.models import Decision, DecisionFilter, Reason, Review
+from cstp.domain.filters import DecisionFilter
+from cstp.domain.records import Decision, Reason, Review
 
 WHEN = datetime(2024, 4, 10, 12, 0, 0, 500000, tzinfo=UTC)
 

@@ -16,12 +16,13 @@ from typing import Any
 import chromadb
 import pytest
 from chromadb.config import Settings as ChromaSettings
-from cstp.ports import chroma_store
 
+from cstp.adapters.chroma import store as chroma_store
 from cstp.adapters.chroma.client import ExplicitVectorsOnly, collection_name, parse_server_url
 from cstp.adapters.chroma.store import ChromaStore
 from cstp.domain.errors import ConfigError, StoreUnavailable
-from cstp.domain.models import Decision, DecisionFilter
+from cstp.domain.filters import DecisionFilter
+from cstp.domain.records import Decision
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

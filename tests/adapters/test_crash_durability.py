@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from cstp.adapters.chroma.store import ChromaStore
-from cstp.domain.models import DecisionFilter
+from cstp.domain.filters import DecisionFilter
 from tests.chroma_server import TELEMETRY_OFF
 
 
@@ -31,7 +31,7 @@ CHILD = """
 import random, sys, time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from cstp.domain.models import Decision
+from cstp.domain.records import Decision
 from cstp.adapters.chroma.store import ChromaStore
 
 def vector(i):

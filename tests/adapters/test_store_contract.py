@@ -20,8 +20,9 @@ import pytest
 from cstp.adapters.chroma.store import ChromaStore
 from cstp.adapters.memory_store import MemoryData, MemoryStore
 from cstp.domain.errors import StoreUnavailable
-from cstp.domain.models import Decision, DecisionFilter, Reason, Review
+from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore, Vector
+from cstp.domain.records import Decision, Reason, Review
 from tests.chroma_server import free_port, start_chroma_server, stop_chroma_server
 
 SPACE = "test-space-a"

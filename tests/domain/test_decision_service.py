@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import pytest
 
 from cstp.adapters.memory_store import MemoryStore
-from cstp.domain.decisions import DecisionService, NewDecision, ReviewInput, parse_review_in, quality
+from cstp.domain.decisions import DecisionService, ReviewInput, parse_review_in, quality
 from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable, InvalidInput
-from cstp.domain.models import Decision, Review, utcnow
+from cstp.domain.records import Decision, DecisionDraft, Review, utcnow
 
 
 class CountingEmbedder:
@@ -37,8 +37,8 @@ def service() -> tuple[DecisionService, MemoryStore, CountingEmbedder]:
     return DecisionService(store, embedder), store, embedder
 
 
-def new(text: str = "Use a queue for webhooks") -> NewDecision:
-    return NewDecision(decision=text, confidence=0.7, category="integration")
+def new(text: str = "Use a queue for webhooks") -> DecisionDraft:
+    return DecisionDraft(decision=text, confidence=0.7, category="integration")
 
 
 def test_record_writes_record_and_vector() -> None:
@@ -125,7 +125,7 @@ def test_review_in_parses_days_weeks_months() -> None:
 
 
 def test_quality_rewards_context_reasons_and_tags() -> None:
-    bare, hints = quality(NewDecision(decision="Go", confidence=0.5, category="process"))
+    bare, hints = quality(DecisionDraft(decision="Go", confidence=0.5, category="process"))
     assert bare == 0.0 and len(hints) == 6
 
 

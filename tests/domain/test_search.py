@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cstp.adapters.memory_store import MemoryStore
-from cstp.domain.models import Decision, DecisionFilter, utcnow
+from cstp.domain.filters import DecisionFilter
+from cstp.domain.records import Decision, utcnow
 from cstp.domain.search import SearchService, _normalise, tokenize
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cstp.domain.models import Decision, Review
+from cstp.domain.records import Decision, Review
 from tests.conftest import rpc
 
 NOW = datetime.now(UTC)

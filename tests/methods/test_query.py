@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cstp.app import create_app
-from cstp.domain.models import Decision, Reason, Review
+from cstp.domain.records import Decision, Reason, Review
 from cstp.settings import Settings
 from tests.conftest import TOKEN, rpc
 

@@ -18,8 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from cstp.domain.errors import StoreUnavailable
-from cstp.domain.models import Decision, DecisionFilter, ScoredDecision, aware
+from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import Vector
+from cstp.domain.records import Decision, ScoredDecision, aware
 
 _FloatArray = npt.NDArray[np.float64]
 VectorT = TypeVar("VectorT", Vector, Vector | None)

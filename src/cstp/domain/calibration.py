@@ -2,17 +2,22 @@
 
 Outcome scores: success 1, partial 0.5, failure and abandoned 0. Brier = mean (confidence − score)²;
 accuracy = mean score; gap = accuracy − mean confidence (negative = overconfident).
+
+Calibration is a `DecisionFilter` plus a period: `calibration_filter` narrows the caller's filter to
+the period, the store selects, and `calibrate` trusts that selection (no second filter here). The
+caller reads the clock once and passes `now` to both.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from cstp.domain.models import OUTCOME_SCORE, Decision, DecisionFilter, aware, utcnow
+from cstp.domain.filters import DecisionFilter
+from cstp.domain.records import OUTCOME_SCORE, Decision, aware
 
 BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("0.9-1.0", 0.9, 1.01),
@@ -26,48 +31,73 @@ MIN_BUCKET = 3
 
 
 @dataclass(frozen=True, slots=True)
-class CalibrationQuery:
-    agent: str | None = None
-    category: str | None = None
-    stakes: str | None = None
-    project: str | None = None
-    feature: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    min_decisions: int = 5
+class Period:
+    """The decision dates calibration covers; `window` names a rolling window ("30d", ...)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
     window: str | None = None
 
-    def period(self, now: datetime) -> tuple[datetime | None, datetime | None]:
-        if self.window in WINDOWS:
-            return now - timedelta(days=WINDOWS[self.window]), now
-        return (
-            aware(self.since) if self.since else None,
-            aware(self.until) if self.until else None,
-        )
 
-    def store_filter(self, now: datetime) -> DecisionFilter:
-        """The same selection as a store filter, so the store reads only what calibration needs."""
-        start, end = self.period(now)
-        return DecisionFilter(
-            category=self.category,
-            stakes=(self.stakes,) if self.stakes else (),
-            project=self.project,
-            feature=self.feature,
-            recorded_by=self.agent,
-            date_after=start,
-            date_before=end,
-        )
+def period_for(window: str | None, since: datetime | None, until: datetime | None, now: datetime) -> Period:
+    """A rolling window ending `now` wins over explicit `since`/`until` bounds."""
+    if window in WINDOWS:
+        return Period(now - timedelta(days=WINDOWS[window]), now, window)
+    return Period(aware(since) if since else None, aware(until) if until else None)
 
-    def matches(self, d: Decision, start: datetime | None, end: datetime | None) -> bool:
-        return (
-            (self.agent is None or d.recorded_by == self.agent)
-            and (self.category is None or d.category == self.category)
-            and (self.stakes is None or d.stakes == self.stakes)
-            and (self.project is None or d.project == self.project)
-            and (self.feature is None or d.feature == self.feature)
-            and (start is None or d.date >= start)
-            and (end is None or d.date <= end)
-        )
+
+def calibration_filter(flt: DecisionFilter, period: Period) -> DecisionFilter:
+    """`flt` narrowed to the period, for the store to select with."""
+    return dataclasses.replace(flt, date_after=period.start, date_before=period.end)
+
+
+@dataclass(frozen=True, slots=True)
+class Overall:
+    brier: float
+    accuracy: float
+    total_decisions: int
+    reviewed_decisions: int
+    gap: float
+    interpretation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    name: str
+    decisions: int
+    success_rate: float
+    expected_rate: float
+    gap: float
+    interpretation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    type: str
+    severity: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfidenceStats:
+    mean: float
+    std_dev: float
+    min: float
+    max: float
+    count: int
+    bucket_counts: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """The result; `overall` is None when too few reviewed decisions match."""
+
+    overall: Overall | None
+    buckets: tuple[Bucket, ...]
+    advice: tuple[Advice, ...]
+    confidence_stats: ConfidenceStats | None
+    period: Period
+    computed_at: datetime
 
 
 def interpret(gap: float) -> str:
@@ -82,73 +112,39 @@ def interpret(gap: float) -> str:
     return "slightly_underconfident"
 
 
-def calibrate(decisions: Iterable[Decision], q: CalibrationQuery) -> dict[str, Any]:
-    """The getCalibration result (wire keys; both camelCase and snake_case in `overall`)."""
-    now = utcnow()
-    start, end = q.period(now)
-    selected = [d for d in decisions if q.matches(d, start, end)]
-    reviewed = [d for d in selected if d.outcome in OUTCOME_SCORE]
-    pairs = [(d.confidence, OUTCOME_SCORE[d.outcome or ""]) for d in reviewed]
-    overall: dict[str, Any] | None = None
-    recommendations: list[dict[str, str]] = []
-    if len(pairs) >= max(q.min_decisions, MIN_REVIEWED_FLOOR):
-        brier = statistics.fmean((c - o) ** 2 for c, o in pairs)
+def calibrate(
+    decisions: Iterable[Decision], *, period: Period, now: datetime, min_decisions: int = 5
+) -> Calibration:
+    """Calibration of `decisions` (already selected by `calibration_filter`)."""
+    selected = list(decisions)
+    pairs = [(d.confidence, OUTCOME_SCORE[d.outcome]) for d in selected if d.outcome in OUTCOME_SCORE]
+    needed = max(min_decisions, MIN_REVIEWED_FLOOR)
+    overall = None
+    if len(pairs) >= needed:
         accuracy = statistics.fmean(o for _, o in pairs)
         gap = accuracy - statistics.fmean(c for c, _ in pairs)
-        overall = {
-            "brierScore": round(brier, 4),
-            "accuracy": round(accuracy, 4),
-            "totalDecisions": len(selected),
-            "reviewedDecisions": len(pairs),
-            "calibrationGap": round(gap, 4),
-            "interpretation": interpret(gap),
-        }
-        # scripts/cstp.py reads snake_case keys here; the dashboard reads camelCase. Send both.
-        overall |= {
-            "brier_score": overall["brierScore"],
-            "total_decisions": overall["totalDecisions"],
-            "reviewed_decisions": overall["reviewedDecisions"],
-            "calibration_gap": overall["calibrationGap"],
-        }
-        if q.window:
-            overall["window"] = q.window
-        if start:
-            overall["periodStart"] = start.isoformat()
-        if end:
-            overall["periodEnd"] = end.isoformat()
-        recommendations += _advice(overall)
-    else:
-        recommendations.append(
-            {
-                "type": "insufficient_data",
-                "message": (
-                    f"Only {len(pairs)} reviewed decisions match; at least "
-                    f"{max(q.min_decisions, MIN_REVIEWED_FLOOR)} are needed for calibration. "
-                    "Review outcomes with cstp.reviewDecision."
-                ),
-                "severity": "info",
-            }
+        overall = Overall(
+            brier=statistics.fmean((c - o) ** 2 for c, o in pairs),
+            accuracy=accuracy,
+            total_decisions=len(selected),
+            reviewed_decisions=len(pairs),
+            gap=gap,
+            interpretation=interpret(gap),
         )
-    result: dict[str, Any] = {
-        "overall": overall,
-        "byConfidenceBucket": _buckets(pairs),
-        "recommendations": recommendations,
-        "queryTime": now.isoformat(),
-    }
-    confidences = [d.confidence for d in selected]
-    if confidences:
-        result["confidenceStats"] = {
-            "mean": round(statistics.fmean(confidences), 4),
-            "stdDev": round(statistics.pstdev(confidences), 4),
-            "min": min(confidences),
-            "max": max(confidences),
-            "count": len(confidences),
-            "bucketCounts": {name: sum(lo <= c < hi for c in confidences) for name, lo, hi in BUCKETS},
-        }
-    return result
+        advice = _advice(overall.interpretation)
+    else:
+        advice = (
+            Advice(
+                "insufficient_data",
+                "info",
+                f"Only {len(pairs)} reviewed decisions match; at least {needed} are needed for "
+                "calibration. Review outcomes with cstp.reviewDecision.",
+            ),
+        )
+    return Calibration(overall, _buckets(pairs), advice, _confidence_stats(selected), period, now)
 
 
-def _buckets(pairs: list[tuple[float, float]]) -> list[dict[str, Any]]:
+def _buckets(pairs: list[tuple[float, float]]) -> tuple[Bucket, ...]:
     out = []
     for name, lo, hi in BUCKETS:
         inside = [(c, o) for c, o in pairs if lo <= c < hi]
@@ -157,43 +153,38 @@ def _buckets(pairs: list[tuple[float, float]]) -> list[dict[str, Any]]:
         success = statistics.fmean(o for _, o in inside)
         expected = statistics.fmean(c for c, _ in inside)
         out.append(
-            {
-                "bucket": name,
-                "decisions": len(inside),
-                "successRate": round(success, 4),
-                "expectedRate": round(expected, 4),
-                "gap": round(success - expected, 4),
-                "interpretation": interpret(success - expected),
-            }
+            Bucket(name, len(inside), success, expected, success - expected, interpret(success - expected))
         )
-    return out
+    return tuple(out)
 
 
-def _advice(overall: dict[str, Any]) -> list[dict[str, str]]:
-    kind = overall["interpretation"]
-    if kind == "overconfident":
-        return [
-            {
-                "type": "overconfidence",
-                "severity": "warning",
-                "message": "Outcomes fall short of stated confidence; lower confidence or "
-                "gather more evidence before deciding.",
-            }
-        ]
-    if kind == "underconfident":
-        return [
-            {
-                "type": "underconfidence",
-                "severity": "info",
-                "message": "Outcomes beat stated confidence; you can state higher confidence.",
-            }
-        ]
-    if kind == "well_calibrated":
-        return [
-            {
-                "type": "well_calibrated",
-                "severity": "info",
-                "message": "Stated confidence matches outcomes.",
-            }
-        ]
-    return []
+def _confidence_stats(selected: list[Decision]) -> ConfidenceStats | None:
+    confidences = [d.confidence for d in selected]
+    if not confidences:
+        return None
+    return ConfidenceStats(
+        mean=statistics.fmean(confidences),
+        std_dev=statistics.pstdev(confidences),
+        min=min(confidences),
+        max=max(confidences),
+        count=len(confidences),
+        bucket_counts={name: sum(lo <= c < hi for c in confidences) for name, lo, hi in BUCKETS},
+    )
+
+
+_ADVICE = {
+    "overconfident": Advice(
+        "overconfidence",
+        "warning",
+        "Outcomes fall short of stated confidence; lower confidence or gather more evidence before deciding.",
+    ),
+    "underconfident": Advice(
+        "underconfidence", "info", "Outcomes beat stated confidence; you can state higher confidence."
+    ),
+    "well_calibrated": Advice("well_calibrated", "info", "Stated confidence matches outcomes."),
+}
+
+
+def _advice(interpretation: str) -> tuple[Advice, ...]:
+    found = _ADVICE.get(interpretation)
+    return (found,) if found else ()

@@ -13,13 +13,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from cstp.domain.errors import CstpError, DecisionNotFound, EmbedderUnavailable, InvalidInput
-from cstp.domain.models import Decision, DecisionFilter, Reason, Review, utcnow
+from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore, Embedder, Vector
+from cstp.domain.records import Decision, DecisionDraft, Review, utcnow
 
 logger = logging.getLogger("cstp.decisions")
 
@@ -27,33 +28,19 @@ REINDEX_BATCH = 256
 
 
 @dataclass(frozen=True, slots=True)
-class NewDecision:
-    """What a caller supplies to record a decision (already validated at the edge)."""
-
-    decision: str
-    confidence: float
-    category: str
-    stakes: str = "medium"
-    context: str | None = None
-    reasons: tuple[Reason, ...] = ()
-    tags: tuple[str, ...] = ()
-    pattern: str | None = None
-    project: str | None = None
-    feature: str | None = None
-    pr: int | None = None
-    file: str | None = None
-    line: int | None = None
-    commit: str | None = None
-    review_in: timedelta | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class Recorded:
+    """What recording a decision produced: the stored decision and what the caller is told."""
+
     decision: Decision
     indexed: bool
     quality_score: float
     suggestions: tuple[str, ...]
+    warnings: tuple[Any, ...] = ()  # record-phase guardrail findings (see RecordPolicy)
+
+
+# Checks a just-recorded decision (with its quality score) on behalf of an agent and returns the
+# findings to report. The composition root wires it to the record-phase guardrails.
+RecordPolicy = Callable[[Decision, float, str], Sequence[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +59,7 @@ class ReindexReport:
     duration_ms: int
 
 
-def quality(d: NewDecision) -> tuple[float, tuple[str, ...]]:
+def quality(d: DecisionDraft) -> tuple[float, tuple[str, ...]]:
     """A 0..1 score of how reviewable the record is, with what would improve it."""
     checks: list[tuple[bool, str]] = [
         (len(d.decision.split()) >= 5, "Describe the decision in at least a short sentence"),
@@ -87,7 +74,12 @@ def quality(d: NewDecision) -> tuple[float, tuple[str, ...]]:
 
 
 class DecisionService:
-    """Write and read decisions. Thread-safe: request handlers call it from a thread pool."""
+    """Write and read decisions: the record use case (store, then record-phase policy) lives here.
+
+    Thread safety: request handlers call it from a thread pool. `_ids_lock` guards `_issued` and
+    `_known` (the id sets); the store and embedder are thread-safe themselves; `index_state` is a
+    single string attribute replaced whole (readers see the old or the new value).
+    """
 
     def __init__(
         self,
@@ -96,14 +88,16 @@ class DecisionService:
         *,
         embed: Callable[[Sequence[str]], list[list[float]]] | None = None,
         save: Callable[[Sequence[tuple[Decision, Vector | None]]], object] | None = None,
+        record_policy: RecordPolicy | None = None,
     ) -> None:
         self._store = store
         self._embedder = embedder
-        # `embed`/`save` may be group-commit wrappers (see ports.coalesce); default: direct calls.
+        # `embed`/`save` may be group-commit wrappers (see runtime.coalesce); default: direct calls.
         self._embed = embed or (lambda texts: embedder.embed(texts, "document"))
         self._save = save or store.save
+        self._record_policy = record_policy
         self._ids_lock = threading.Lock()
-        self._issued: set[str] = set()  # ids this process handed out
+        self._issued: set[str] = set()  # ids handed out and not yet in `_known`
         self._known: set[str] | None = None  # every stored id, once `reconcile` has read them
         self.index_state = "not checked"  # for /ready: not checked, checking, ok, ...
         self.generation = 0  # bumped on every write; caches (keyword index) key on it
@@ -114,7 +108,9 @@ class DecisionService:
         self.index_state = "checking"
         records = self._store.record_versions()
         with self._ids_lock:
-            self._known = set(records)
+            # Ids handed out meanwhile move over too: from now on `_known` alone is checked.
+            self._known = set(records) | self._issued
+            self._issued.clear()
         indexed = self._store.index_versions()
         stale = {i for i, rev in records.items() if indexed.get(i) != rev}
         if not stale:
@@ -187,41 +183,31 @@ class DecisionService:
         self.generation += 1
         return vector is not None
 
-    def record(self, new: NewDecision, agent: str) -> Recorded:
-        if not new.decision.strip():
+    def record(self, draft: DecisionDraft, agent: str, *, review_in: timedelta | None = None) -> Recorded:
+        """Store `agent`'s decision, then run the record-phase policy on it (one use case, so a
+        CLI or worker that records gets the same warnings as the JSON-RPC method)."""
+        if not draft.decision.strip():
             raise InvalidInput("decision must not be empty", field="decision")
         now = utcnow()
-        details = dict(new.details)
-        if new.review_in is not None:
-            details["review_by"] = (now + new.review_in).date().isoformat()
-        d = Decision(
-            id=self._new_id(),
-            decision=new.decision.strip(),
-            category=new.category,
-            confidence=new.confidence,
-            stakes=new.stakes,
-            date=now,
-            context=new.context,
-            reasons=new.reasons,
-            tags=new.tags,
-            pattern=new.pattern,
-            recorded_by=agent,
-            project=new.project,
-            feature=new.feature,
-            pr=new.pr,
-            file=new.file,
-            line=new.line,
-            commit=new.commit,
-            details=details,
-        )
+        if review_in is not None:
+            draft = dataclasses.replace(
+                draft, details={**draft.details, "review_by": (now + review_in).date().isoformat()}
+            )
+        draft = dataclasses.replace(draft, decision=draft.decision.strip())
+        d = Decision.from_draft(draft, id=self._new_id(), now=now, agent=agent)
         try:
             indexed = self._write(d)
         except BaseException:
             with self._ids_lock:
                 self._issued.discard(d.id)
             raise
-        score, suggestions = quality(new)
-        return Recorded(d, indexed, score, suggestions)
+        with self._ids_lock:  # stored: the id now counts as known, no longer as issued
+            if self._known is not None:
+                self._known.add(d.id)
+                self._issued.discard(d.id)
+        score, suggestions = quality(draft)
+        warnings = tuple(self._record_policy(d, score, agent)) if self._record_policy else ()
+        return Recorded(d, indexed, score, suggestions, warnings)
 
     def review(self, decision_id: str, review: ReviewInput, agent: str) -> tuple[Decision, bool]:
         """Attach an outcome to a decision; re-embeds it (the outcome becomes searchable)."""
@@ -239,12 +225,6 @@ class DecisionService:
         )
         return reviewed, self._write(reviewed)
 
-    def update(self, decision_id: str, changes: dict[str, Any]) -> tuple[Decision, bool]:
-        """Replace some fields of a decision (the wire layer limits which)."""
-        current = self.get(decision_id)
-        updated = dataclasses.replace(current, **changes, rev=current.rev + 1)
-        return updated, self._write(updated)
-
     # --- reads -----------------------------------------------------------------------------------
     def find(self, decision_id: str) -> Decision | None:
         """Exact id first, then a unique-enough prefix (clients show 8-char ids)."""
@@ -255,9 +235,6 @@ class DecisionService:
         if found is None:
             raise DecisionNotFound(decision_id)
         return found
-
-    def count(self) -> int:
-        return self._store.count()
 
     def scan(self, flt: DecisionFilter | None = None) -> Iterator[Decision]:
         """Every stored decision matching `flt` (calibration's input)."""

@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Literal, Protocol
 
-from cstp.domain.models import Decision, DecisionFilter, ScoredDecision
+from cstp.domain.filters import DecisionFilter
+from cstp.domain.records import Decision, ScoredDecision
 
 Vector = Sequence[float]
 Purpose = Literal["document", "query"]

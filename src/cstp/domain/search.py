@@ -20,8 +20,9 @@ from typing import Any, Literal
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from cstp.domain.models import Decision, DecisionFilter, ScoredDecision
+from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore
+from cstp.domain.records import Decision, ScoredDecision
 
 Mode = Literal["semantic", "keyword", "hybrid", "list"]
 KEYWORD_REFRESH_S = 2.0

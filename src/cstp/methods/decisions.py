@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cstp.domain.decisions import NewDecision, ReviewInput, parse_review_in
-from cstp.domain.errors import InvalidInput
-from cstp.domain.guardrails import ActionContext
-from cstp.domain.models import Category, MentalState, OutcomeValue, Reason, ReasonType, Stakes
+from cstp.domain import codec
+from cstp.domain.decisions import ReviewInput, parse_review_in
+from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable, InvalidInput, StoreUnavailable
+from cstp.domain.records import Category, DecisionDraft, MentalState, OutcomeValue, Reason, ReasonType, Stakes
 from cstp.methods.context import CallContext
-from cstp.methods.wire import Confidence, DecisionId, Int, Params, alias
+from cstp.methods.wire import Confidence, DecisionId, Int, Params, Result, alias
 from cstp.rpc.table import MethodSpec
 
-# The wire accepts exactly the domain's vocabularies.
-CategoryIn = Category
-StakesIn = Stakes
-ReasonTypeIn = ReasonType
-OutcomeIn = OutcomeValue
+_STORE_ERRORS = (StoreUnavailable,)
 
 
 class ReasonParam(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
-    type: ReasonTypeIn = "analysis"
+    type: ReasonType = "analysis"
     text: str = Field(min_length=1, max_length=4000)
     strength: Confidence = 0.8
 
@@ -41,8 +38,8 @@ class ProjectContext(BaseModel):
 class RecordParams(Params):
     decision: str = Field(min_length=1, max_length=20_000)
     confidence: Confidence | None = None
-    category: CategoryIn = "process"
-    stakes: StakesIn = "medium"
+    category: Category = "process"
+    stakes: Stakes = "medium"
     context: str | None = Field(default=None, max_length=20_000)
     reasons: list[ReasonParam] = Field(default_factory=list, max_length=100)
     tags: list[str] = Field(default_factory=list, max_length=100)
@@ -83,21 +80,23 @@ class RecordParams(Params):
                 raise ValueError(f"reviewIn: {e}") from None
         return self
 
-    def to_domain(self) -> NewDecision:
-        # Nested project_context (scripts/cstp.py) fills what top-level fields leave unset.
+    def to_draft(self) -> DecisionDraft:
+        """The domain draft. Nested project_context (scripts/cstp.py) fills what top-level fields
+        leave unset; the long-tail keys go to `details` verbatim."""
         pc = self.project_context or ProjectContext()
-        details: dict[str, Any] = {}
-        for key, value in (
-            ("trace", self.trace),
-            ("deliberation", self.deliberation),
-            ("bridge", self.bridge),
-            ("kpi_indicators", self.kpi_indicators),
-            ("mental_state", self.mental_state),
-            ("pre_decision", self.pre_decision),
-        ):
-            if value is not None:
-                details[key] = value
-        return NewDecision(
+        details = {
+            key: value
+            for key, value in (
+                ("trace", self.trace),
+                ("deliberation", self.deliberation),
+                ("bridge", self.bridge),
+                ("kpi_indicators", self.kpi_indicators),
+                ("mental_state", self.mental_state),
+                ("pre_decision", self.pre_decision),
+            )
+            if value is not None
+        }
+        return DecisionDraft(
             decision=self.decision.strip(),
             confidence=0.5 if self.confidence is None else self.confidence,
             category=self.category,
@@ -112,43 +111,41 @@ class RecordParams(Params):
             file=self.file or pc.file,
             line=self.line if self.line is not None else pc.line,
             commit=self.commit or pc.commit,
-            review_in=parse_review_in(self.review_in) if self.review_in else None,
             details=details,
         )
 
+    def review_after(self) -> timedelta | None:
+        return parse_review_in(self.review_in) if self.review_in else None
 
-def record_decision(p: RecordParams, ctx: CallContext) -> dict[str, Any]:
-    svc = ctx.services
-    new = p.to_domain()
-    recorded = svc.decisions.record(new, ctx.agent)
+
+class Quality(Result):
+    score: float
+    suggestions: list[str]
+
+
+class RecordResult(Result):
+    success: bool
+    id: str
+    path: str
+    indexed: bool
+    timestamp: str
+    quality: Quality
+    guardrail_warnings: list[dict[str, Any]] | None = None  # set only when a record rule fired
+
+
+def record_decision(p: RecordParams, ctx: CallContext) -> RecordResult:
+    recorded = ctx.services.decisions.record(p.to_draft(), ctx.agent, review_in=p.review_after())
     d = recorded.decision
-    result: dict[str, Any] = {
-        "success": True,
-        "id": d.id,
-        "path": f"cstp://decisions/{d.id}",
-        "indexed": recorded.indexed,
-        "timestamp": d.date.isoformat(),
-        "quality": {"score": recorded.quality_score, "suggestions": list(recorded.suggestions)},
-    }
-    deliberation = d.details.get("deliberation")
-    inputs = deliberation.get("inputs") if isinstance(deliberation, dict) else None
-    action = ActionContext.for_record(
-        description=d.decision,
-        category=d.category,
-        stakes=d.stakes,
-        confidence=d.confidence,
-        quality_score=recorded.quality_score,
-        deliberation_inputs_count=len(inputs) if isinstance(inputs, list) else 0,
-        has_deliberation=bool(deliberation),
-        has_reasoning=bool(d.reasons) or bool(d.details.get("trace")),
-        tags=d.tags,
-        pattern=d.pattern,
-        reason_count=len(d.reasons),
-        project=d.project,
+    result = RecordResult(
+        success=True,
+        id=d.id,
+        path=f"cstp://decisions/{d.id}",
+        indexed=recorded.indexed,
+        timestamp=d.date.isoformat(),
+        quality=Quality(score=recorded.quality_score, suggestions=list(recorded.suggestions)),
     )
-    warnings = svc.guardrails.check_record(action, ctx.agent)
-    if warnings:
-        result["guardrail_warnings"] = warnings
+    if recorded.warnings:
+        result.guardrail_warnings = list(recorded.warnings)
     return result
 
 
@@ -162,54 +159,107 @@ class GetParams(ByIdParams):
     pass
 
 
-def get_decision(p: GetParams, ctx: CallContext) -> dict[str, Any]:
+class GetResult(Result):
+    found: bool
+    decision: dict[str, Any] | None = None  # the stored record, exactly as kept (domain.codec)
+    id: str | None = None
+    error: str | None = None
+
+
+def get_decision(p: GetParams, ctx: CallContext) -> GetResult:
     found = ctx.services.decisions.find(p.id)
     if found is None:
-        return {"found": False, "id": p.id, "error": f"Decision not found: {p.id}"}
-    return {"found": True, "decision": found.to_record()}
+        return GetResult(found=False, id=p.id, error=f"Decision not found: {p.id}")
+    # getDecision returns the persistence record on purpose: the reference's clients read it raw.
+    return GetResult(found=True, decision=codec.to_record(found))
 
 
 class ReviewParams(ByIdParams):
-    outcome: OutcomeIn
+    outcome: OutcomeValue
     actual_result: str | None = alias("actualResult", "actual_result")
     lessons: str | None = None
     notes: str | None = None
     affected_kpis: dict[str, float] | None = alias("affectedKpis", "affected_kpis")
 
 
-def review_decision(p: ReviewParams, ctx: CallContext) -> dict[str, Any]:
+class ReviewResult(Result):
+    success: bool
+    id: str
+    path: str
+    status: str
+    reviewed_at: str = Field(serialization_alias="reviewedAt")
+    reindexed: bool
+
+
+def review_decision(p: ReviewParams, ctx: CallContext) -> ReviewResult:
     review = ReviewInput(p.outcome, p.actual_result, p.lessons, p.notes, p.affected_kpis)
     reviewed, indexed = ctx.services.decisions.review(p.id, review, ctx.agent)
     assert reviewed.review is not None
-    return {
-        "success": True,
-        "id": reviewed.id,
-        "path": f"cstp://decisions/{reviewed.id}",
-        "status": "reviewed",
-        "reviewedAt": reviewed.review.reviewed_at.isoformat(),
-        "reindexed": indexed,
-    }
+    return ReviewResult(
+        success=True,
+        id=reviewed.id,
+        path=f"cstp://decisions/{reviewed.id}",
+        status="reviewed",
+        reviewed_at=reviewed.review.reviewed_at.isoformat(),
+        reindexed=indexed,
+    )
 
 
 class NoParams(Params):
     pass
 
 
-def reindex(p: NoParams, ctx: CallContext) -> dict[str, Any]:
+class ReindexResult(Result):
+    success: bool
+    decisions_indexed: int = Field(serialization_alias="decisionsIndexed")
+    errors: int
+    duration_ms: int = Field(serialization_alias="durationMs")
+    message: str
+
+
+def reindex(p: NoParams, ctx: CallContext) -> ReindexResult:
     report = ctx.services.decisions.reindex()
-    return {
-        "success": report.errors == 0,
-        "decisionsIndexed": report.indexed,
-        "errors": report.errors,
-        "durationMs": report.duration_ms,
-        "message": f"Re-indexed {report.indexed} decisions"
+    return ReindexResult(
+        success=report.errors == 0,
+        decisions_indexed=report.indexed,
+        errors=report.errors,
+        duration_ms=report.duration_ms,
+        message=f"Re-indexed {report.indexed} decisions"
         + (f"; {report.errors} could not be embedded" if report.errors else ""),
-    }
+    )
 
 
 METHODS: tuple[MethodSpec[Any, Any], ...] = (
-    MethodSpec("cstp.recordDecision", RecordParams, record_decision, summary="Record a decision"),
-    MethodSpec("cstp.getDecision", GetParams, get_decision, summary="Fetch one decision by id"),
-    MethodSpec("cstp.reviewDecision", ReviewParams, review_decision, summary="Record a decision's outcome"),
-    MethodSpec("cstp.reindex", NoParams, reindex, summary="Rebuild the vector index from stored decisions"),
+    MethodSpec(
+        "cstp.recordDecision",
+        RecordParams,
+        record_decision,
+        result=RecordResult,
+        summary="Record a decision",
+        errors=(InvalidInput, *_STORE_ERRORS),
+    ),
+    MethodSpec(
+        "cstp.getDecision",
+        GetParams,
+        get_decision,
+        result=GetResult,
+        summary="Fetch one decision by id",
+        errors=_STORE_ERRORS,
+    ),
+    MethodSpec(
+        "cstp.reviewDecision",
+        ReviewParams,
+        review_decision,
+        result=ReviewResult,
+        summary="Record a decision's outcome",
+        errors=(DecisionNotFound, *_STORE_ERRORS),
+    ),
+    MethodSpec(
+        "cstp.reindex",
+        NoParams,
+        reindex,
+        result=ReindexResult,
+        summary="Rebuild the vector index from stored decisions",
+        errors=(EmbedderUnavailable, *_STORE_ERRORS),
+    ),
 )

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cstp.domain.models import utcnow
+from cstp.domain.records import utcnow
 from cstp.methods.context import CallContext
 from cstp.methods.wire import Params
 from cstp.rpc.table import MethodSpec

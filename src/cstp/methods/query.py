@@ -8,26 +8,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cstp.domain.errors import InvalidInput
-from cstp.domain.models import Decision, DecisionFilter, aware
+from cstp.domain.errors import EmbedderUnavailable, InvalidInput, StoreUnavailable
+from cstp.domain.filters import DecisionFilter
+from cstp.domain.records import Category, Stakes, Status, aware
 from cstp.domain.search import Hit
 from cstp.methods.context import CallContext
-from cstp.methods.decisions import CategoryIn, StakesIn
-from cstp.methods.wire import Confidence, Int, Number, Params, alias, day
+from cstp.methods.wire import Confidence, Int, Number, Params, Result, alias, day
 from cstp.rpc.table import MethodSpec
-
-StatusIn = Literal["pending", "reviewed"]
 
 
 class Filters(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
-    category: CategoryIn | None = None
+    category: Category | None = None
     min_confidence: Confidence | None = alias("minConfidence", "min_confidence")
     max_confidence: Confidence | None = alias("maxConfidence", "max_confidence")
     date_after: datetime | None = alias("dateAfter", "date_after")
     date_before: datetime | None = alias("dateBefore", "date_before")
-    stakes: list[StakesIn] | None = None
-    status: list[StatusIn] | None = None
+    stakes: list[Stakes] | None = None
+    status: list[Status] | None = None
     project: str | None = None
     feature: str | None = None
     pr: Int | None = None
@@ -51,7 +49,7 @@ class QueryParams(Params):
     include_detail: bool | None = alias("includeDetail", "include_detail")
     filters: Filters = Field(default_factory=Filters)
     # The dashboard sends these at top level; they narrow like the same keys in `filters`.
-    category: CategoryIn | None = None
+    category: Category | None = None
     project: str | None = None
     has_outcome: bool | None = alias("hasOutcome", "has_outcome")
 
@@ -80,39 +78,75 @@ class QueryParams(Params):
         )
 
 
-def _row(h: Hit, p: QueryParams) -> dict[str, Any]:
-    d: Decision = h.decision
-    row: dict[str, Any] = {
-        "id": d.id[:8],
-        "title": d.title,
-        "category": d.category,
-        "confidence": d.confidence,
-        "stakes": d.stakes,
-        "status": d.status,
-        "date": day(d.date),
-        "distance": h.distance,
-    }
+class Bridge(Result):
+    structure: str | None
+    function: str | None
+
+
+class Row(Result):
+    """One hit. Optional keys are present only when the decision has them (as the reference)."""
+
+    id: str
+    title: str
+    category: str
+    confidence: float
+    stakes: str
+    status: str
+    date: str
+    distance: float
+    outcome: str | None = None
+    reasons: list[dict[str, Any]] | None = None
+    tags: list[str] | None = None
+    pattern: str | None = None
+    project: str | None = None
+    actual_result: str | None = Field(default=None, serialization_alias="actualResult")
+    lessons: str | None = None
+    bridge: Bridge | None = None
+
+
+def _row(h: Hit, p: QueryParams) -> Row:
+    d = h.decision
+    row = Row(
+        id=d.id[:8],
+        title=d.title,
+        category=d.category,
+        confidence=d.confidence,
+        stakes=d.stakes,
+        status=d.status,
+        date=day(d.date),
+        distance=h.distance,
+    )
     if d.outcome:
-        row["outcome"] = d.outcome
+        row.outcome = d.outcome
     if p.include_reasons and d.reasons:
-        row["reasons"] = [r.to_record() for r in d.reasons]
+        row.reasons = [{"type": r.type, "text": r.text, "strength": r.strength} for r in d.reasons]
     if d.tags:
-        row["tags"] = list(d.tags)
+        row.tags = list(d.tags)
     if d.pattern:
-        row["pattern"] = d.pattern
+        row.pattern = d.pattern
     if d.project:
-        row["project"] = d.project
+        row.project = d.project
     if p.include_detail and d.review and d.review.actual_result:
-        row["actualResult"] = d.review.actual_result
+        row.actual_result = d.review.actual_result
     if d.review and d.review.lessons:
-        row["lessons"] = d.review.lessons
+        row.lessons = d.review.lessons
     bridge = d.details.get("bridge")
     if isinstance(bridge, dict) and (bridge.get("structure") or bridge.get("function")):
-        row["bridge"] = {"structure": bridge.get("structure"), "function": bridge.get("function")}
+        row.bridge = Bridge(structure=bridge.get("structure"), function=bridge.get("function"))
     return row
 
 
-def query_decisions(p: QueryParams, ctx: CallContext) -> dict[str, Any]:
+class QueryResult(Result):
+    decisions: list[Row]
+    total: int
+    query: str
+    query_time_ms: int = Field(serialization_alias="queryTimeMs")
+    agent: str
+    retrieval_mode: str = Field(serialization_alias="retrievalMode")
+    scores: dict[str, Any] | None = None  # per-id score breakdown, keyword and hybrid modes only
+
+
+def query_decisions(p: QueryParams, ctx: CallContext) -> QueryResult:
     started = time.perf_counter()
     flt = p.to_filter()
     listing = not p.query.strip()
@@ -122,16 +156,16 @@ def query_decisions(p: QueryParams, ctx: CallContext) -> dict[str, Any]:
     weight = max(0.0, min(1.0, p.hybrid_weight if p.hybrid_weight is not None else 0.7))
     prefix = {"structure": "Structure: ", "function": "Function: "}.get(p.bridge_side or "", "")
     result = ctx.services.search.search(p.query, mode, flt, limit, weight, prefix)
-    out: dict[str, Any] = {
-        "decisions": [_row(h, p) for h in result.hits],
-        "total": len(result.hits),
-        "query": p.query,
-        "queryTimeMs": int((time.perf_counter() - started) * 1000),
-        "agent": ctx.services.agent_name,
-        "retrievalMode": result.mode,
-    }
+    out = QueryResult(
+        decisions=[_row(h, p) for h in result.hits],
+        total=len(result.hits),
+        query=p.query,
+        query_time_ms=int((time.perf_counter() - started) * 1000),
+        agent=ctx.services.agent_name,
+        retrieval_mode=result.mode,
+    )
     if result.scores:
-        out["scores"] = result.scores
+        out.scores = result.scores
     return out
 
 
@@ -140,6 +174,8 @@ METHODS: tuple[MethodSpec[Any, Any], ...] = (
         "cstp.queryDecisions",
         QueryParams,
         query_decisions,
+        result=QueryResult,
+        errors=(InvalidInput, StoreUnavailable, EmbedderUnavailable),
         summary="Find similar past decisions (semantic, keyword, hybrid, or list with filters)",
     ),
 )

@@ -14,6 +14,14 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
 
+class Result(BaseModel):
+    """Base for result models. The pipeline sends `model_dump(by_alias=True, exclude_unset=True)`:
+    a field the handler never set is absent from the reply (optional keys), one set to None is
+    `null`. camelCase wire names are `serialization_alias`es of snake_case fields."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
 def alias(*names: str) -> Any:
     return Field(default=None, validation_alias=AliasChoices(*names))
 

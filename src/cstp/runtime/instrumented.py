@@ -6,8 +6,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from cstp.domain.models import Decision, DecisionFilter, ScoredDecision
+from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore, Embedder, Purpose, Vector
+from cstp.domain.records import Decision, ScoredDecision
 
 Observe = Callable[[str, float], None]
 

@@ -6,7 +6,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from cstp.domain.models import Decision
+from cstp.domain.records import Decision
 
 
 class RecentDecisions:

@@ -16,8 +16,8 @@ Both collections (`<prefix>-records` and `<prefix>-<space>`) carry the same meta
     recorded_by    str     Decision.recorded_by  (omitted when None)
     tag:<tag>      bool    True, one key per tag (a tags filter is an `$or` of these)
     rev            int     Decision.rev, compared with the records to find stale index entries
-    record         str     JSON of `Decision.to_record()`: a query returns whole decisions in one
-                           call, and the decision is rebuilt with `Decision.from_record`
+    record         str     JSON of `codec.to_record(decision)`: a read returns whole decisions in one
+                           call, and the decision is rebuilt with `codec.from_record`
     ============== ======= ===========================================================
 
 Why microseconds rather than epoch seconds: `DecisionFilter.matches` (the reference semantics)
@@ -37,7 +37,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cstp.domain.models import Decision, DecisionFilter, aware
+from cstp.domain import codec
+from cstp.domain.filters import DecisionFilter
+from cstp.domain.records import Decision, aware
 
 MetadataValue = str | int | float | bool
 Metadata = dict[str, MetadataValue]
@@ -68,7 +70,7 @@ def metadata_for(decision: Decision) -> Metadata:
         "confidence": float(decision.confidence),
         "date_us": epoch_micros(decision.date),
         "rev": int(decision.rev),
-        RECORD_KEY: json.dumps(decision.to_record(), ensure_ascii=False, separators=(",", ":")),
+        RECORD_KEY: json.dumps(codec.to_record(decision), ensure_ascii=False, separators=(",", ":")),
     }
     for key, value in (
         ("project", decision.project),
@@ -98,7 +100,7 @@ def index_metadata_for(decision: Decision) -> Metadata:
 
 def decision_from_metadata(meta: dict[str, Any]) -> Decision:
     """Rebuild the decision from the `record` key written by `metadata_for`."""
-    return Decision.from_record(json.loads(meta[RECORD_KEY]))
+    return codec.from_record(json.loads(meta[RECORD_KEY]))
 
 
 def is_unsatisfiable(flt: DecisionFilter) -> bool:
@@ -153,41 +155,45 @@ def metadata_matches(flt: DecisionFilter, meta: dict[str, Any]) -> bool:
     """What `where_for(flt)` selects, evaluated on one row's metadata in Python.
 
     Used to filter an unfiltered nearest-neighbour result instead of asking Chroma to pre-filter
-    (which scans the metadata of every row). A key missing from the row never matches, as in
-    Chroma.
+    (which scans the metadata of every row).
     """
     if is_unsatisfiable(flt):
         return False
-    if flt.category is not None and meta.get("category") != flt.category:
+    where = where_for(flt)
+    return where is None or where_matches(where, meta)
+
+
+def where_matches(where: Where, meta: dict[str, Any]) -> bool:
+    """Evaluate the subset of Chroma's `where` dialect that `where_for` emits, as Chroma does.
+
+    `$and`, `$or`, `$in`, `$gte`, `$lte` and equality (a bare value or `$eq`). A key missing from the
+    row never matches, as in Chroma. Anything else is a programming error (ValueError), so the
+    dialect cannot grow here without a test noticing.
+    """
+    (key, cond), *rest = where.items()
+    if rest:
+        raise ValueError("a where clause has exactly one key (join several with $and)")
+    if key == "$and":
+        return all(where_matches(c, meta) for c in cond)
+    if key == "$or":
+        return any(where_matches(c, meta) for c in cond)
+    if key not in meta:
         return False
-    confidence = meta.get("confidence")
-    if flt.min_confidence is not None and not (
-        confidence is not None and confidence >= float(flt.min_confidence)
-    ):
-        return False
-    if flt.max_confidence is not None and not (
-        confidence is not None and confidence <= float(flt.max_confidence)
-    ):
-        return False
-    date_us = meta.get("date_us")
-    if flt.date_after is not None and not (date_us is not None and date_us >= epoch_micros(flt.date_after)):
-        return False
-    if flt.date_before is not None and not (date_us is not None and date_us <= epoch_micros(flt.date_before)):
-        return False
-    if flt.stakes and meta.get("stakes") not in flt.stakes:
-        return False
-    statuses = flt.effective_statuses()
-    if statuses is not None and meta.get("status") not in statuses:
-        return False
-    if flt.project is not None and meta.get("project") != flt.project:
-        return False
-    if flt.feature is not None and meta.get("feature") != flt.feature:
-        return False
-    if flt.pr is not None and meta.get("pr") != int(flt.pr):
-        return False
-    if flt.tags and not any(meta.get(tag_key(t)) is True for t in flt.tags):
-        return False
-    return flt.recorded_by is None or meta.get("recorded_by") == flt.recorded_by
+    value = meta[key]
+    if not isinstance(cond, dict):
+        return bool(value == cond)
+    (op, operand), *more = cond.items()
+    if more:
+        raise ValueError(f"one operator per key in a where clause, got {sorted(cond)}")
+    if op == "$eq":
+        return bool(value == operand)
+    if op == "$in":
+        return value in operand
+    if op == "$gte":
+        return bool(value >= operand)
+    if op == "$lte":
+        return bool(value <= operand)
+    raise ValueError(f"where operator {op} is not part of the dialect cstp emits")
 
 
 def _join(op: str, clauses: list[Where]) -> Where:

@@ -58,8 +58,9 @@ from cstp.adapters.chroma.schema import (
     where_for,
 )
 from cstp.domain.errors import ConfigError, StoreUnavailable
-from cstp.domain.models import Decision, DecisionFilter, ScoredDecision, aware
+from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import Vector
+from cstp.domain.records import Decision, ScoredDecision, aware
 
 # ExplicitVectorsOnly and collection_name are re-exported: callers (bench) import them from here.
 __all__ = ["READ_PAGE", "WRITE_BATCH", "ChromaStore", "ExplicitVectorsOnly", "collection_name"]
