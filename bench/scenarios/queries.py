@@ -19,8 +19,9 @@ from bench.harness import Harness
 from bench.load import Run
 from bench.procs import HOST, Proc, http_get, rpc, rss_mb, start_chroma, start_cstp
 from bench.scenarios import record
+from cstp.adapters.chroma.client import ExplicitVectorsOnly, collection_name
 from cstp.adapters.chroma.schema import where_for
-from cstp.adapters.chroma.store import ChromaStore, ExplicitVectorsOnly, collection_name
+from cstp.adapters.chroma.store import ChromaStore
 from cstp.domain.filters import DecisionFilter
 
 LIMIT = 5

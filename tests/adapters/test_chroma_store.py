@@ -19,6 +19,7 @@ from chromadb.config import Settings as ChromaSettings
 
 from cstp.adapters.chroma import store as chroma_store
 from cstp.adapters.chroma.client import ExplicitVectorsOnly, collection_name, parse_server_url
+from cstp.adapters.chroma.schema import record_vector
 from cstp.adapters.chroma.store import ChromaStore
 from cstp.domain.errors import ConfigError, StoreUnavailable
 from cstp.domain.filters import DecisionFilter
@@ -123,7 +124,7 @@ def test_records_carry_a_tiny_id_derived_vector(embedded: ChromaStore, tmp_path:
     try:
         records = client.get_collection("cstp-records", embedding_function=ExplicitVectorsOnly())
         [vector] = records.get(ids=[make(1).id], include=["embeddings"])["embeddings"]
-        assert list(vector) == pytest.approx(chroma_store._record_vector(make(1).id))
+        assert list(vector) == pytest.approx(record_vector(make(1).id))
         assert len(vector) == 2
     finally:
         client.close()

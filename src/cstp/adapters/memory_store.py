@@ -12,18 +12,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from cstp.adapters.batches import last_per_id, newest_first
 from cstp.domain.errors import StoreUnavailable
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import Vector
-from cstp.domain.records import Decision, ScoredDecision, aware
+from cstp.domain.records import Decision, ScoredDecision
 
 _FloatArray = npt.NDArray[np.float64]
-VectorT = TypeVar("VectorT", Vector, Vector | None)
 
 
 @dataclass
@@ -47,7 +46,10 @@ class MemoryData:
 
 
 class MemoryStore:
-    """A `DecisionStore` held in a dict. Thread-safe; nothing survives the process."""
+    """A `DecisionStore` held in a dict; nothing survives the process.
+
+    Thread safety: every access to the shared `MemoryData` holds its `lock`.
+    """
 
     def __init__(self, space: str, data: MemoryData | None = None) -> None:
         self._space = space
@@ -68,7 +70,7 @@ class MemoryStore:
 
     def save(self, items: Sequence[tuple[Decision, Vector | None]]) -> None:
         """Upsert records, then index entries (only for items with a vector), like Chroma."""
-        unique = _last_per_id(items)
+        unique = last_per_id(items)
         with self._data.lock:
             self._check_open()
             for decision, _ in unique:
@@ -88,7 +90,7 @@ class MemoryStore:
         with self._data.lock:
             self._check_open()
             hits = [d for i, d in self._data.records.items() if i.startswith(prefix)]
-        return _newest_first(hits)[0] if hits else None
+        return newest_first(hits)[0] if hits else None
 
     def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
         """Exact cosine scan over this space's index, filtered, nearest first (ties by id)."""
@@ -127,7 +129,7 @@ class MemoryStore:
         with self._data.lock:
             self._check_open()
             matching = [d for d in self._data.records.values() if flt.matches(d)]
-        return _newest_first(matching)[:limit]
+        return newest_first(matching)[:limit]
 
     def scan(self, flt: DecisionFilter | None = None) -> Iterator[Decision]:
         """Every matching record; iterates over a snapshot so callers may write meanwhile."""
@@ -164,7 +166,7 @@ class MemoryStore:
         """Write index entries only (the records already hold these decisions)."""
         with self._data.lock:
             self._check_open()
-            self._write_index(_last_per_id(items))
+            self._write_index(last_per_id(items))
 
     def ping(self) -> None:
         """Raise StoreUnavailable once the store is closed; an open memory store always answers."""
@@ -201,16 +203,3 @@ def _unit(vector: Vector) -> _FloatArray:
     array = np.asarray(vector, dtype=np.float64)
     norm = float(np.linalg.norm(array))
     return array / norm if norm > 0 else array
-
-
-def _newest_first(decisions: Sequence[Decision]) -> list[Decision]:
-    """Newest date first; equal dates by ascending id (two stable sorts), as the Chroma store."""
-    by_id = sorted(decisions, key=lambda d: d.id)
-    return sorted(by_id, key=lambda d: aware(d.date), reverse=True)
-
-
-def _last_per_id(
-    items: Sequence[tuple[Decision, VectorT]],
-) -> list[tuple[Decision, VectorT]]:
-    """One item per id, the last one winning, as an upsert of the whole batch would."""
-    return list({d.id: (d, v) for d, v in items}.values())

@@ -5,11 +5,13 @@
 - chromadb's HTTP client has no timeout and talks to the server in its constructor, so
   `open_http` probes the heartbeat with a bounded timeout first and then sets one on the client.
 - chromadb never closes its HTTP sessions; `close_client` does.
+- Chroma's upsert merges metadata; `upsert_replacing` replaces it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,15 @@ from urllib.parse import urlsplit
 
 import chromadb
 import httpx
+import numpy as np
 from chromadb.api import ClientAPI
-from chromadb.api.types import Embeddable, EmbeddingFunction, Embeddings
+from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Embeddable, EmbeddingFunction, Embeddings, GetResult
 from chromadb.config import Settings as ChromaSettings
 from chromadb.utils.embedding_functions import register_embedding_function
 
+from cstp.adapters.chroma.errors import ChromaErrors
+from cstp.adapters.chroma.schema import Metadata, MetadataValue
 from cstp.domain.errors import ConfigError
 
 # Collection names: 3-512 characters from [a-zA-Z0-9._-], starting and ending alphanumeric.
@@ -172,3 +178,36 @@ def _http_sessions(client: ClientAPI) -> list[httpx.Client]:
         if isinstance(session, httpx.Client):
             sessions.append(session)
     return sessions
+
+
+def upsert_replacing(
+    errors: ChromaErrors,
+    collection: Collection,
+    ids: list[str],
+    embeddings: np.ndarray[Any, np.dtype[np.float32]],
+    metadatas: list[Metadata],
+    action: str,
+) -> None:
+    """Upsert that replaces metadata instead of merging it.
+
+    Chroma's upsert merges new metadata keys into the old ones, so a tag or project removed by
+    an update would survive. Keys the stored entry has but the new metadata lacks are sent as
+    None, which Chroma treats as "delete this key".
+    """
+    with errors.call(action):
+        existing = collection.get(ids=ids, include=["metadatas"])
+    old = {i: set(m) for i, m in rows(existing)}
+    payload: list[dict[str, MetadataValue | None]] = []
+    for decision_id, meta in zip(ids, metadatas, strict=True):
+        row: dict[str, MetadataValue | None] = dict(meta)
+        row.update(dict.fromkeys(old.get(decision_id, set()) - set(meta)))
+        payload.append(row)
+    with errors.call(action):
+        collection.upsert(ids=ids, embeddings=embeddings, metadatas=payload)  # type: ignore[arg-type]
+
+
+def rows(result: GetResult) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(id, metadata) pairs of a get result."""
+    metadatas = result["metadatas"] or []
+    for decision_id, meta in zip(result["ids"], metadatas, strict=True):
+        yield decision_id, dict(meta)

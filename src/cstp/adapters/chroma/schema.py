@@ -33,6 +33,7 @@ revision had. Chroma also rejects several top-level keys in one `where`, empty `
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -204,3 +205,16 @@ def _join(op: str, clauses: list[Where]) -> Where:
 def _unique(values: tuple[str, ...]) -> list[str]:
     """Values without duplicates, first occurrence first (stable clauses are easier to test)."""
     return list(dict.fromkeys(values))
+
+
+def record_vector(decision_id: str) -> list[float]:
+    """A 2-d vector derived from the id, for the records collection.
+
+    Chroma requires a vector for every item, but records are never searched by vector: a tiny
+    fixed dimension keeps them independent of any embedding model and cheap to store. It is
+    spread by a hash (not a constant) because an HNSW graph full of identical points degrades.
+    """
+    digest = hashlib.sha256(decision_id.encode("utf-8")).digest()
+    a = int.from_bytes(digest[:4], "big") / 2**32
+    b = int.from_bytes(digest[4:8], "big") / 2**32
+    return [a, b]
