@@ -14,6 +14,7 @@ from cstp.adapters.chroma.schema import (
     is_unsatisfiable,
     metadata_for,
     where_for,
+    where_matches,
 )
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Decision, Reason, Review
@@ -172,3 +173,27 @@ def test_contradictory_statuses_are_unsatisfiable() -> None:
 def test_ordinary_filters_are_satisfiable() -> None:
     assert not is_unsatisfiable(DecisionFilter())
     assert not is_unsatisfiable(DecisionFilter(statuses=("pending",), has_outcome=False))
+
+
+# --- the `where` evaluator -------------------------------------------------------------------------
+
+
+def test_where_evaluator_joins_and_or_and_compares_like_chroma() -> None:
+    meta = {"category": "security", "confidence": 0.5, "tag:db": True}
+    assert where_matches({"$and": [{"category": "security"}, {"confidence": {"$gte": 0.5}}]}, meta)
+    assert not where_matches({"$and": [{"category": "security"}, {"confidence": {"$lte": 0.4}}]}, meta)
+    assert where_matches({"$or": [{"tag:x": True}, {"tag:db": True}]}, meta)
+    assert where_matches({"category": {"$in": ["process", "security"]}}, meta)
+    assert where_matches({"category": {"$eq": "security"}}, meta)
+
+
+def test_where_evaluator_never_matches_a_missing_key() -> None:
+    assert not where_matches({"project": {"$in": ["a"]}}, {})
+    assert not where_matches({"pr": {"$gte": 0}}, {})
+
+
+def test_where_evaluator_refuses_what_cstp_never_emits() -> None:
+    with pytest.raises(ValueError, match="not part of the dialect"):
+        where_matches({"confidence": {"$gt": 0.5}}, {"confidence": 0.9})
+    with pytest.raises(ValueError, match="exactly one key"):
+        where_matches({"a": 1, "b": 2}, {"a": 1, "b": 2})
