@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import pytest
 
 from cstp.adapters.memory_store import MemoryStore
-from cstp.domain.decisions import DecisionService, ReviewInput, parse_review_in, quality
-from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable, InvalidInput
+from cstp.domain.decisions import DecisionService, ReviewInput, quality
+from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable
 from cstp.domain.records import Decision, DecisionDraft, Review, utcnow
 
 
@@ -114,14 +114,6 @@ def test_reindex_rebuilds_every_vector() -> None:
     report = svc.reindex()
     assert (report.indexed, report.errors) == (5, 0)
     assert len(store.index_versions()) == 5
-
-
-def test_review_in_parses_days_weeks_months() -> None:
-    assert parse_review_in("3d").days == 3
-    assert parse_review_in("2w").days == 14
-    assert parse_review_in("1m").days == 30
-    with pytest.raises(InvalidInput):
-        parse_review_in("soon")
 
 
 def test_quality_rewards_context_reasons_and_tags() -> None:

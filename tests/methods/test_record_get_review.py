@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from cstp.domain.errors import InvalidInput
+from cstp.methods.decisions import parse_review_in
 from tests.conftest import rpc
 
 
@@ -165,3 +167,11 @@ def test_reindex_rebuilds_the_index_from_records(client: Any) -> None:
     assert result["success"] is True and result["decisionsIndexed"] == 2
     top = rpc(client, "cstp.queryDecisions", {"query": "session cache"})["result"]["decisions"]
     assert top[0]["title"] == "Cache sessions in Redis"
+
+
+def test_review_in_parses_days_weeks_months() -> None:
+    assert parse_review_in("3d").days == 3
+    assert parse_review_in("2w").days == 14
+    assert parse_review_in("1m").days == 30
+    with pytest.raises(InvalidInput):
+        parse_review_in("soon")

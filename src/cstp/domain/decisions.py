@@ -266,14 +266,3 @@ class DecisionService:
             flush()
         self.generation += 1
         return ReindexReport(indexed, errors, int((time.perf_counter() - started) * 1000))
-
-
-def parse_review_in(value: str) -> timedelta:
-    """`"<int>d|w|m"` → timedelta (m = 30 days)."""
-    value = value.strip().lower()
-    unit = value[-1:] if value else ""
-    days = {"d": 1, "w": 7, "m": 30}.get(unit)
-    number = value[:-1]
-    if days is None or not number.isdigit():
-        raise InvalidInput('reviewIn must look like "7d", "2w" or "1m"', field="reviewIn")
-    return timedelta(days=int(number) * days)

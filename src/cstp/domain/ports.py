@@ -100,11 +100,6 @@ class Embedder(Protocol):
         """Stable name of the embedding space: provider, model and dimension (collection-name safe)."""
         ...
 
-    @property
-    def dimension(self) -> int:
-        """Length of every vector this embedder returns."""
-        ...
-
     def embed(self, texts: Sequence[str], purpose: Purpose = "document") -> list[list[float]]:
         """One L2-normalised vector per text, in order. Raises EmbedderUnavailable on failure."""
         ...

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cstp.domain import codec
-from cstp.domain.decisions import ReviewInput, parse_review_in
+from cstp.domain.decisions import ReviewInput
 from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable, InvalidInput, StoreUnavailable
 from cstp.domain.records import Category, DecisionDraft, MentalState, OutcomeValue, Reason, ReasonType, Stakes
 from cstp.methods.context import CallContext
@@ -16,6 +16,17 @@ from cstp.methods.wire import Confidence, DecisionId, Int, Params, Result, alias
 from cstp.rpc.table import MethodSpec
 
 _STORE_ERRORS = (StoreUnavailable,)
+
+
+def parse_review_in(value: str) -> timedelta:
+    """`"<int>d|w|m"` → timedelta (m = 30 days)."""
+    value = value.strip().lower()
+    unit = value[-1:] if value else ""
+    days = {"d": 1, "w": 7, "m": 30}.get(unit)
+    number = value[:-1]
+    if days is None or not number.isdigit():
+        raise InvalidInput('reviewIn must look like "7d", "2w" or "1m"', field="reviewIn")
+    return timedelta(days=int(number) * days)
 
 
 class ReasonParam(BaseModel):

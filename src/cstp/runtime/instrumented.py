@@ -87,10 +87,6 @@ class TimedEmbedder:
     def space(self) -> str:
         return self._inner.space
 
-    @property
-    def dimension(self) -> int:
-        return self._inner.dimension
-
     def embed(self, texts: Sequence[str], purpose: Purpose = "document") -> list[list[float]]:
         started = time.perf_counter()
         try:
