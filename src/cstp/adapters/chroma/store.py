@@ -106,6 +106,7 @@ class ChromaStore:
         self._index: Collection | None = None
         self._closed = False
         self._recent = RecentDecisions(RECENT_CACHE)
+        self._revision = 0  # bumped under `_lock` after each save/reindex returned from Chroma
 
     # --- factories --------------------------------------------------------------------------
 
@@ -178,6 +179,7 @@ class ChromaStore:
                         _matrix([v for _, v, _ in indexed]),
                         [m for _, _, m in indexed],
                     )
+        self._bump_revision()
 
     def get(self, decision_id: str) -> Decision | None:
         """The record with exactly this id, or None."""
@@ -329,6 +331,16 @@ class ChromaStore:
                     _matrix([v for _, v in chunk]),
                     [index_metadata_for(d) for d, _ in chunk],
                 )
+        self._bump_revision()
+
+    def revision(self) -> int:
+        """Grows after every save/reindex through this store object (this process only)."""
+        with self._lock:
+            return self._revision
+
+    def _bump_revision(self) -> None:
+        with self._lock:
+            self._revision += 1
 
     def ping(self) -> None:
         """Heartbeat plus a record count: proves the server answers and the collection exists."""
