@@ -10,7 +10,7 @@ from datetime import timedelta
 from cstp.adapters.bm25s_index import Bm25sIndex
 from cstp.adapters.memory_store import MemoryStore
 from cstp.domain.models import Decision, DecisionFilter, utcnow
-from cstp.domain.search import KeywordSearch, SearchService, _normalise, tokenize
+from cstp.domain.search import KeywordSearch, SearchService, _normalise, keyword_distance, tokenize
 
 
 def make(store: MemoryStore, did: str, text: str, age_days: int = 0) -> Decision:
@@ -149,3 +149,22 @@ def test_searches_during_a_small_rebuild_wait_for_the_fresh_index() -> None:
         index.gate.set()
         assert all(f.result(timeout=30) == {"a1", "a2"} for f in searches)
     assert index.builds == 2  # the waiting searches reused the one rebuild
+
+
+def test_keyword_distance_is_one_minus_a_tenth_of_the_score_clipped_to_zero_to_one() -> None:
+    assert [keyword_distance(s) for s in (0.0, 2.5, 7.31234, 10.0, 12.0, 400.0)] == [
+        1.0,
+        0.75,
+        0.2688,
+        0.0,
+        0.0,
+        0.0,
+    ]
+    store = MemoryStore("s")
+    for i in range(20):
+        make(store, f"d{i:02d}", f"filler text number{i}")
+    make(store, "rare", "zebra zebra zebra zebra")
+    result = searcher(store).search("zebra zebra zebra zebra filler", "keyword", DecisionFilter(), 5)
+    assert result.scores["rare"]["keyword"] > 10
+    distances = [h.distance for h in result.hits]
+    assert all(0.0 <= x <= 1.0 for x in distances) and distances == sorted(distances)

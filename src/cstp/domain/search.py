@@ -175,7 +175,7 @@ class SearchService:
             return SearchResult(hits, "semantic")
         if mode == "keyword":
             found = self.keyword(query, flt, limit)
-            hits = [Hit(d, round(1 - s / 10, 4), keyword=s, combined=s) for d, s in found]
+            hits = [Hit(d, keyword_distance(s), keyword=s, combined=s) for d, s in found]
             scores = {d.id: {"semantic": 0.0, "keyword": s, "combined": s} for d, s in found}
             return SearchResult(hits, "keyword", scores)
         return self._hybrid(query, flt, limit, hybrid_weight, semantic_prefix)
@@ -200,6 +200,15 @@ class SearchService:
         combined.sort(key=lambda h: (-h.combined, h.decision.id))
         top = combined[:limit]
         return SearchResult(top, "hybrid", {h.decision.id: scores[h.decision.id] for h in top})
+
+
+def keyword_distance(score: float) -> float:
+    """A keyword hit's `distance`: 1 - score / 10, clipped at 0 so it stays in [0, 1].
+
+    Scores up to 10 keep the distances clients always got; a higher score (rare words, a long
+    query) gave a negative distance before the clip, and now gives 0. Order is by score anyway.
+    """
+    return max(0.0, round(1 - score / 10, 4))
 
 
 def _normalise(values: dict[str, float]) -> dict[str, float]:
