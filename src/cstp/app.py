@@ -21,13 +21,14 @@ from typing import Any
 from fastapi import FastAPI
 
 from cstp import __version__
+from cstp.adapters.bm25s_index import Bm25sIndex
 from cstp.domain.decisions import DecisionService
 from cstp.domain.errors import CstpError
 from cstp.domain.guardrails import GuardrailService
 from cstp.domain.ports import DecisionStore, Embedder, Vector
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
-from cstp.domain.search import SearchService
+from cstp.domain.search import KeywordSearch, SearchService
 from cstp.methods import calibration, decisions, guardrails, query
 from cstp.methods.context import Services
 from cstp.rpc.table import MethodTable, method_table
@@ -198,7 +199,7 @@ def build_components(settings: Settings) -> Components:
             save=saver.submit,
             record_policy=guardrail_policy(guardrail_service),
         )
-        search = SearchService(store, embed_queries.submit, lambda: decision_service.generation)
+        search = SearchService(store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()))
         table = all_methods()
         components = Components(
             settings=settings,

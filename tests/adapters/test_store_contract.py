@@ -583,3 +583,13 @@ def test_filtered_search_beyond_the_overfetch_window(store: DecisionStore) -> No
 
     nothing = store.search(query, DecisionFilter(category="architecture"), 10)
     assert nothing == []
+
+
+def test_revision_grows_after_every_save_and_reindex(store: DecisionStore) -> None:
+    d = make("e0000001")
+    before = store.revision()
+    store.save([(d, [1.0, 0.0])])
+    after_save = store.revision()
+    store.reindex([(d, [0.0, 1.0])])
+    assert before < after_save < store.revision()
+    assert store.revision() == store.revision()  # reading it is not a write

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from cstp.adapters.bm25s_index import Bm25sIndex
 from cstp.adapters.memory_store import MemoryStore
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Decision, utcnow
-from cstp.domain.search import SearchService, _normalise, tokenize
+from cstp.domain.search import KeywordSearch, SearchService, _normalise, keyword_distance, tokenize
 
 
 def make(store: MemoryStore, did: str, text: str, age_days: int = 0) -> Decision:
@@ -23,25 +27,26 @@ def make(store: MemoryStore, did: str, text: str, age_days: int = 0) -> Decision
     return d
 
 
-def searcher(store: MemoryStore, gen: list[int]) -> SearchService:
-    return SearchService(store, lambda texts: [[1.0, 3.0, 0.0] for _ in texts], lambda: gen[0])
+def searcher(store: MemoryStore) -> SearchService:
+    return SearchService(
+        store, lambda texts: [[1.0, 3.0, 0.0] for _ in texts], KeywordSearch(store, Bm25sIndex())
+    )
 
 
 def test_keyword_sees_a_new_decision_immediately_in_a_small_corpus() -> None:
-    store, gen = MemoryStore("s"), [0]
-    svc = searcher(store, gen)
+    store = MemoryStore("s")
+    svc = searcher(store)
     make(store, "a1", "rotate credentials monthly")
     assert [d.id for d, _ in svc.keyword("credentials", DecisionFilter(), 5)] == ["a1"]
     make(store, "a2", "store credentials in a vault")
-    gen[0] += 1
     assert {d.id for d, _ in svc.keyword("credentials", DecisionFilter(), 5)} == {"a1", "a2"}
 
 
 def test_keyword_drops_non_matching_and_applies_filters() -> None:
-    store, gen = MemoryStore("s"), [0]
+    store = MemoryStore("s")
     make(store, "a1", "rotate credentials monthly")
     make(store, "a2", "cache sessions")
-    svc = searcher(store, gen)
+    svc = searcher(store)
     assert [d.id for d, _ in svc.keyword("credentials", DecisionFilter(), 5)] == ["a1"]
     assert svc.keyword("credentials", DecisionFilter(category="security"), 5) == []
     assert svc.keyword("", DecisionFilter(), 5) == []
@@ -54,10 +59,10 @@ def test_normalise_is_min_max_and_all_equal_become_one() -> None:
 
 
 def test_hybrid_weight_one_follows_semantic_order() -> None:
-    store, gen = MemoryStore("s"), [0]
+    store = MemoryStore("s")
     make(store, "a1", "abc")
     make(store, "a2", "abc abc abc abc abc")
-    svc = searcher(store, gen)
+    svc = searcher(store)
     result = svc.search("abc", "hybrid", DecisionFilter(), 2, hybrid_weight=1.0)
     assert result.mode == "hybrid"
     assert result.hits[0].decision.id == "a1"  # its vector [1, 3, 0] equals the query's
@@ -65,10 +70,10 @@ def test_hybrid_weight_one_follows_semantic_order() -> None:
 
 
 def test_list_mode_is_newest_first() -> None:
-    store, gen = MemoryStore("s"), [0]
+    store = MemoryStore("s")
     make(store, "old", "x", age_days=9)
     make(store, "new", "y", age_days=1)
-    result = searcher(store, gen).search("  ", "semantic", DecisionFilter(), 10)
+    result = searcher(store).search("  ", "semantic", DecisionFilter(), 10)
     assert result.mode == "list" and [h.decision.id for h in result.hits] == ["new", "old"]
 
 
@@ -76,20 +81,91 @@ def test_tokenize_lowercases_words() -> None:
     assert tokenize("Use PostgreSQL, v15!") == ["use", "postgresql", "v15"]
 
 
-def test_postings_scores_equal_rank_bm25s_own_scoring() -> None:
-    import random
+def keyword_ids(kw: KeywordSearch, query: str = "credentials") -> set[str]:
+    return {d.id for d, _ in kw.search(query, DecisionFilter(), 10)}
 
-    from rank_bm25 import BM25Okapi
 
-    from cstp.domain.search import _Bm25
+class GatedIndex:
+    """A Bm25sIndex whose rebuilds after the first wait for `gate`, so a test can hold one in progress."""
 
-    rng = random.Random(7)
-    words = [f"w{i}" for i in range(40)]
-    corpus = [[rng.choice(words) for _ in range(rng.randint(1, 30))] for _ in range(300)]
+    def __init__(self) -> None:
+        self.inner = Bm25sIndex()
+        self.builds = 0
+        self.entered = threading.Event()
+        self.gate = threading.Event()
 
-    class Reference(BM25Okapi):  # type: ignore[misc]
-        _calc_idf = _Bm25._calc_idf  # the library's own scoring loop with the same idf
+    def search(self, query: str, flt: DecisionFilter, limit: int) -> list[tuple[Decision, float]]:
+        return self.inner.search(query, flt, limit)
 
-    bm25, reference = _Bm25(corpus), Reference(corpus)
-    for query in (["w1"], ["w2", "w3", "w2"], ["nothing"], words[:10]):
-        assert list(bm25.get_scores(query).round(9)) == list(reference.get_scores(query).round(9))
+    def rebuild(self, decisions: Sequence[Decision]) -> None:
+        self.builds += 1
+        if self.builds > 1:
+            self.entered.set()
+            assert self.gate.wait(30)
+        self.inner.rebuild(decisions)
+
+
+def test_a_large_index_lags_writes_by_at_most_the_refresh_interval() -> None:
+    store, now = MemoryStore("s"), [0.0]
+    make(store, "a1", "rotate credentials monthly")
+    kw = KeywordSearch(store, Bm25sIndex(), eager_max=1, refresh_s=2.0, clock=lambda: now[0])
+    assert keyword_ids(kw) == {"a1"}
+    make(store, "a2", "store credentials in a vault")
+    now[0] = 1.9
+    assert keyword_ids(kw) == {"a1"}  # within the refresh interval of the last rebuild
+    now[0] = 2.0
+    assert keyword_ids(kw) == {"a1", "a2"}
+
+
+def test_searches_during_a_large_rebuild_answer_from_the_old_or_the_new_index() -> None:
+    store, now, index = MemoryStore("s"), [0.0], GatedIndex()
+    make(store, "a1", "rotate credentials monthly")
+    kw = KeywordSearch(store, index, eager_max=1, refresh_s=2.0, clock=lambda: now[0])
+    assert keyword_ids(kw) == {"a1"}
+    make(store, "a2", "store credentials in a vault")
+    now[0] = 5.0
+    with ThreadPoolExecutor(9) as pool:
+        rebuilding = pool.submit(keyword_ids, kw)  # finds the index stale and old: rebuilds it
+        assert index.entered.wait(30)
+        before_swap = [pool.submit(keyword_ids, kw) for _ in range(50)]
+        # These finish while the rebuild is held: readers do not wait for it.
+        assert all(f.result(timeout=30) == {"a1"} for f in before_swap)
+        around_swap = [pool.submit(keyword_ids, kw) for _ in range(400)]
+        index.gate.set()
+        answers = [f.result(timeout=30) for f in around_swap]
+        assert rebuilding.result(timeout=30) == {"a1", "a2"}
+    assert all(a in ({"a1"}, {"a1", "a2"}) for a in answers)
+    assert keyword_ids(kw) == {"a1", "a2"} and index.builds == 2  # single-flight: one rebuild
+
+
+def test_searches_during_a_small_rebuild_wait_for_the_fresh_index() -> None:
+    store, index = MemoryStore("s"), GatedIndex()
+    make(store, "a1", "rotate credentials monthly")
+    kw = KeywordSearch(store, index)
+    assert keyword_ids(kw) == {"a1"}
+    make(store, "a2", "store credentials in a vault")
+    with ThreadPoolExecutor(8) as pool:
+        searches = [pool.submit(keyword_ids, kw) for _ in range(100)]
+        assert index.entered.wait(30)
+        index.gate.set()
+        assert all(f.result(timeout=30) == {"a1", "a2"} for f in searches)
+    assert index.builds == 2  # the waiting searches reused the one rebuild
+
+
+def test_keyword_distance_is_one_minus_a_tenth_of_the_score_clipped_to_zero_to_one() -> None:
+    assert [keyword_distance(s) for s in (0.0, 2.5, 7.31234, 10.0, 12.0, 400.0)] == [
+        1.0,
+        0.75,
+        0.2688,
+        0.0,
+        0.0,
+        0.0,
+    ]
+    store = MemoryStore("s")
+    for i in range(20):
+        make(store, f"d{i:02d}", f"filler text number{i}")
+    make(store, "rare", "zebra zebra zebra zebra")
+    result = searcher(store).search("zebra zebra zebra zebra filler", "keyword", DecisionFilter(), 5)
+    assert result.scores["rare"]["keyword"] > 10
+    distances = [h.distance for h in result.hits]
+    assert all(0.0 <= x <= 1.0 for x in distances) and distances == sorted(distances)

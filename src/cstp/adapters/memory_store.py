@@ -43,6 +43,7 @@ class MemoryData:
     records: dict[str, Decision] = field(default_factory=dict)
     indexes: dict[str, _Index] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    revision: int = 0  # bumped under `lock` after every save/reindex, in any space
 
 
 class MemoryStore:
@@ -76,6 +77,7 @@ class MemoryStore:
             for decision, _ in unique:
                 self._data.records[decision.id] = decision
             self._write_index([(d, v) for d, v in unique if v is not None])
+            self._data.revision += 1
 
     def get(self, decision_id: str) -> Decision | None:
         """The record with exactly this id, or None."""
@@ -167,6 +169,12 @@ class MemoryStore:
         with self._data.lock:
             self._check_open()
             self._write_index(last_per_id(items))
+            self._data.revision += 1
+
+    def revision(self) -> int:
+        """Grows after every save/reindex on the shared data, whichever space's store made it."""
+        with self._data.lock:
+            return self._data.revision
 
     def ping(self) -> None:
         """Raise StoreUnavailable once the store is closed; an open memory store always answers."""

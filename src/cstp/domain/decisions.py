@@ -100,7 +100,6 @@ class DecisionService:
         self._issued: set[str] = set()  # ids handed out and not yet in `_known`
         self._known: set[str] | None = None  # every stored id, once `reconcile` has read them
         self.index_state = "not checked"  # for /ready: not checked, checking, ok, ...
-        self.generation = 0  # bumped on every write; caches (keyword index) key on it
 
     # --- startup ---------------------------------------------------------------------------------
     def reconcile(self) -> int:
@@ -180,7 +179,6 @@ class DecisionService:
             logger.warning("embedding failed; decision saved unindexed", extra={"error": str(e)})
             vector = None
         self._save([(d, vector)])
-        self.generation += 1
         return vector is not None
 
     def record(self, draft: DecisionDraft, agent: str, *, review_in: timedelta | None = None) -> Recorded:
@@ -264,5 +262,4 @@ class DecisionService:
                 flush()
         if batch:
             flush()
-        self.generation += 1
         return ReindexReport(indexed, errors, int((time.perf_counter() - started) * 1000))

@@ -83,6 +83,15 @@ class DecisionStore(Protocol):
         """Write index entries only (records already hold these decisions)."""
         ...
 
+    def revision(self) -> int:
+        """A number that grows after every `save` or `reindex` through this store object returned.
+
+        Caches of the records (the keyword index) compare it to know whether they are stale: a
+        scan started after reading revision r sees every write counted in r. It counts writes of
+        this process only, and is not persisted (it restarts with the process).
+        """
+        ...
+
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers a cheap call."""
         ...
@@ -106,4 +115,27 @@ class Embedder(Protocol):
 
     def close(self) -> None:
         """Release sessions and connections."""
+        ...
+
+
+class KeywordIndex(Protocol):
+    """A full-text (BM25) index over decisions, rebuilt from a complete list of them.
+
+    `cstp.adapters.bm25s_index` implements it. The domain decides when to rebuild
+    (`cstp.domain.search.KeywordSearch`); an index only answers and rebuilds.
+    """
+
+    def search(self, query: str, flt: DecisionFilter, limit: int) -> list[tuple[Decision, float]]:
+        """Up to `limit` decisions matching `flt` that contain a query word, best score first.
+
+        Scores are BM25 with k1 1.5, b 0.75 and Lucene's idf, and are positive; decisions without
+        any query word are never returned. An empty or wordless query returns nothing.
+        """
+        ...
+
+    def rebuild(self, decisions: Sequence[Decision]) -> None:
+        """Replace the whole index by one over exactly `decisions`.
+
+        Searches running meanwhile answer from the previous index, never from a partial one.
+        """
         ...

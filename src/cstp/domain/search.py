@@ -1,27 +1,24 @@
 """Finding decisions: semantic (vectors), keyword (BM25), hybrid, and list mode.
 
 Semantic search is one filtered nearest-neighbour query against the store. Keyword search ranks
-with BM25 (`rank_bm25`) over every record's document; the index is built lazily, kept in memory and
-rebuilt when decisions changed (past `KEYWORD_EAGER_MAX` decisions at most once per
-`KEYWORD_REFRESH_S`, so a write-heavy workload does not rebuild on every query). Hybrid min–max
-normalises both result sets and mixes them with `hybrid_weight` on the semantic side (notes 5).
+with a `KeywordIndex` (BM25, `cstp.adapters.bm25s_index`) over every record's `keyword_text`;
+`KeywordSearch` builds it lazily and rebuilds it when the store's revision moved (past
+`KEYWORD_EAGER_MAX` decisions at most once per `KEYWORD_REFRESH_S`, so a write-heavy workload does
+not rebuild on every query). Hybrid min–max normalises both result sets and mixes them with
+`hybrid_weight` on the semantic side (notes 5).
 """
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import numpy as np
-from rank_bm25 import BM25Okapi
+from typing import Literal
 
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import DecisionStore
+from cstp.domain.ports import DecisionStore, KeywordIndex
 from cstp.domain.records import Decision, ScoredDecision
 
 Mode = Literal["semantic", "keyword", "hybrid", "list"]
@@ -56,108 +53,108 @@ class SearchResult:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-class _Bm25(BM25Okapi):  # type: ignore[misc]  # rank_bm25 has no type hints
-    """BM25 (k1 1.5, b 0.75) with Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)), scored through
-    postings lists.
+@dataclass(frozen=True, slots=True)
+class _Built:
+    """What the keyword index in use was built from."""
 
-    Okapi's idf is zero or negative for a term found in half the documents or more, so in a small
-    corpus a plain keyword query can match nothing; Lucene's idf stays positive while documents
-    without any query term still score exactly 0. rank_bm25 scores by walking every document for
-    every query term in Python (20 ms per term at 10k decisions); the same formula over per-term
-    postings touches only the documents that contain the term.
+    revision: int  # store.revision() read before its scan: it holds every write counted there
+    started: float  # clock() when its scan began
+    size: int  # decisions indexed
+
+
+class KeywordSearch:
+    """Keyword search over a store's records, through a `KeywordIndex` kept in step with
+    `store.revision()`.
+
+    Freshness: while the index holds fewer than `eager_max` decisions, a query sees every write that
+    returned before it started (a stale index is rebuilt first and the query waits for that). From
+    `eager_max` on, the index is rebuilt at most once per `refresh_s`, counted from the start of the
+    previous rebuild's scan, by the first query that finds it stale and older than that; queries
+    arriving during that rebuild answer from the previous index instead of waiting. So a result may
+    miss the writes of the last `refresh_s` seconds plus one rebuild (about 0.3 s at 10k decisions),
+    and a stream of writes costs at most one rebuild per `refresh_s`.
+
+    The index lives in process memory and `revision()` counts this process's writes only: one
+    server process per data directory (docs/OPERATIONS.md).
+
+    Thread safety: `_rebuilding` makes rebuilds single-flight; it is held for the scan and the
+    build, never while a query reads the index. `_built` is one immutable value in one attribute,
+    assigned by the rebuilding thread after the index swapped, so it never claims more than the
+    index holds. The index itself swaps whole (see `KeywordIndex.rebuild`).
     """
 
-    def __init__(self, corpus: list[list[str]]) -> None:
-        super().__init__(corpus)
-        postings: dict[str, tuple[list[int], list[int]]] = {}
-        for doc, freqs in enumerate(self.doc_freqs):
-            for word, tf in freqs.items():
-                docs, tfs = postings.setdefault(word, ([], []))
-                docs.append(doc)
-                tfs.append(tf)
-        doc_len = np.asarray(self.doc_len, dtype=np.float64)
-        self._length_norm = self.k1 * (1 - self.b + self.b * doc_len / self.avgdl)
-        self._postings = {
-            word: (np.asarray(docs, dtype=np.int64), np.asarray(tfs, dtype=np.float64))
-            for word, (docs, tfs) in postings.items()
-        }
-        self.doc_freqs: list[dict[str, int]] = []  # rank_bm25's per-document dicts: the postings replace them
-
-    def _calc_idf(self, nd: dict[str, int]) -> None:
-        for word, freq in nd.items():
-            self.idf[word] = math.log(1 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
-
-    def get_scores(self, query: list[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
-        scores = np.zeros(self.corpus_size)
-        for word in query:
-            posting = self._postings.get(word)
-            if posting is None:
-                continue
-            docs, tf = posting
-            scores[docs] += self.idf[word] * tf * (self.k1 + 1) / (tf + self._length_norm[docs])
-        return scores
-
-
-class _KeywordIndex:
-    def __init__(self, decisions: list[Decision]) -> None:
-        self.decisions = decisions
-        corpus = [tokenize(keyword_text(d)) or [""] for d in decisions]
-        self.bm25 = _Bm25(corpus) if corpus else None
+    def __init__(
+        self,
+        store: DecisionStore,
+        index: KeywordIndex,
+        *,
+        eager_max: int = KEYWORD_EAGER_MAX,
+        refresh_s: float = KEYWORD_REFRESH_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._index = index
+        self._eager_max = eager_max
+        self._refresh_s = refresh_s
+        self._clock = clock
+        self._rebuilding = threading.Lock()
+        self._built: _Built | None = None
 
     def search(self, query: str, flt: DecisionFilter, limit: int) -> list[tuple[Decision, float]]:
-        tokens = tokenize(query)
-        if self.bm25 is None or not tokens:
-            return []
-        scores = self.bm25.get_scores(tokens)
-        hits = np.flatnonzero(scores > 0)
-        order = hits[np.argsort(-scores[hits], kind="stable")]
-        out: list[tuple[Decision, float]] = []
-        for i in order:
-            score = float(scores[i])
-            d = self.decisions[i]
-            if flt.matches(d):
-                out.append((d, score))
-                if len(out) >= limit:
-                    break
-        return out
+        """`KeywordIndex.search` on an index as fresh as the rule above requires."""
+        self._refresh()
+        return self._index.search(query, flt, limit)
+
+    def _refresh(self) -> None:
+        revision = self._store.revision()
+        built = self._built
+        if built is not None and built.revision >= revision:
+            return
+        if built is not None and built.size >= self._eager_max:
+            if self._clock() - built.started < self._refresh_s:
+                return  # within the allowed lag
+            if not self._rebuilding.acquire(blocking=False):
+                return  # another query is rebuilding: answer from the current index
+        else:
+            self._rebuilding.acquire()  # small corpus: always fresh, so wait for a rebuild
+        try:
+            built = self._built
+            if built is None or built.revision < revision:  # not rebuilt while this one waited
+                self._rebuild()
+        finally:
+            self._rebuilding.release()
+
+    def _rebuild(self) -> None:
+        revision = self._store.revision()  # before the scan, which then sees every write counted
+        started = self._clock()
+        decisions = list(self._store.scan())
+        self._index.rebuild(decisions)
+        self._built = _Built(revision, started, len(decisions))
 
 
 class SearchService:
-    """Runs queryDecisions' four modes against a store."""
+    """Runs queryDecisions' four modes: semantic and list through the store, keyword through
+    `KeywordSearch`, and the hybrid mix of the two rankings.
+
+    Thread safety: no state of its own; the store, `embed_query` and `KeywordSearch` are thread-safe.
+    """
 
     def __init__(
         self,
         store: DecisionStore,
         embed_query: Callable[[Sequence[str]], list[list[float]]],
-        generation: Callable[[], int],
+        keyword: KeywordSearch,
     ) -> None:
         self._store = store
         self._embed_query = embed_query
-        self._generation = generation
-        self._lock = threading.Lock()
-        self._index: _KeywordIndex | None = None
-        self._index_gen = -1
-        self._index_built = 0.0
+        self._keyword = keyword
 
     def semantic(self, query: str, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
         vector = self._embed_query([query])[0]
         return self._store.search(vector, flt, limit)
 
-    def _keyword_index(self) -> _KeywordIndex:
-        with self._lock:
-            gen = self._generation()
-            # Small corpora rebuild on every change; large ones at most every KEYWORD_REFRESH_S,
-            # so a stream of writes does not turn every keyword query into a full rebuild.
-            large = self._index is not None and len(self._index.decisions) >= KEYWORD_EAGER_MAX
-            recent = time.monotonic() - self._index_built < KEYWORD_REFRESH_S
-            if self._index is None or (gen != self._index_gen and not (large and recent)):
-                self._index = _KeywordIndex(list(self._store.scan()))
-                self._index_gen = gen
-                self._index_built = time.monotonic()
-            return self._index
-
     def keyword(self, query: str, flt: DecisionFilter, limit: int) -> list[tuple[Decision, float]]:
-        return self._keyword_index().search(query, flt, limit)
+        return self._keyword.search(query, flt, limit)
 
     def search(
         self,
@@ -179,7 +176,7 @@ class SearchService:
             return SearchResult(hits, "semantic")
         if mode == "keyword":
             found = self.keyword(query, flt, limit)
-            hits = [Hit(d, round(1 - s / 10, 4), keyword=s, combined=s) for d, s in found]
+            hits = [Hit(d, keyword_distance(s), keyword=s, combined=s) for d, s in found]
             scores = {d.id: {"semantic": 0.0, "keyword": s, "combined": s} for d, s in found}
             return SearchResult(hits, "keyword", scores)
         return self._hybrid(query, flt, limit, hybrid_weight, semantic_prefix)
@@ -204,6 +201,15 @@ class SearchService:
         combined.sort(key=lambda h: (-h.combined, h.decision.id))
         top = combined[:limit]
         return SearchResult(top, "hybrid", {h.decision.id: scores[h.decision.id] for h in top})
+
+
+def keyword_distance(score: float) -> float:
+    """A keyword hit's `distance`: 1 - score / 10, clipped at 0 so it stays in [0, 1].
+
+    Scores up to 10 keep the distances clients always got; a higher score (rare words, a long
+    query) gave a negative distance before the clip, and now gives 0. Order is by score anyway.
+    """
+    return max(0.0, round(1 - score / 10, 4))
 
 
 def _normalise(values: dict[str, float]) -> dict[str, float]:

@@ -69,6 +69,9 @@ class TimedStore:
     def reindex(self, items: Sequence[tuple[Decision, Vector]]) -> None:
         self._timed("reindex", self._inner.reindex, items)
 
+    def revision(self) -> int:
+        return self._inner.revision()
+
     def ping(self) -> None:
         self._inner.ping()
 

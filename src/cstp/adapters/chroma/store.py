@@ -99,6 +99,7 @@ class ChromaStore:
         self._index: Collection | None = None
         self._closed = False
         self._recent = RecentDecisions(RECENT_CACHE)
+        self._revision = 0  # bumped under `_lock` after each save/reindex returned from Chroma
 
     # --- factories --------------------------------------------------------------------------
 
@@ -174,6 +175,7 @@ class ChromaStore:
                     [m for _, _, m in indexed],
                     "save",
                 )
+        self._bump_revision()
 
     def get(self, decision_id: str) -> Decision | None:
         """The record with exactly this id, or None."""
@@ -302,6 +304,16 @@ class ChromaStore:
                 [index_metadata_for(d) for d, _ in chunk],
                 "reindex",
             )
+        self._bump_revision()
+
+    def revision(self) -> int:
+        """Grows after every save/reindex through this store object (this process only)."""
+        with self._lock:
+            return self._revision
+
+    def _bump_revision(self) -> None:
+        with self._lock:
+            self._revision += 1
 
     def ping(self) -> None:
         """Heartbeat plus a record count: proves the server answers and the collection exists."""
