@@ -83,7 +83,7 @@ class GeminiEmbedder:
         self._dimensions = dimensions
         self._batch_size = max(1, min(batch_size, MAX_BATCH))
         self._max_retries = max(0, max_retries)
-        self._backoff = wait_exponential_jitter(initial=backoff, max=max_backoff, jitter=backoff)
+        self._backoff = wait_exponential_jitter(multiplier=backoff, max=max_backoff, jitter=backoff)
         self._max_backoff = max_backoff
         self._path = f"models/{self._model}:batchEmbedContents"
         self._client = httpx.Client(
