@@ -1,10 +1,13 @@
-"""HTTP routes. Thin: read the request, call one component, shape the response."""
+"""HTTP routes. Thin: read the request, call one member of `WebState`, shape the response.
+
+The state is `app.state.web`, put there by the composition root; nothing here imports `cstp.app`.
+"""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
@@ -12,20 +15,16 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cstp import logs
-from cstp.methods.context import CallContext
-from cstp.rpc import dispatch
 from cstp.web.agent_card import Card
 from cstp.web.auth import Unauthorized
-
-if TYPE_CHECKING:
-    from cstp.app import Components
+from cstp.web.state import WebState
 
 router = APIRouter()
 
 
-def _components(request: Request) -> Components:
-    c: Components = request.app.state.components
-    return c
+def _state(request: Request) -> WebState:
+    state: WebState = request.app.state.web
+    return state
 
 
 class BodyTooLarge(Exception):
@@ -52,19 +51,20 @@ def _unauthorized(detail: str) -> JSONResponse:
 
 @router.post("/cstp")
 async def cstp(request: Request) -> Response:
-    c = _components(request)
+    s = _state(request)
     try:
-        agent = c.authenticator.authenticate(request.headers.get("authorization"))
+        agent = s.authenticate(request.headers.get("authorization"))
     except Unauthorized as e:
         return _unauthorized(e.detail)
     try:
-        body = await _read_body(request, c.settings.max_body_bytes)
+        body = await _read_body(request, s.max_body_bytes)
     except BodyTooLarge:
-        return JSONResponse({"detail": f"Request body exceeds {c.settings.max_body_bytes} bytes"}, 413)
-    ctx = CallContext(agent=agent, request_id=logs.request_id.get(), services=c.services)
-    reply = await anyio.to_thread.run_sync(
-        dispatch, body, c.table, ctx, c.metrics.observe_rpc, c.batch_executor
-    )
+        return JSONResponse({"detail": f"Request body exceeds {s.max_body_bytes} bytes"}, 413)
+    token = logs.agent.set(agent)
+    try:
+        reply = await s.dispatch(body, agent)
+    finally:
+        logs.agent.reset(token)
     if reply is None:
         return Response(status_code=204)
     return Response(reply, media_type="application/json")
@@ -72,20 +72,20 @@ async def cstp(request: Request) -> Response:
 
 @router.get("/health")
 async def health(request: Request) -> dict[str, Any]:
-    c = _components(request)
+    s = _state(request)
     return {
         "status": "healthy",
-        "version": c.version,
-        "uptime_seconds": round(time.monotonic() - c.started, 3),
+        "version": s.version,
+        "uptime_seconds": round(time.monotonic() - s.started, 3),
         "timestamp": datetime.now(UTC).isoformat(),
     }
 
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
-    c = _components(request)
-    components = await anyio.to_thread.run_sync(c.readiness)
-    failing = [name for name, state in components.items() if state["status"] != "OK"]
+    statuses = await anyio.to_thread.run_sync(_state(request).readiness)
+    components = {name: status.to_wire() for name, status in statuses.items()}
+    failing = [name for name, status in statuses.items() if status.state == "ERROR"]
     if failing:
         return JSONResponse(
             {
@@ -107,16 +107,16 @@ def _card(request: Request, card: Card) -> Response:
 
 @router.get("/.well-known/agent.json")
 async def agent_json(request: Request) -> Response:
-    return _card(request, _components(request).cstp_card)
+    return _card(request, _state(request).cstp_card)
 
 
 @router.get("/.well-known/agent-card.json")
 async def agent_card_json(request: Request) -> Response:
-    return _card(request, _components(request).a2a_card)
+    return _card(request, _state(request).a2a_card)
 
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    registry = _components(request).metrics.registry
+    registry = _state(request).registry
     data = await anyio.to_thread.run_sync(generate_latest, registry)
     return Response(data, media_type=CONTENT_TYPE_LATEST)
