@@ -41,6 +41,7 @@ from cstp.web.agent_card import a2a_card, cstp_card
 from cstp.web.auth import Authenticator, load_or_generate, parse_tokens
 from cstp.web.metrics import Metrics
 from cstp.web.middleware import RequestContext
+from cstp.web.rpc_endpoint import RpcFastPath
 from cstp.web.state import WebState, dispatch_on
 
 logger = logging.getLogger("cstp")
@@ -247,8 +248,13 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        # cstp's observability is Prometheus metrics and JSON logs. FastAPI's OpenTelemetry bridge
+        # would engage as soon as any library set a global provider (and log exception texts);
+        # off, it costs one check per request instead of several provider look-ups.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.include_router(routes.router)
+    app.add_middleware(RpcFastPath)  # inside RequestContext: the call still gets its id and metrics
     app.add_middleware(RequestContext, metrics=metrics)
     app.state.web = web
     # For tests and tools in-process: the services and the (timed) adapters the app runs on.

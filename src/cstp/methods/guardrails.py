@@ -66,6 +66,9 @@ METHODS: tuple[MethodSpec[Any, Any], ...] = (
         CheckParams,
         check_guardrails,
         summary="Check an intended action against the loaded guardrails (block or warn)",
+        blocking=False,  # compiled rules in memory, no I/O: answered on the event loop
     ),
-    MethodSpec("cstp.listGuardrails", ListParams, list_guardrails, summary="List loaded guardrails"),
+    MethodSpec(
+        "cstp.listGuardrails", ListParams, list_guardrails, summary="List loaded guardrails", blocking=False
+    ),
 )

@@ -13,61 +13,21 @@ import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Route
 
-from cstp import logs
 from cstp.web.agent_card import Card
-from cstp.web.auth import Unauthorized
+from cstp.web.rpc_endpoint import PATH, rpc_endpoint
 from cstp.web.state import WebState
 
 router = APIRouter()
+# POST /cstp: a plain ASGI endpoint (see web.rpc_endpoint); RpcFastPath answers it before routing,
+# and this route makes the router know the path (405 for GET, the redirect for /cstp/).
+router.routes.append(Route(PATH, rpc_endpoint, methods=["POST"]))
 
 
 def _state(request: Request) -> WebState:
     state: WebState = request.app.state.web
     return state
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _unauthorized(detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, 401, headers={"WWW-Authenticate": "Bearer"})
-
-
-@router.post("/cstp")
-async def cstp(request: Request) -> Response:
-    s = _state(request)
-    try:
-        agent = s.authenticate(request.headers.get("authorization"))
-    except Unauthorized as e:
-        return _unauthorized(e.detail)
-    try:
-        body = await _read_body(request, s.max_body_bytes)
-    except BodyTooLarge:
-        return JSONResponse({"detail": f"Request body exceeds {s.max_body_bytes} bytes"}, 413)
-    token = logs.agent.set(agent)
-    try:
-        reply = await s.dispatch(body, agent)
-    finally:
-        logs.agent.reset(token)
-    if reply is None:
-        return Response(status_code=204)
-    return Response(reply, media_type="application/json")
 
 
 @router.get("/health")
