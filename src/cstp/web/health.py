@@ -5,6 +5,9 @@ finished starting": the store answers while its background index check still run
 is ready at once on purpose (see docs/OPERATIONS.md), so NOT_READY is shown but does not fail
 readiness. A probe that raises is ERROR with the probe's fixed, secret-free text; the cause goes to
 the log only.
+
+Thread safety: probes hold no state of their own; they call the adapters and services, which are
+safe to call from any thread. `/ready` runs them on a worker thread.
 """
 
 from __future__ import annotations

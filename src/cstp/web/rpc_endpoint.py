@@ -1,10 +1,11 @@
 """POST /cstp as a plain ASGI endpoint: auth, body limit, dispatch, 200 / 204.
 
 Every agent call takes this path, so it skips what it does not need from FastAPI: request and
-response objects, the exception middleware, dependency solving and route matching cost about as much
-as a trivial call itself (docs/PERFORMANCE.md). `RpcFastPath` answers `POST /cstp` directly; the
-same endpoint is also registered on the router (`web.routes`), so every other method or path
-spelling (`GET /cstp`: 405, `/cstp/`: redirect) behaves as FastAPI makes it.
+response objects, the exception middleware, dependency solving and route matching cost ~95 µs of
+CPU per call, about half of what a trivial call costs without them (docs/PERFORMANCE.md).
+`RpcFastPath` answers `POST /cstp` directly; the same endpoint is also registered on the router
+(`web.routes`), so every other method or path spelling (`GET /cstp`: 405, `/cstp/`: redirect)
+behaves as FastAPI makes it.
 
 The replies are byte-for-byte what the FastAPI route sent: `Response(reply, media_type=
 "application/json")`, an empty 204, and `JSONResponse({"detail": ...})` for 401 and 413.
