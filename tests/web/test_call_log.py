@@ -77,3 +77,12 @@ def test_a_refused_request_still_logs_its_http_line(client: Any, log_lines: io.S
     http = [x for x in lines if x["logger"] == "cstp.http"]
     assert [(x["path"], x["status"]) for x in http] == [("/cstp", 401)]
     assert calls(log_lines) == [] and "wrong-token-123" not in log_lines.getvalue()
+
+
+def test_a_body_that_is_not_a_call_still_logs_one_line(client: Any, log_lines: io.StringIO) -> None:
+    for body in (b"{not json", b"[]"):
+        assert client.post("/cstp", content=body, headers=AUTH).status_code == 200
+    assert [(x["method"], x["outcome"]) for x in calls(log_lines)] == [
+        (None, "error-32700"),
+        (None, "error-32600"),
+    ]

@@ -156,21 +156,23 @@ def _call_one(
 
 def _decode(body: bytes) -> Any:
     """The parsed body, or an `_Immediate` reply when it is not JSON."""
+    started = time.perf_counter()
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return _Immediate(_encode(_reply(None, error=ParseError())))
+        error = ParseError()
     except RecursionError:  # valid JSON nested deeper than the parser's recursion limit
-        return _Immediate(_encode(_reply(None, error=ParseError("Parse error: JSON nested too deeply"))))
+        error = ParseError("Parse error: JSON nested too deeply")
+    return _Immediate(_encode(_reply(None, error=error)), error.code, time.perf_counter() - started)
 
 
 class _Immediate:
-    """A reply decided before any method runs (the body is not JSON)."""
+    """A reply decided before any method runs (the body is not JSON); logged like a call."""
 
-    __slots__ = ("reply",)
+    __slots__ = ("code", "reply", "seconds")
 
-    def __init__(self, reply: bytes) -> None:
-        self.reply = reply
+    def __init__(self, reply: bytes, code: int, seconds: float) -> None:
+        self.reply, self.code, self.seconds = reply, code, seconds
 
 
 class Dispatcher:
@@ -211,10 +213,14 @@ class Dispatcher:
 
     def reply(self, payload: Any, ctx: Any = None) -> bytes | None:
         if isinstance(payload, _Immediate):
+            if logger.isEnabledFor(logging.INFO):
+                _log_call(None, f"error{payload.code}", payload.seconds)
             return payload.reply
         table, observe, errors = self.table, self.observe, self.errors
         if isinstance(payload, list):
             if not payload:
+                if logger.isEnabledFor(logging.INFO):
+                    _log_call(None, f"error{InvalidRequest.code}", 0.0)
                 return _encode(_reply(None, error=InvalidRequest("Invalid Request: empty batch")))
             if self.executor is not None and len(payload) > 1:
                 # The spec lets a server process batch members in any order, concurrently; the
