@@ -21,11 +21,12 @@ $(STAMP): requirements-dev.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/cstp-server
 
-## lint: ruff (lint + format check) and mypy --strict
+## lint: ruff (lint + format check), mypy --strict and the import-linter layer contracts
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 ## test: lint, type checks and the whole test suite (Chroma server, embedded store, Docker)
 test: lint

@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="re-embed instead of using ~/.cache/cstp-bench")
     p.add_argument("--out", type=Path, default=RESULTS / "latest.json", help="JSON output file")
     p.add_argument("--keep-workdir", action="store_true", help="keep data directories and logs")
+    p.add_argument(
+        "--only",
+        choices=["http-floor"],
+        help="run one scenario: http-floor (a trivial method against the reference server's figures)",
+    )
     p.add_argument("--report", type=Path, help="print the Markdown report of an earlier JSON file and exit")
     return p
 
@@ -111,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(h: Harness, args: argparse.Namespace) -> None:
-    from bench.scenarios import docker_ops, guardrails, queries
+    from bench.scenarios import docker_ops, guardrails, http_floor, queries
+
+    http_floor.run(h)
+    if args.only == "http-floor":
+        h.docker = {"skipped": "--only http-floor"}
+        return
     from cstp.adapters.onnx_embedder import OnnxEmbedder
 
     embedder = OnnxEmbedder()

@@ -191,6 +191,7 @@ def start_cstp(
     prefix: str = "cstp",
     guardrails: Path | None = None,
     ready_timeout: float = 600.0,
+    log_level: str = "WARNING",
 ) -> Proc:
     """Start `cstp-server` on a free port and wait for /ready 200 (start time in info)."""
     port = free_port()
@@ -201,7 +202,7 @@ def start_cstp(
         "CSTP_AUTH_TOKENS": f"bench:{token}",
         "CHROMA_COLLECTION_PREFIX": prefix,
         "GUARDRAILS_WATCH": "false",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": log_level,
     }
     if chroma_url:
         env["CHROMA_URL"] = chroma_url

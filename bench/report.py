@@ -61,6 +61,22 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             False,
             "×",
         )
+    hf = (data["floors"].get("http_floor") or {}).get("cstp", {})
+    ref = (data["floors"].get("http_floor") or {}).get("reference", {})
+    add(
+        "HTTP floor (listGuardrails) p50 at c=1 ≤ the reference server's",
+        hf.get("c=1", {}).get("p50_ms"),
+        ref.get("p50_ms_c1", 0.0),
+        False,
+        "ms",
+    )
+    add(
+        "HTTP floor (listGuardrails) req/s at c=16 ≥ the reference server's",
+        hf.get("c=16", {}).get("rps"),
+        ref.get("rps_c16", 0.0),
+        True,
+        "req/s",
+    )
     r = _find(res, "recordDecision", concurrency=16)
     add("recordDecision throughput at c=16", r and r["rps"], 300, True, "req/s")
     g200 = [r for r in res if r["scenario"].startswith("checkGuardrails") and (r.get("rules") or 0) >= 150]
@@ -148,6 +164,22 @@ def markdown(data: dict[str, Any]) -> str:
         )
     )
     fl = data["floors"]
+    if fl.get("http_floor"):
+        hf = fl["http_floor"]
+        ref = hf["reference"]
+        parts += ["", f"## HTTP floor: {hf['method']} against the reference server", ""]
+        parts.append(
+            f"Medians of {hf['repeats']} runs per concurrency. The reference server's figures were "
+            "measured on this machine with the same client."
+        )
+        parts.append("")
+        hrows = [["reference server", 1, "–", ref["p50_ms_c1"], "–", "–"]]
+        hrows.append(["reference server", 16, ref["rps_c16"], "–", "–", "–"])
+        for c, m in hf["cstp"].items():
+            hrows.append(
+                ["cstp", int(c.removeprefix("c=")), m["rps"], m["p50_ms"], m["p99_ms"], m["server_cpu_ms"]]
+            )
+        parts.append(_table(["server", "c", "req/s", "p50 ms", "p99 ms", "server CPU ms/req"], hrows))
     parts += ["", "## Floors (in-process, same model, same collections)", ""]
     frows = []
     for store, sizes in fl.get("embed_query", {}).items():

@@ -2,12 +2,16 @@
 
 Every test starts without any cstp-related environment variable, so a developer's shell (or CI's)
 cannot change what a test means. Tests build `Settings(...)` explicitly.
+
+Wire tests (tests/web, tests/methods, tests/rpc) run the app on `MemoryStore` and the hashing
+`HashEmbedder` (`make_adapters`); tests/integration overrides `make_adapters` to run the same tests
+on embedded Chroma and the ONNX model (`tests/integration/test_wire_on_real_adapters.py`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +52,30 @@ def settings_factory(tmp_path: Path) -> Any:
     return make
 
 
-@pytest.fixture
-def client(settings_factory: Any) -> Iterator[Any]:
-    """A TestClient on a full app: embedded Chroma in tmp, the offline embedder, packaged rules."""
-    from fastapi.testclient import TestClient
+@pytest.fixture(scope="session")
+def make_adapters() -> Callable[[], Any]:
+    """Fresh adapters for one app: a memory store and the hashing embedder (None: the settings')."""
+    from cstp.adapters.memory_store import MemoryStore
+    from cstp.app import Adapters
+    from tests.fakes import HashEmbedder
 
+    return lambda: Adapters(MemoryStore(HashEmbedder.space), HashEmbedder())
+
+
+@pytest.fixture
+def app_factory(settings_factory: Any, make_adapters: Callable[[], Any]) -> Any:
+    """`make(**settings_overrides)` → an app on the adapters of `make_adapters`."""
     from cstp.app import create_app
 
-    with TestClient(create_app(settings_factory())) as c:
+    return lambda **overrides: create_app(settings_factory(**overrides), adapters=make_adapters())
+
+
+@pytest.fixture
+def client(app_factory: Any) -> Iterator[Any]:
+    """A TestClient on a full app with the packaged rules (adapters: see `make_adapters`)."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app_factory()) as c:
         yield c
 
 

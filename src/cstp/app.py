@@ -1,8 +1,11 @@
 """The composition root: settings → adapters → services → method table → FastAPI app.
 
-This is the only module that chooses implementations. Components are built once (by the CLI before
-the server starts, so configuration errors print cleanly, or by the lifespan when a test or an ASGI
-host calls `create_app(settings)`), kept on `app.state`, and closed in reverse order at shutdown.
+This is the only module that chooses implementations, and `create_app` is the only build path:
+it builds everything eagerly (so the CLI, a test or an ASGI host get configuration and dependency
+errors from the call itself), puts the routes' `WebState` on `app.state.web`, and the lifespan only
+starts the background work (guardrail watcher, index check, SIGHUP) and closes everything in
+reverse order at shutdown. An app that is never served is never closed: serve it, or use it as a
+context manager (`TestClient(app)`).
 """
 
 from __future__ import annotations
@@ -15,35 +18,46 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from cstp import __version__
+from cstp import __version__, logs
 from cstp.adapters.bm25s_index import Bm25sIndex
 from cstp.domain.decisions import DecisionService
-from cstp.domain.errors import CstpError
 from cstp.domain.guardrails import GuardrailService
 from cstp.domain.ports import DecisionStore, Embedder, Vector
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
 from cstp.methods import calibration, decisions, guardrails, query
-from cstp.methods.context import Services
+from cstp.methods.context import CallContext, Services
+from cstp.methods.errors import ERRORS
+from cstp.rpc import Dispatcher
 from cstp.rpc.table import MethodTable, method_table
 from cstp.runtime.coalesce import Coalescer
 from cstp.runtime.instrumented import TimedEmbedder, TimedStore
 from cstp.settings import Settings
-from cstp.web import routes
-from cstp.web.agent_card import Card, a2a_card, cstp_card
+from cstp.web import health, routes
+from cstp.web.agent_card import a2a_card, cstp_card
 from cstp.web.auth import Authenticator, load_or_generate, parse_tokens
 from cstp.web.metrics import Metrics
 from cstp.web.middleware import RequestContext
+from cstp.web.rpc_endpoint import RpcFastPath
+from cstp.web.state import WebState, dispatch_on
 
 logger = logging.getLogger("cstp")
 
-READY_PROBE_TEXT = "readiness probe"
+BATCH_THREADS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Adapters:
+    """The two ports' implementations. Given to `create_app`, they are used instead of the ones
+    the settings name (tests pass a memory store); either way the app closes them at shutdown."""
+
+    store: DecisionStore
+    embedder: Embedder
 
 
 def all_methods() -> MethodTable:
@@ -101,132 +115,74 @@ def auth_pairs(settings: Settings) -> list[tuple[str, str]]:
     return load_or_generate(settings.token_file)
 
 
-@dataclass
-class Components:
-    settings: Settings
-    metrics: Metrics
-    store: DecisionStore
-    embedder: Embedder
-    decisions: DecisionService
-    search: SearchService
-    guardrails: GuardrailService
-    authenticator: Authenticator
-    table: MethodTable
-    cstp_card: Card
-    a2a_card: Card
-    batch_executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="cstp-batch")
+def _timed_adapters(
+    settings: Settings, given: Adapters | None, metrics: Metrics, stack: ExitStack
+) -> Adapters:
+    def observe_embed(purpose: str, seconds: float, texts: int) -> None:
+        metrics.embed_latency.labels(purpose).observe(seconds)
+        metrics.embed_batch.observe(texts)
+
+    embedder: Embedder = TimedEmbedder(given.embedder if given else build_embedder(settings), observe_embed)
+    stack.callback(embedder.close)
+    raw_store = given.store if given else build_store(settings, embedder.space)
+    store: DecisionStore = TimedStore(raw_store, lambda op, s: metrics.store_latency.labels(op).observe(s))
+    stack.callback(store.close)
+    return Adapters(store, embedder)
+
+
+def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Services:
+    store, embedder = adapters.store, adapters.embedder
+    guardrail_service = GuardrailService(settings.guardrail_dirs, watch=settings.guardrails_watch)
+    stack.callback(guardrail_service.stop)
+    # Group commit: concurrent requests share embedding batches and store writes.
+    embed_docs: Coalescer[str, list[float]] = Coalescer(
+        lambda texts: embedder.embed(texts, "document"), settings.embed_batch_size
     )
-    version: str = __version__
-    started: float = field(default_factory=time.monotonic)
-    _closers: ExitStack = field(default_factory=ExitStack)
+    embed_queries: Coalescer[str, list[float]] = Coalescer(
+        lambda texts: embedder.embed(texts, "query"), settings.embed_batch_size
+    )
 
-    @property
-    def services(self) -> Services:
-        return Services(self.decisions, self.search, self.guardrails, self.settings.agent_name)
+    def save_batch(items: list[tuple[Decision, Vector | None]]) -> list[None]:
+        store.save(items)
+        return [None] * len(items)
 
-    def readiness(self) -> dict[str, dict[str, Any]]:
-        """Per-component state for /ready: OK or ERROR with a fixed, secret-free reason."""
-        out: dict[str, dict[str, Any]] = {}
-        try:
-            self.store.ping()
-            out["store"] = {
-                "status": "OK",
-                "mode": self.settings.store_mode,
-                "index": self.decisions.index_state,
-            }
-        except Exception as e:  # any failure means not ready; the body stays fixed and secret-free
-            _log_probe_failure("store", e)
-            out["store"] = {"status": "ERROR", "error": "decision store unreachable"}
-        try:
-            if self.settings.embedding_provider == "local":
-                self.embedder.embed([READY_PROBE_TEXT], "query")
-            out["embedder"] = {"status": "OK", "space": self.embedder.space}
-        except Exception as e:
-            _log_probe_failure("embedder", e)
-            out["embedder"] = {"status": "ERROR", "error": "embedder failed"}
-        status = self.guardrails.status()
-        out["guardrails"] = {"status": "OK", **status}
-        return out
-
-    def close(self) -> None:
-        self._closers.close()
+    saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(save_batch, 256)
+    decision_service = DecisionService(
+        store,
+        embedder,
+        embed=embed_docs.submit,
+        save=saver.submit,
+        record_policy=guardrail_policy(guardrail_service),
+    )
+    search = SearchService(store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()))
+    return Services(decision_service, search, guardrail_service, settings.agent_name)
 
 
-def _log_probe_failure(component: str, error: Exception) -> None:
-    if isinstance(error, CstpError):
-        logger.warning("readiness: %s failed: %s", component, error)
-    else:
-        logger.exception("readiness: %s failed unexpectedly", component)
-
-
-def build_components(settings: Settings) -> Components:
-    """Build everything the server needs. Raises CstpError subclasses with operator-facing text."""
-    with ExitStack() as stack:
-        metrics = Metrics()
-
-        def observe_embed(purpose: str, seconds: float, texts: int) -> None:
-            metrics.embed_latency.labels(purpose).observe(seconds)
-            metrics.embed_batch.observe(texts)
-
-        embedder: Embedder = TimedEmbedder(build_embedder(settings), observe_embed)
-        stack.callback(embedder.close)
-        store: DecisionStore = TimedStore(
-            build_store(settings, embedder.space),
-            lambda op, s: metrics.store_latency.labels(op).observe(s),
-        )
-        stack.callback(store.close)
-        guardrail_service = GuardrailService(settings.guardrail_dirs, watch=settings.guardrails_watch)
-        stack.callback(guardrail_service.stop)
-
-        # Group commit: concurrent requests share embedding batches and store writes.
-        embed_docs: Coalescer[str, list[float]] = Coalescer(
-            lambda texts: embedder.embed(texts, "document"), settings.embed_batch_size
-        )
-        embed_queries: Coalescer[str, list[float]] = Coalescer(
-            lambda texts: embedder.embed(texts, "query"), settings.embed_batch_size
-        )
-
-        def save_batch(items: list[tuple[Decision, Vector | None]]) -> list[None]:
-            store.save(items)
-            return [None] * len(items)
-
-        saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(save_batch, 256)
-        decision_service = DecisionService(
-            store,
-            embedder,
-            embed=embed_docs.submit,
-            save=saver.submit,
-            record_policy=guardrail_policy(guardrail_service),
-        )
-        search = SearchService(store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()))
-        table = all_methods()
-        components = Components(
-            settings=settings,
-            metrics=metrics,
-            store=store,
-            embedder=embedder,
-            decisions=decision_service,
-            search=search,
-            guardrails=guardrail_service,
-            authenticator=Authenticator.from_pairs(auth_pairs(settings)),
-            table=table,
-            cstp_card=cstp_card(settings, table, __version__),
-            a2a_card=a2a_card(settings, table, __version__),
-        )
-        metrics.add_gauges(
-            {
-                "cstp_decisions": ("Stored decisions", store.count),
-                "cstp_guardrails_loaded": (
-                    "Loaded guardrail rules",
-                    lambda: float(guardrail_service.status()["loaded"]),
-                ),
-            }
-        )
-        stack.callback(components.batch_executor.shutdown)
-        components._closers = stack.pop_all()
-        return components
-    raise AssertionError("unreachable")  # pragma: no cover
+def _web_state(
+    settings: Settings, adapters: Adapters, services: Services, metrics: Metrics, stack: ExitStack
+) -> WebState:
+    batch_executor = ThreadPoolExecutor(BATCH_THREADS, thread_name_prefix="cstp-batch")
+    # At shutdown, batch members not yet started are dropped (the graceful timeout has passed, the
+    # client is gone); the running ones finish, since a store write must not be cut in half.
+    stack.callback(batch_executor.shutdown, wait=False, cancel_futures=True)
+    table = all_methods()
+    dispatcher = Dispatcher(table, ERRORS, metrics.observe_rpc, batch_executor)
+    probes = (
+        health.store_probe(adapters.store, settings.store_mode, lambda: services.decisions.index_state),
+        health.embedder_probe(adapters.embedder, local=settings.embedding_provider == "local"),
+        health.guardrails_probe(services.guardrails.status),
+    )
+    return WebState(
+        authenticate=Authenticator.from_pairs(auth_pairs(settings)).authenticate,
+        dispatch=dispatch_on(dispatcher, lambda agent: CallContext(agent, logs.request_id.get(), services)),
+        readiness=lambda: health.run_probes(probes),
+        cstp_card=cstp_card(settings, table, __version__),
+        a2a_card=a2a_card(settings, table, __version__),
+        registry=metrics.registry,
+        max_body_bytes=settings.max_body_bytes,
+        version=__version__,
+        started=time.monotonic(),
+    )
 
 
 def _install_sighup(reload: Callable[[], object]) -> Callable[[], None]:
@@ -250,32 +206,48 @@ def _install_sighup(reload: Callable[[], object]) -> Callable[[], None]:
     return remove
 
 
-def create_app(settings: Settings, components: Components | None = None) -> FastAPI:
-    """The ASGI app. Without `components`, they are built at startup and closed at shutdown."""
+def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastAPI:
+    """Build the whole server; the adapters the settings name unless `adapters` are given.
+
+    Raises CstpError subclasses with operator-facing text (ConfigError for a bad setting).
+    """
+    metrics = Metrics()
+    with ExitStack() as stack:
+        timed = _timed_adapters(settings, adapters, metrics, stack)
+        services = _services(settings, timed, stack)
+        web = _web_state(settings, timed, services, metrics, stack)
+        metrics.add_gauges(
+            {
+                "cstp_decisions": ("Stored decisions", timed.store.count),
+                "cstp_guardrails_loaded": (
+                    "Loaded guardrail rules",
+                    lambda: float(services.guardrails.status()["loaded"]),
+                ),
+            }
+        )
+        closers = stack.pop_all()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        c = components or build_components(settings)
-        app.state.components = c
-        c.guardrails.start()
-        c.decisions.reconcile_in_background()
-        remove_hup = _install_sighup(c.guardrails.reload)
-        logger.info(
-            "cstp ready",
-            extra={
-                "version": c.version,
-                "store": settings.store_mode,
-                "embedder": c.embedder.space,
-                "methods": len(c.table),
-                "guardrails": c.guardrails.status()["loaded"],
-            },
-        )
-        try:
-            yield
-        finally:
-            remove_hup()
-            logger.info("shutting down: closing components")
-            c.close()
+        with closers:
+            services.guardrails.start()
+            services.decisions.reconcile_in_background()
+            remove_hup = _install_sighup(services.guardrails.reload)
+            logger.info(
+                "cstp ready",
+                extra={
+                    "version": __version__,
+                    "store": settings.store_mode,
+                    "embedder": timed.embedder.space,
+                    "methods": len(all_methods()),
+                    "guardrails": services.guardrails.status()["loaded"],
+                },
+            )
+            try:
+                yield
+            finally:
+                remove_hup()
+                logger.info("shutting down: closing components")
 
     app = FastAPI(
         title="cstp",
@@ -284,26 +256,16 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        # cstp's observability is Prometheus metrics and JSON logs. FastAPI's OpenTelemetry bridge
+        # would engage as soon as any library set a global provider (and log exception texts);
+        # off, it costs one check per request instead of several provider look-ups.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.include_router(routes.router)
-    metrics = components.metrics if components else None
-    app.add_middleware(_LazyRequestContext, metrics=metrics)
+    app.add_middleware(RpcFastPath)  # inside RequestContext: the call still gets its id and metrics
+    app.add_middleware(RequestContext, metrics=metrics)
+    app.state.web = web
+    # For tests and tools in-process: the services and the (timed) adapters the app runs on.
+    app.state.services = services
+    app.state.adapters = timed
     return app
-
-
-class _LazyRequestContext:
-    """RequestContext whose metrics come from app.state once the lifespan has built them."""
-
-    def __init__(self, app: Any, metrics: Metrics | None) -> None:
-        self.app = app
-        self._metrics = metrics
-        self._inner: RequestContext | None = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if self._inner is None:
-            if scope["type"] != "http":
-                await self.app(scope, receive, send)
-                return
-            metrics = self._metrics or scope["app"].state.components.metrics
-            self._inner = RequestContext(self.app, metrics)
-        await self._inner(scope, receive, send)

@@ -1,4 +1,4 @@
-"""`cstp-server` / `python -m cstp`: parse flags, build settings and components, serve.
+"""`cstp-server` / `python -m cstp`: parse flags, build settings and the app, serve.
 
 Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 startup failed (a dependency or guardrail file),
 2 invalid configuration.
@@ -92,17 +92,17 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from cstp.app import build_components, create_app
+    from cstp.app import create_app
 
     try:
-        components = build_components(settings)
+        app = create_app(settings)
     except ConfigError as e:
         return _fail(2, str(e))
     except CstpError as e:
         logger.error("startup failed: %s", e)
         return _fail(1, f"startup failed: {e}")
     config = uvicorn.Config(
-        create_app(settings, components),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,

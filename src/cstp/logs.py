@@ -1,7 +1,11 @@
-"""JSON logs to stdout, one object per line, carrying the request id of the request being served.
+"""JSON logs to stdout, one object per line, carrying the request id and the agent of the request
+being served.
 
-Secrets never reach the log: the auth layer logs agent ids only, and `RedactFilter` masks any
-configured token that would appear in a message anyway.
+Secrets never reach the log: the auth layer logs agent ids only, the per-call line carries no
+params, and `RedactFilter` masks any configured token that would appear in a message anyway.
+
+Thread safety: the context variables are per task / per thread context (batch members and worker
+threads run in copies of the request's context); `logging` handlers hold their own lock.
 """
 
 from __future__ import annotations
@@ -10,15 +14,22 @@ import logging
 import sys
 from collections.abc import Iterable
 from contextvars import ContextVar
+from typing import IO
 
 from pythonjsonlogger.json import JsonFormatter
 
 request_id: ContextVar[str] = ContextVar("cstp_request_id", default="-")
+agent: ContextVar[str] = ContextVar("cstp_agent", default="-")  # set once the token is checked
+
+FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(agent)s"
 
 
-class _RequestIdFilter(logging.Filter):
+class _ContextFilter(logging.Filter):
+    """Stamp each record with the request id and agent of the request it was logged for."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
+        record.agent = agent.get()
         return True
 
 
@@ -39,18 +50,24 @@ class RedactFilter(logging.Filter):
         return True
 
 
-def configure(level: str, secrets: Iterable[str] = ()) -> None:
-    """Route every logger (ours, uvicorn's, chromadb's) through one JSON handler on stdout."""
-    handler = logging.StreamHandler(sys.stdout)
+def json_handler(stream: IO[str], secrets: Iterable[str] = ()) -> logging.Handler:
+    """The handler `configure` installs: JSON lines with the context fields, secrets redacted."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            FIELDS,
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             timestamp=False,
         )
     )
-    handler.addFilter(_RequestIdFilter())
+    handler.addFilter(_ContextFilter())
     handler.addFilter(RedactFilter(secrets))
+    return handler
+
+
+def configure(level: str, secrets: Iterable[str] = ()) -> None:
+    """Route every logger (ours, uvicorn's, chromadb's) through one JSON handler on stdout."""
+    handler = json_handler(sys.stdout, secrets)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -16,7 +16,7 @@ NOW = datetime.now(UTC)
 @pytest.fixture
 def reviewed(client: Any) -> Any:
     """Six reviewed decisions for project alpha (overconfident), three for beta (perfect)."""
-    c = client.app.state.components
+    c = client.app.state.adapters
     items = []
     plan = [("alpha", 0.9, "failure")] * 3 + [("alpha", 0.9, "success")] * 3 + [("beta", 1.0, "success")] * 3
     for n, (project, conf, outcome) in enumerate(plan):

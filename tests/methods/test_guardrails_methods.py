@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cstp.app import create_app
 from tests.conftest import rpc
 
 RULES = """
@@ -35,11 +34,11 @@ RULES = """
 
 
 @pytest.fixture
-def guarded(tmp_path: Path, settings_factory: Any) -> Any:
+def guarded(tmp_path: Path, app_factory: Any) -> Any:
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "ops.yaml").write_text(RULES)
-    with TestClient(create_app(settings_factory(guardrails_paths=str(rules)))) as c:
+    with TestClient(app_factory(guardrails_paths=str(rules))) as c:
         yield c
 
 

@@ -1,4 +1,4 @@
-"""recordDecision, getDecision, reviewDecision and reindex over JSON-RPC, on the real app."""
+"""recordDecision, getDecision, reviewDecision and reindex over JSON-RPC, on the full app."""
 
 from __future__ import annotations
 
@@ -160,7 +160,7 @@ def test_review_rejects_invalid_outcome(client: Any) -> None:
 def test_reindex_rebuilds_the_index_from_records(client: Any) -> None:
     for text in ("Cache sessions in Redis", "Rotate API keys monthly"):
         record(client, decision=text)
-    store = client.app.state.components.store
+    store = client.app.state.adapters.store
     store.reset_index()
     assert rpc(client, "cstp.queryDecisions", {"query": "Redis"})["result"]["total"] == 0
     result = rpc(client, "cstp.reindex", {})["result"]

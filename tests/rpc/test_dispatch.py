@@ -9,7 +9,9 @@ import pytest
 from pydantic import BaseModel, Field
 
 from cstp.domain.errors import DecisionNotFound, InvalidInput, StoreUnavailable
-from cstp.rpc import MethodSpec, dispatch
+from cstp.methods.errors import ERRORS
+from cstp.rpc import Dispatcher, MethodSpec, dispatch
+from cstp.rpc.errors import InvalidParams
 
 
 class Limit(BaseModel):
@@ -37,7 +39,7 @@ TABLE = {
 
 
 def call(obj: Any, ctx: Any = None) -> Any:
-    out = dispatch(json.dumps(obj).encode(), TABLE, ctx)
+    out = dispatch(json.dumps(obj).encode(), TABLE, ctx, errors=ERRORS)
     return None if out is None else json.loads(out)
 
 
@@ -95,6 +97,36 @@ def test_store_unavailable_is_internal_error_naming_component() -> None:
     reply = call({"jsonrpc": "2.0", "method": "down", "id": 1})
     assert reply["error"]["code"] == -32603
     assert reply["error"]["data"] == {"component": "store"}
+
+
+class Local(Exception):
+    pass
+
+
+def test_the_error_table_is_the_callers_and_an_unmapped_error_is_internal() -> None:
+    table = {"raise": MethodSpec("raise", Limit, raiser(Local("detail")))}
+    body = b'{"jsonrpc":"2.0","method":"raise","id":1}'
+    plain = json.loads(dispatch(body, table) or b"null")
+    assert plain["error"] == {"code": -32603, "message": "Internal error"}
+    mapped = Dispatcher(table, {Local: lambda e: InvalidParams("local", {"field": "x"})}).dispatch(body)
+    assert json.loads(mapped or b"null")["error"] == {
+        "code": -32602,
+        "message": "local",
+        "data": {"field": "x"},
+    }
+
+
+def test_inline_is_only_for_non_blocking_methods_and_early_errors() -> None:
+    table = {
+        "cheap": MethodSpec("cheap", Limit, lambda p, c: 1, blocking=False),
+        "slow": MethodSpec("slow", Limit, lambda p, c: 1),
+    }
+    d = Dispatcher(table)
+    one = lambda m: d.decode(json.dumps({"jsonrpc": "2.0", "method": m, "id": 1}).encode())  # noqa: E731
+    assert d.inline(one("cheap")) and d.inline(one("unknown")) and d.inline(d.decode(b"{nope"))
+    assert not d.inline(one("slow"))
+    assert not d.inline(d.decode(b'[{"jsonrpc":"2.0","method":"cheap","id":1}]'))
+    assert d.inline(d.decode(b'{"jsonrpc":"2.0","method":["x"],"id":1}'))
 
 
 def test_failing_notification_gets_no_reply() -> None:

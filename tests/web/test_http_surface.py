@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -22,8 +23,18 @@ def test_health_is_cheap_liveness_without_auth(client: Any) -> None:
     assert body["timestamp"].endswith("+00:00")
 
 
+def ready_after_index_check(client: Any) -> Any:
+    """/ready once the start-up index check (a background thread) has finished."""
+    deadline = time.monotonic() + 10
+    while True:
+        response = client.get("/ready")
+        if response.json()["components"]["store"]["status"] != "NOT_READY" or time.monotonic() > deadline:
+            return response
+        time.sleep(0.01)
+
+
 def test_ready_reports_every_component_ok(client: Any) -> None:
-    response = client.get("/ready")
+    response = ready_after_index_check(client)
     assert response.status_code == 200
     components = response.json()["components"]
     assert {k: v["status"] for k, v in components.items()} == {
@@ -34,7 +45,7 @@ def test_ready_reports_every_component_ok(client: Any) -> None:
 
 
 def test_ready_is_503_naming_the_store_when_it_fails(client: Any) -> None:
-    client.app.state.components.store.close()
+    client.app.state.adapters.store.close()
     response = client.get("/ready")
     assert response.status_code == 503
     body = response.json()
@@ -95,8 +106,8 @@ def test_wrong_scheme_is_401(client: Any) -> None:
     assert response.json() == {"detail": "Invalid authorization scheme, expected Bearer"}
 
 
-def test_body_over_the_limit_is_413(settings_factory: Any) -> None:
-    with TestClient(create_app(settings_factory(max_body_bytes=2048))) as c:
+def test_body_over_the_limit_is_413(app_factory: Any) -> None:
+    with TestClient(app_factory(max_body_bytes=2048)) as c:
         big = {
             "jsonrpc": "2.0",
             "method": "cstp.recordDecision",
@@ -138,9 +149,11 @@ def test_request_id_is_echoed_or_generated(client: Any) -> None:
     assert len(client.get("/health").headers["x-request-id"]) == 16
 
 
-def test_generated_token_is_kept_private_and_reused(settings_factory: Any, capsys: Any) -> None:
+def test_generated_token_is_kept_private_and_reused(
+    settings_factory: Any, make_adapters: Any, capsys: Any
+) -> None:
     settings = settings_factory(auth_tokens=None)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings, adapters=make_adapters())) as c:
         token = settings.token_file.read_text().strip()
         assert stat.S_IMODE(os.stat(settings.token_file).st_mode) == 0o600
         assert token in capsys.readouterr().err
@@ -151,7 +164,7 @@ def test_generated_token_is_kept_private_and_reused(settings_factory: Any, capsy
         )
         assert "result" in reply.json()
         assert c.post("/cstp", json={}).status_code == 401
-    with TestClient(create_app(settings)):
+    with TestClient(create_app(settings, adapters=make_adapters())):
         assert token not in capsys.readouterr().err  # printed once, on first start only
     assert settings.token_file.read_text().strip() == token
 
@@ -185,17 +198,17 @@ def test_no_input_produces_a_500(client: Any) -> None:
 
 
 def test_broken_guardrail_edit_keeps_last_good_rules_and_shows_in_ready(
-    tmp_path: Any, settings_factory: Any
+    tmp_path: Any, app_factory: Any
 ) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
     good = "- id: no-fridays\n  condition_friday: true\n  action: block\n  message: not today\n"
     (rules / "friday.yaml").write_text(good)
-    with TestClient(create_app(settings_factory(guardrails_paths=str(rules)))) as c:
+    with TestClient(app_factory(guardrails_paths=str(rules))) as c:
         action = {"action": {"description": "deploy", "friday": True}}
         assert rpc(c, "cstp.checkGuardrails", action)["result"]["allowed"] is False
         (rules / "friday.yaml").write_text("- id: no-fridays\n  condition: 'action.friday =='\n")
-        assert c.app.state.components.guardrails.reload() is False
+        assert c.app.state.services.guardrails.reload() is False
         ready = c.get("/ready")
         assert ready.status_code == 200
         error = ready.json()["components"]["guardrails"]["last_error"]

@@ -1,4 +1,4 @@
-"""Domain exceptions. They say what went wrong; `cstp.rpc.errors` maps them to JSON-RPC codes.
+"""Domain exceptions. They say what went wrong; `cstp.methods.errors` maps them to JSON-RPC codes.
 
 CstpError
 ├── InvalidInput            bad value from a caller (names the field)       → -32602

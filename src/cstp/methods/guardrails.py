@@ -66,6 +66,11 @@ METHODS: tuple[MethodSpec[Any, Any], ...] = (
         CheckParams,
         check_guardrails,
         summary="Check an intended action against the loaded guardrails (block or warn)",
+        # Compiled rules in memory, no I/O, no lock: answered on the event loop. A rule that falls
+        # back to the CEL interpreter costs up to ~1 ms; many such rules would call for blocking=True.
+        blocking=False,
     ),
-    MethodSpec("cstp.listGuardrails", ListParams, list_guardrails, summary="List loaded guardrails"),
+    MethodSpec(
+        "cstp.listGuardrails", ListParams, list_guardrails, summary="List loaded guardrails", blocking=False
+    ),
 )

@@ -5,6 +5,10 @@ parse (-32700) → request shape (-32600) → method lookup (-32601) → params 
 (domain errors mapped by `rpc.errors`; anything else -32603). A notification (no `id` member) never
 gets a reply, even when it fails. A batch answers with an array of the non-notification replies, or
 nothing when all were notifications; an empty batch is a single -32600.
+
+Every call (each batch member too) logs one INFO line on `cstp.rpc`: the method, the outcome (`ok`
+or `error<code>`) and the duration. The log formatter adds the request id and the agent from their
+context variables. Params and results are never logged.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ValidationError
 
 from cstp.rpc.errors import (
+    ErrorTable,
     InvalidParams,
     InvalidRequest,
     MethodNotFound,
@@ -27,7 +32,7 @@ from cstp.rpc.errors import (
     RpcError,
     to_rpc_error,
 )
-from cstp.rpc.table import MethodTable
+from cstp.rpc.table import MethodSpec, MethodTable
 
 logger = logging.getLogger("cstp.rpc")
 
@@ -43,6 +48,8 @@ _NO_ID: Final = _NoId()
 
 # Called once per request with (method or None, outcome, seconds); the web layer records metrics.
 Observer = Callable[[str | None, str, float], None]
+_NO_ERRORS: ErrorTable = {}
+_LOGGED_NAME = 64  # an unknown method's name is logged, cut to this length
 
 
 def _reply(req_id: Any, *, result: Any = None, error: RpcError | None = None) -> dict[str, Any]:
@@ -73,54 +80,169 @@ def _request_id(obj: dict[str, Any]) -> Any:
     raise InvalidRequest("Invalid Request: id must be a string, a number or null")
 
 
-def _call_one(obj: Any, table: MethodTable, ctx: Any, observe: Observer | None) -> Any:
+def _method(obj: dict[str, Any]) -> str:
+    if obj.get("jsonrpc") != "2.0":
+        raise InvalidRequest('Invalid Request: "jsonrpc" must be exactly "2.0"')
+    method = obj.get("method")
+    if not isinstance(method, str) or not method:
+        raise InvalidRequest('Invalid Request: "method" must be a non-empty string')
+    return method
+
+
+def _params(spec: MethodSpec[Any, Any], obj: dict[str, Any]) -> Any:
+    params = obj.get("params", {})
+    if isinstance(params, list):
+        raise InvalidParams(
+            "Invalid params: params must be an object (named parameters only)", {"field": "params"}
+        )
+    if not isinstance(params, dict):
+        raise InvalidParams("Invalid params: params must be an object", {"field": "params"})
+    try:
+        return spec.params.model_validate(params)
+    except ValidationError as e:
+        raise _describe_validation(e) from None
+
+
+def _log_call(requested: str | None, outcome: str, seconds: float) -> None:
+    logger.info(
+        "call",
+        extra={
+            "method": requested[:_LOGGED_NAME] if requested else None,
+            "outcome": outcome,
+            "duration_ms": round(seconds * 1000, 3),
+        },
+    )
+
+
+def _call_one(
+    obj: Any, table: MethodTable, ctx: Any, observe: Observer | None, errors: ErrorTable = _NO_ERRORS
+) -> Any:
     """Handle one request object; returns the reply dict, or _NO_ID for a notification."""
     started = time.perf_counter()
-    method_name: str | None = None
+    requested: str | None = None  # what the client asked for, for the log line
+    method_name: str | None = None  # a registered method, for the metrics label
     req_id: Any = None
     outcome = "ok"
     try:
         if not isinstance(obj, dict):
             raise InvalidRequest("Invalid Request: expected a JSON object")
         req_id = _request_id(obj)
-        if obj.get("jsonrpc") != "2.0":
-            raise InvalidRequest('Invalid Request: "jsonrpc" must be exactly "2.0"')
-        method = obj.get("method")
-        if not isinstance(method, str) or not method:
-            raise InvalidRequest('Invalid Request: "method" must be a non-empty string')
-        spec = table.get(method)
+        requested = _method(obj)
+        spec = table.get(requested)
         if spec is None:
-            raise MethodNotFound(f"Method not found: {method}", {"method": method})
-        method_name = method
-        params = obj.get("params", {})
-        if isinstance(params, list):
-            raise InvalidParams(
-                "Invalid params: params must be an object (named parameters only)",
-                {"field": "params"},
-            )
-        if not isinstance(params, dict):
-            raise InvalidParams("Invalid params: params must be an object", {"field": "params"})
-        try:
-            parsed = spec.params.model_validate(params)
-        except ValidationError as e:
-            raise _describe_validation(e) from None
-        result = spec.handler(parsed, ctx)
+            raise MethodNotFound(f"Method not found: {requested}", {"method": requested})
+        method_name = requested
+        result = spec.handler(_params(spec, obj), ctx)
         if isinstance(result, BaseModel):
             result = result.model_dump(mode="json", by_alias=True, exclude_unset=True)
         reply = _reply(req_id, result=result)
     except Exception as exc:  # every failure becomes an error object, never a traceback
-        error = to_rpc_error(exc)
+        error = to_rpc_error(exc, errors)
         outcome = f"error{error.code}"
         if isinstance(error, InvalidRequest):
             # Not a valid request, so not a notification either: the spec wants a reply (id null
             # unless the id itself could be read).
             req_id = None if req_id is _NO_ID else req_id
         reply = _reply(None if req_id is _NO_ID else req_id, error=error)
+    seconds = time.perf_counter() - started
     if observe is not None:
-        observe(method_name, outcome, time.perf_counter() - started)
+        observe(method_name, outcome, seconds)
+    if logger.isEnabledFor(logging.INFO):
+        _log_call(requested, outcome, seconds)
     if req_id is _NO_ID:
         return _NO_ID
     return reply
+
+
+def _decode(body: bytes) -> Any:
+    """The parsed body, or an `_Immediate` reply when it is not JSON."""
+    started = time.perf_counter()
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        error = ParseError()
+    except RecursionError:  # valid JSON nested deeper than the parser's recursion limit
+        error = ParseError("Parse error: JSON nested too deeply")
+    return _Immediate(_encode(_reply(None, error=error)), error.code, time.perf_counter() - started)
+
+
+class _Immediate:
+    """A reply decided before any method runs (the body is not JSON); logged like a call."""
+
+    __slots__ = ("code", "reply", "seconds")
+
+    def __init__(self, reply: bytes, code: int, seconds: float) -> None:
+        self.reply, self.code, self.seconds = reply, code, seconds
+
+
+class Dispatcher:
+    """The pipeline with its configuration: the method table, the error table, the metrics
+    observer and the executor that runs batch members concurrently.
+
+    `dispatch(body, ctx)` is the whole pipeline. A transport that wants to avoid a thread hop for
+    cheap calls splits it: `decode(body)`, then `inline(payload)` says whether every call in it is
+    cheap and non-blocking (a `MethodSpec` with `blocking=False`, or an error answered without a
+    handler), then `reply(payload, ctx)`.
+
+    Thread safety: immutable after construction; `reply` may run on any number of threads at once.
+    """
+
+    __slots__ = ("errors", "executor", "observe", "table")
+
+    def __init__(
+        self,
+        table: MethodTable,
+        errors: ErrorTable = _NO_ERRORS,
+        observe: Observer | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self.table = table
+        self.errors = errors
+        self.observe = observe
+        self.executor = executor
+
+    def decode(self, body: bytes) -> Any:
+        return _decode(body)
+
+    def inline(self, payload: Any) -> bool:
+        if not isinstance(payload, dict):
+            return isinstance(payload, _Immediate)  # a batch (or a bare value) takes the normal path
+        method = payload.get("method")
+        spec = self.table.get(method) if isinstance(method, str) else None
+        return spec is None or not spec.blocking
+
+    def reply(self, payload: Any, ctx: Any = None) -> bytes | None:
+        if isinstance(payload, _Immediate):
+            if logger.isEnabledFor(logging.INFO):
+                _log_call(None, f"error{payload.code}", payload.seconds)
+            return payload.reply
+        table, observe, errors = self.table, self.observe, self.errors
+        if isinstance(payload, list):
+            if not payload:
+                if logger.isEnabledFor(logging.INFO):
+                    _log_call(None, f"error{InvalidRequest.code}", 0.0)
+                return _encode(_reply(None, error=InvalidRequest("Invalid Request: empty batch")))
+            if self.executor is not None and len(payload) > 1:
+                # The spec lets a server process batch members in any order, concurrently; the
+                # replies keep request order. Concurrent members share embedding and write batches.
+                # Each member runs in a copy of the caller's context (request id for the logs).
+                contexts = [contextvars.copy_context() for _ in payload]
+                replies = list(
+                    self.executor.map(
+                        lambda c, item: c.run(_call_one, item, table, ctx, observe, errors),
+                        contexts,
+                        payload,
+                    )
+                )
+            else:
+                replies = [_call_one(item, table, ctx, observe, errors) for item in payload]
+            sent = [r for r in replies if r is not _NO_ID]
+            return _encode(sent) if sent else None
+        reply = _call_one(payload, table, ctx, observe, errors)
+        return None if reply is _NO_ID else _encode(reply)
+
+    def dispatch(self, body: bytes, ctx: Any = None) -> bytes | None:
+        return self.reply(self.decode(body), ctx)
 
 
 def dispatch(
@@ -129,31 +251,11 @@ def dispatch(
     ctx: Any = None,
     observe: Observer | None = None,
     executor: Executor | None = None,
+    errors: ErrorTable = _NO_ERRORS,
 ) -> bytes | None:
     """Process a JSON-RPC request or batch. Returns the encoded reply, or None if nothing to send.
 
     With an `executor`, the members of a batch run concurrently on it (replies stay in order).
+    Exceptions found in `errors` become the error it maps them to; any other is -32603.
     """
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return _encode(_reply(None, error=ParseError()))
-    except RecursionError:  # valid JSON nested deeper than the parser's recursion limit
-        return _encode(_reply(None, error=ParseError("Parse error: JSON nested too deeply")))
-    if isinstance(payload, list):
-        if not payload:
-            return _encode(_reply(None, error=InvalidRequest("Invalid Request: empty batch")))
-        if executor is not None and len(payload) > 1:
-            # The spec lets a server process batch members in any order, concurrently; the
-            # replies keep request order. Concurrent members share embedding and write batches.
-            # Each member runs in a copy of the caller's context (request id for the logs).
-            contexts = [contextvars.copy_context() for _ in payload]
-            replies = list(
-                executor.map(lambda c, item: c.run(_call_one, item, table, ctx, observe), contexts, payload)
-            )
-        else:
-            replies = [_call_one(item, table, ctx, observe) for item in payload]
-        sent = [r for r in replies if r is not _NO_ID]
-        return _encode(sent) if sent else None
-    reply = _call_one(payload, table, ctx, observe)
-    return None if reply is _NO_ID else _encode(reply)
+    return Dispatcher(table, errors, observe, executor).dispatch(body, ctx)

@@ -1,17 +1,18 @@
 """RPC errors and the one table mapping domain exceptions to JSON-RPC codes.
 
 Each `RpcError` subclass carries its `code` and default `message` as class attributes. Domain
-exceptions know nothing of JSON-RPC: `to_rpc_error` walks the exception's MRO through
-`DOMAIN_ERRORS`. Anything unmapped is an internal error with a fixed message; the detail goes to the
-log, never to the client.
+exceptions know nothing of JSON-RPC, and this package knows nothing of them: the composition root
+passes an `ErrorTable` (cstp's is `cstp.methods.errors.ERRORS`), and `to_rpc_error` walks the
+exception's MRO through it. Anything unmapped is an internal error with a fixed message; the detail
+goes to the log, never to the client.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from cstp.domain import errors as domain
 from cstp.rpc import codes
 
 logger = logging.getLogger("cstp.rpc")
@@ -70,45 +71,38 @@ class InternalError(RpcError):
     message = "Internal error"
 
 
-def _invalid_input(e: Exception) -> RpcError:
-    field = getattr(e, "field", None)
-    return InvalidParams(str(e), {"field": field} if field else None)
+class Unavailable(InternalError):
+    """A dependency failed. The message is a fixed text and `data.component` names the dependency;
+    what actually went wrong (a URL, a path, the driver's text) goes to the log only."""
+
+    def __init__(self, message: str, component: str | None) -> None:
+        super().__init__(message, {"component": component} if component else None)
 
 
-def _not_found(e: Exception) -> RpcError:
-    return InvalidParams(str(e), {"field": "id", "id": getattr(e, "decision_id", None)})
+# Exception class → the RpcError a client sees. Passed in by the composition root (`rpc` knows no
+# domain); looked up along the exception's MRO, so the most specific entry wins.
+ErrorTable = Mapping[type[BaseException], Callable[[Exception], RpcError]]
 
 
-def _store_down(e: Exception) -> RpcError:
-    return InternalError(f"Decision store unavailable: {e}", {"component": "store"})
+def to_rpc_error(exc: Exception, errors: ErrorTable) -> RpcError:
+    """Map any exception raised by a handler to the RpcError the client sees.
 
-
-def _embedder_down(e: Exception) -> RpcError:
-    return InternalError(f"Embedding generation failed: {e}", {"component": "embedder"})
-
-
-# Domain class → converter. Looked up along the MRO, so the most specific entry wins.
-DOMAIN_ERRORS: dict[type[Exception], Any] = {
-    domain.InvalidInput: _invalid_input,
-    domain.DecisionNotFound: _not_found,
-    domain.StoreUnavailable: _store_down,
-    domain.EmbedderUnavailable: _embedder_down,
-    domain.GuardrailError: lambda e: InternalError(f"Guardrails unavailable: {e}"),
-    domain.ConfigError: lambda e: InternalError("Server misconfigured"),
-    domain.Unavailable: lambda e: InternalError(f"Service unavailable: {e}"),
-}
-
-
-def to_rpc_error(exc: Exception) -> RpcError:
-    """Map any exception raised by a handler to the RpcError the client sees."""
+    An internal error (-32603) never carries the exception's text to the client: the text goes to
+    the log (with the request id the log formatter adds), the client gets the fixed message.
+    """
     if isinstance(exc, RpcError):
         return exc
     for cls in type(exc).__mro__:
-        converter = DOMAIN_ERRORS.get(cls)
+        converter = errors.get(cls)
         if converter is not None:
-            result: RpcError = converter(exc)
+            result = converter(exc)
             if isinstance(result, InternalError):
-                logger.warning("dependency failure: %s", exc)
+                logger.warning(
+                    "dependency failure: %s: %s",
+                    type(exc).__name__,
+                    exc,
+                    extra={"component": (result.data or {}).get("component")},
+                )
             return result
     logger.exception("unhandled error in method handler")
     return InternalError()

@@ -23,6 +23,11 @@ class MethodSpec(Generic[P, R]):
     raise domain errors (`errors` lists the ones it documents), which the error table maps to codes.
     `ctx` is whatever the transport passes to `dispatch` (the web layer passes the authenticated
     agent and request id).
+
+    `blocking=False` promises that the handler does no I/O and returns in well under a millisecond
+    (no store, no embedder, no lock held by one): the web layer may then run it on the event loop
+    instead of paying a hop to a worker thread. A handler that can wait on a dependency must keep
+    the default, or it stalls every other request.
     """
 
     name: str
@@ -31,6 +36,7 @@ class MethodSpec(Generic[P, R]):
     result: type[R] | None = None
     summary: str = ""
     errors: tuple[type[Exception], ...] = ()
+    blocking: bool = True
 
 
 MethodTable = Mapping[str, MethodSpec[Any, Any]]

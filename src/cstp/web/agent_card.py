@@ -15,6 +15,8 @@ CSTP_PROTOCOL_VERSION = "1.0"
 
 @dataclass(frozen=True)
 class Card:
+    """A card encoded once at build time, with its ETag. Immutable, shared by every request."""
+
     body: bytes
     etag: str
 

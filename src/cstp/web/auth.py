@@ -72,6 +72,8 @@ class Unauthorized(Exception):
 
 @dataclass(frozen=True)
 class Authenticator:
+    """Thread safety: frozen; `authenticate` reads only the immutable token tuple."""
+
     tokens: tuple[tuple[str, bytes], ...]
 
     @classmethod

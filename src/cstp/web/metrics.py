@@ -42,6 +42,12 @@ class _Gauges(Collector):
 
 
 class Metrics:
+    """The app's metrics, on its own registry (two apps in one process never share counters).
+
+    Thread safety: prometheus_client's metrics lock internally; the registry is read at scrape time
+    on a worker thread. Built eagerly by `create_app` (it does no I/O).
+    """
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry

@@ -1,91 +1,51 @@
-"""HTTP routes. Thin: read the request, call one component, shape the response."""
+"""HTTP routes. Thin: read the request, call one member of `WebState`, shape the response.
+
+The state is `app.state.web`, put there by the composition root; nothing here imports `cstp.app`.
+"""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Route
 
-from cstp import logs
-from cstp.methods.context import CallContext
-from cstp.rpc import dispatch
 from cstp.web.agent_card import Card
-from cstp.web.auth import Unauthorized
-
-if TYPE_CHECKING:
-    from cstp.app import Components
+from cstp.web.rpc_endpoint import PATH, rpc_endpoint
+from cstp.web.state import WebState
 
 router = APIRouter()
+# POST /cstp: a plain ASGI endpoint (see web.rpc_endpoint); RpcFastPath answers it before routing,
+# and this route makes the router know the path (405 for GET, the redirect for /cstp/).
+router.routes.append(Route(PATH, rpc_endpoint, methods=["POST"]))
 
 
-def _components(request: Request) -> Components:
-    c: Components = request.app.state.components
-    return c
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _unauthorized(detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, 401, headers={"WWW-Authenticate": "Bearer"})
-
-
-@router.post("/cstp")
-async def cstp(request: Request) -> Response:
-    c = _components(request)
-    try:
-        agent = c.authenticator.authenticate(request.headers.get("authorization"))
-    except Unauthorized as e:
-        return _unauthorized(e.detail)
-    try:
-        body = await _read_body(request, c.settings.max_body_bytes)
-    except BodyTooLarge:
-        return JSONResponse({"detail": f"Request body exceeds {c.settings.max_body_bytes} bytes"}, 413)
-    ctx = CallContext(agent=agent, request_id=logs.request_id.get(), services=c.services)
-    reply = await anyio.to_thread.run_sync(
-        dispatch, body, c.table, ctx, c.metrics.observe_rpc, c.batch_executor
-    )
-    if reply is None:
-        return Response(status_code=204)
-    return Response(reply, media_type="application/json")
+def _state(request: Request) -> WebState:
+    state: WebState = request.app.state.web
+    return state
 
 
 @router.get("/health")
 async def health(request: Request) -> dict[str, Any]:
-    c = _components(request)
+    s = _state(request)
     return {
         "status": "healthy",
-        "version": c.version,
-        "uptime_seconds": round(time.monotonic() - c.started, 3),
+        "version": s.version,
+        "uptime_seconds": round(time.monotonic() - s.started, 3),
         "timestamp": datetime.now(UTC).isoformat(),
     }
 
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
-    c = _components(request)
-    components = await anyio.to_thread.run_sync(c.readiness)
-    failing = [name for name, state in components.items() if state["status"] != "OK"]
+    statuses = await anyio.to_thread.run_sync(_state(request).readiness)
+    components = {name: status.to_wire() for name, status in statuses.items()}
+    failing = [name for name, status in statuses.items() if status.state == "ERROR"]
     if failing:
         return JSONResponse(
             {
@@ -107,16 +67,16 @@ def _card(request: Request, card: Card) -> Response:
 
 @router.get("/.well-known/agent.json")
 async def agent_json(request: Request) -> Response:
-    return _card(request, _components(request).cstp_card)
+    return _card(request, _state(request).cstp_card)
 
 
 @router.get("/.well-known/agent-card.json")
 async def agent_card_json(request: Request) -> Response:
-    return _card(request, _components(request).a2a_card)
+    return _card(request, _state(request).a2a_card)
 
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    registry = _components(request).metrics.registry
+    registry = _state(request).registry
     data = await anyio.to_thread.run_sync(generate_latest, registry)
     return Response(data, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,47 @@
+"""The one table mapping domain exceptions to the JSON-RPC errors clients see.
+
+It lives with the wire adapters, not in `rpc/`: the pipeline knows no domain, and the composition
+root hands this table to the dispatcher. The client-facing texts of dependency failures are fixed
+(`UNAVAILABLE`, listed in docs/PROTOCOL.md, which a test keeps in step): a Chroma URL, a data
+directory or a driver's message never reaches a client; `rpc.errors.to_rpc_error` logs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cstp.domain import errors as domain
+from cstp.rpc.errors import ErrorTable, InternalError, InvalidParams, RpcError, Unavailable
+
+# Unavailable subclass → (fixed message, data.component). Most specific first is not needed: the
+# lookup walks each exception's MRO.
+UNAVAILABLE: dict[type[domain.Unavailable], tuple[str, str | None]] = {
+    domain.StoreUnavailable: ("Decision store unavailable", "store"),
+    domain.EmbedderAuthError: ("Embedding service rejected the server's API key", "embedder"),
+    domain.EmbedderUnavailable: ("Embedding service unavailable", "embedder"),
+    domain.Unavailable: ("Service unavailable", None),
+}
+
+
+def _invalid_input(e: Exception) -> RpcError:
+    # The domain's InvalidInput text is written for callers (it names the field and the rule).
+    field = getattr(e, "field", None)
+    return InvalidParams(str(e), {"field": field} if field else None)
+
+
+def _not_found(e: Exception) -> RpcError:
+    return InvalidParams(str(e), {"field": "id", "id": getattr(e, "decision_id", None)})
+
+
+def _fixed(message: str, component: str | None) -> Callable[[Exception], RpcError]:
+    return lambda e: Unavailable(message, component)
+
+
+ERRORS: ErrorTable = {
+    domain.InvalidInput: _invalid_input,
+    domain.DecisionNotFound: _not_found,
+    # A guardrail file broken at run time: the file and rule go to the log and to /ready.
+    domain.GuardrailError: lambda e: InternalError("Guardrails unavailable"),
+    domain.ConfigError: lambda e: InternalError("Server misconfigured"),
+    **{cls: _fixed(message, component) for cls, (message, component) in UNAVAILABLE.items()},
+}

@@ -1,0 +1,57 @@
+"""What the routes use, and nothing else: built by the composition root, read by `web.routes`.
+
+The web layer never reaches into the services or adapters: it authenticates, hands the body to
+`dispatch`, asks `readiness`, and serves two pre-encoded cards and the metrics registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import anyio.to_thread
+from prometheus_client import CollectorRegistry
+
+from cstp.rpc import Dispatcher
+from cstp.web.agent_card import Card
+from cstp.web.health import ComponentStatus
+
+# body, authenticated agent → encoded reply (None: nothing to send)
+Dispatch = Callable[[bytes, str], Awaitable[bytes | None]]
+# Bodies up to this size are parsed on the event loop to decide whether the call can stay there.
+_INLINE_DECODE_BYTES = 16_384
+
+
+@dataclass(frozen=True, slots=True)
+class WebState:
+    """Thread safety: frozen; every member is itself safe to call from any request."""
+
+    authenticate: Callable[[str | None], str]  # Authorization header → agent id, or Unauthorized
+    dispatch: Dispatch
+    readiness: Callable[[], Mapping[str, ComponentStatus]]  # blocking: routes run it on a thread
+    cstp_card: Card
+    a2a_card: Card
+    registry: CollectorRegistry
+    max_body_bytes: int
+    version: str
+    started: float  # time.monotonic() at build, for /health's uptime
+
+
+def dispatch_on(dispatcher: Dispatcher, context: Callable[[str], object]) -> Dispatch:
+    """`Dispatch` running `dispatcher` with the handler context `context(agent)`.
+
+    Handlers may block on the store or the embedder, so calls run on a worker thread; a call the
+    method table marks non-blocking (or one answered with an error before any handler runs) is
+    answered on the event loop, which saves the thread hop (see docs/PERFORMANCE.md).
+    """
+
+    async def dispatch(body: bytes, agent: str) -> bytes | None:
+        ctx = context(agent)
+        if len(body) > _INLINE_DECODE_BYTES:
+            return await anyio.to_thread.run_sync(dispatcher.dispatch, body, ctx)
+        payload = dispatcher.decode(body)
+        if dispatcher.inline(payload):
+            return dispatcher.reply(payload, ctx)
+        return await anyio.to_thread.run_sync(dispatcher.reply, payload, ctx)
+
+    return dispatch

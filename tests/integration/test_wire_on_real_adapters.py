@@ -1,0 +1,41 @@
+"""The wire tests of tests/web and tests/methods again, on embedded Chroma and the ONNX model.
+
+Those tests run on the memory store and a hashing embedder (fast, no model); here every one of them
+runs once more on the adapters the settings choose, so nothing they check is only checked on a fake.
+Semantic quality, which a hashing embedder cannot have, is tested only here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.methods import test_calibration, test_guardrails_methods, test_query, test_record_get_review
+from tests.methods.test_query import ids, q
+from tests.web import test_http_surface
+
+_FIXTURES = {"seeded", "reviewed", "guarded"}
+for _module in (
+    test_http_surface,
+    test_calibration,
+    test_guardrails_methods,
+    test_query,
+    test_record_get_review,
+):
+    for _name, _obj in vars(_module).items():
+        if _name.startswith("test_") or _name in _FIXTURES:
+            globals()[_name] = _obj
+
+
+@pytest.fixture(scope="module")
+def make_adapters() -> Callable[[], Any]:
+    """None: `create_app` builds the adapters from the settings (embedded Chroma, local ONNX)."""
+    return lambda: None
+
+
+def test_paraphrase_is_found_semantically_without_shared_words(seeded: Any) -> None:
+    reply = q(seeded, query="which relational store keeps invoicing records", limit=1)
+    assert ids(reply) == ["a0000001"]
+    assert reply["result"]["retrievalMode"] == "semantic"
