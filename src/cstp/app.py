@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from cstp import __version__, logs
+from cstp import __version__
 from cstp.adapters.bm25s_index import Bm25sIndex
 from cstp.domain.decisions import DecisionService
 from cstp.domain.guardrails import GuardrailService
@@ -174,7 +174,7 @@ def _web_state(
     )
     return WebState(
         authenticate=Authenticator.from_pairs(auth_pairs(settings)).authenticate,
-        dispatch=dispatch_on(dispatcher, lambda agent: CallContext(agent, logs.request_id.get(), services)),
+        dispatch=dispatch_on(dispatcher, lambda agent: CallContext(agent, services)),
         readiness=lambda: health.run_probes(probes),
         cstp_card=cstp_card(settings, table, __version__),
         a2a_card=a2a_card(settings, table, __version__),

@@ -21,6 +21,7 @@ class Services:
 
 @dataclass(frozen=True, slots=True)
 class CallContext:
+    """Per call. The request id is not here: log lines carry it from `logs.request_id`."""
+
     agent: str  # the authenticated caller (token's agent id)
-    request_id: str
     services: Services
