@@ -23,7 +23,8 @@ from typing import Any
 import watchfiles
 
 from cstp.domain.errors import GuardrailError
-from cstp.domain.guardrails.engine import ActionContext, Verdict, evaluate, evaluate_record
+from cstp.domain.guardrails.action import ActionContext
+from cstp.domain.guardrails.engine import Verdict, evaluate, evaluate_record
 from cstp.domain.guardrails.loader import discover, fingerprint, load_rules
 from cstp.domain.guardrails.rules import RuleSet
 
