@@ -11,6 +11,7 @@ from cstp.domain.errors import InvalidInput
 from cstp.domain.guardrails import ActionContext
 from cstp.domain.models import Category, MentalState, OutcomeValue, Reason, ReasonType, Stakes
 from cstp.methods.context import CallContext
+from cstp.methods.guardrails import guardrail_warnings
 from cstp.methods.wire import Confidence, DecisionId, Int, Params, alias
 from cstp.rpc.table import MethodSpec
 
@@ -146,9 +147,9 @@ def record_decision(p: RecordParams, ctx: CallContext) -> dict[str, Any]:
         reason_count=len(d.reasons),
         project=d.project,
     )
-    warnings = svc.guardrails.check_record(action, ctx.agent)
-    if warnings:
-        result["guardrail_warnings"] = warnings
+    findings = svc.guardrails.check_record(action, ctx.agent)
+    if findings:
+        result["guardrail_warnings"] = guardrail_warnings(findings)
     return result
 
 

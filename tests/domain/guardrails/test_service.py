@@ -94,16 +94,16 @@ def test_audit_line_carries_no_action_content(
     assert secret not in caplog.text
 
 
-def test_check_record_returns_guardrail_warnings_and_audits(
+def test_check_record_returns_every_finding_as_a_warning_and_audits(
     service: GuardrailService, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
     action = ActionContext.for_record(
         description="d", category="process", stakes="high", confidence=0.2, quality_score=0.9
     )
-    warnings = service.check_record(action, "agent-1")
-    assert warnings == [
-        {"guardrail_id": "no-risky", "message": "Guardrail no-risky triggered", "severity": "block"}
+    findings = service.check_record(action, "agent-1")
+    assert [(f.guardrail_id, f.message, f.severity) for f in findings] == [
+        ("no-risky", "Guardrail no-risky triggered", "block")
     ]
     assert [line["phase"] for line in audit_lines(caplog)] == ["record"]
 
@@ -120,24 +120,10 @@ def test_cel_runtime_error_is_logged_once_with_the_rule_id(
     assert len(warnings) == 1
 
 
-def test_list_shape(service: GuardrailService) -> None:
-    assert service.list()[0] == {
-        "id": "no-risky",
-        "description": "No risky high-stakes moves",
-        "action": "block",
-        "scope": [],
-        "conditions": [
-            {"field": "stakes", "operator": "==", "value": "high"},
-            {"field": "confidence", "operator": "<", "value": 0.5},
-        ],
-        "requirements": [],
-    }
-
-
 def test_list_filters_by_scope_keeping_unscoped_rules(service: GuardrailService) -> None:
-    assert [r["id"] for r in service.list()] == ["no-risky", "payments-review"]
-    assert [r["id"] for r in service.list("payments")] == ["no-risky", "payments-review"]
-    assert [r["id"] for r in service.list("search")] == ["no-risky"]
+    assert [r.id for r in service.rules_in_scope()] == ["no-risky", "payments-review"]
+    assert [r.id for r in service.rules_in_scope("payments")] == ["no-risky", "payments-review"]
+    assert [r.id for r in service.rules_in_scope("search")] == ["no-risky"]
 
 
 def test_status_reports_what_is_loaded(service: GuardrailService, rule_dir: Path) -> None:
@@ -185,7 +171,7 @@ def test_removed_directory_keeps_the_last_good_rules(tmp_path: Path) -> None:
     directory.rmdir()
     assert svc.reload() is False
     assert svc.status()["last_error"]["code"] == "missing_directory"
-    assert [r["id"] for r in svc.list()] == ["a"]
+    assert [r.id for r in svc.rules_in_scope()] == ["a"]
 
 
 def test_start_without_watching_starts_no_thread(service: GuardrailService) -> None:
@@ -201,10 +187,10 @@ def test_watcher_picks_up_a_changed_file(rule_dir: Path) -> None:
         assert wait_for(lambda: svc.status()["watching"])
         time.sleep(0.2)  # let the watcher register before the edit
         write(rule_dir, "new.yaml", "- id: hot-added\n")
-        assert wait_for(lambda: any(r["id"] == "hot-added" for r in svc.list()))
+        assert wait_for(lambda: any(r.id == "hot-added" for r in svc.rules_in_scope()))
         write(rule_dir, "new.yaml", "- id: [broken\n")
         assert wait_for(lambda: svc.status()["last_error"] is not None)
-        assert any(r["id"] == "hot-added" for r in svc.list())
+        assert any(r.id == "hot-added" for r in svc.rules_in_scope())
     finally:
         svc.stop()
     assert svc.status()["watching"] is False

@@ -32,33 +32,14 @@ _MISSING = object()
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A triggered guardrail."""
+    """A triggered guardrail: what `methods.guardrails` sends as a violation, warning or
+    record-phase `guardrail_warnings` item. `severity` is the rule's action (block, warn, log)."""
 
     guardrail_id: str
     name: str
     message: str
     severity: str
     suggestion: str | None = None
-
-    def to_wire(self) -> dict[str, Any]:
-        """checkGuardrails shape (camelCase)."""
-        out = {
-            "guardrailId": self.guardrail_id,
-            "name": self.name,
-            "message": self.message,
-            "severity": self.severity,
-        }
-        if self.suggestion:
-            out["suggestion"] = self.suggestion
-        return out
-
-    def to_record(self) -> dict[str, Any]:
-        """recordDecision `guardrail_warnings` item shape (snake_case)."""
-        return {
-            "guardrail_id": self.guardrail_id,
-            "message": self.message,
-            "severity": self.severity,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,19 +59,6 @@ class Verdict:
     warnings: tuple[Finding, ...] = ()
     evaluated: int = 0
     errors: tuple[RuleFailure, ...] = ()
-
-    def to_wire(self) -> dict[str, Any]:
-        """The checkGuardrails result minus `evaluatedAt` and `agent`, which the wire layer adds."""
-        return {
-            "allowed": self.allowed,
-            "violations": [f.to_wire() for f in self.violations],
-            "warnings": [f.to_wire() for f in self.warnings],
-            "evaluated": self.evaluated,
-        }
-
-    def to_record_warnings(self) -> list[dict[str, Any]]:
-        """recordDecision's `guardrail_warnings`: every finding, blocking ones included."""
-        return [f.to_record() for f in (*self.violations, *self.warnings)]
 
 
 def evaluate(rules: RuleSet, action: ActionContext) -> Verdict:

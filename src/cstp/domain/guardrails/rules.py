@@ -62,19 +62,6 @@ class CompiledRule:
                 out.append(str(values[key]) if key in values else "{" + key + "}")
         return "".join(out)
 
-    def to_listing(self) -> dict[str, Any]:
-        """The `listGuardrails` entry. Messages and CEL text are deliberately not exposed."""
-        return {
-            "id": self.id,
-            "description": self.description,
-            "action": self.action,
-            "scope": list(self.scope),
-            "conditions": [
-                {"field": c.field, "operator": c.operator, "value": c.value} for c in self.conditions
-            ],
-            "requirements": [{"field": r.field, "expected": r.expected} for r in self.requirements],
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class RuleSet:

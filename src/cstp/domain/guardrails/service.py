@@ -11,7 +11,6 @@ concurrent reload can never show a check half of the old rules and half of the n
 
 from __future__ import annotations
 
-import builtins
 import json
 import logging
 import threading
@@ -24,9 +23,9 @@ import watchfiles
 
 from cstp.domain.errors import GuardrailError
 from cstp.domain.guardrails.action import ActionContext
-from cstp.domain.guardrails.engine import Verdict, evaluate, evaluate_record
+from cstp.domain.guardrails.engine import Finding, Verdict, evaluate, evaluate_record
 from cstp.domain.guardrails.loader import discover, fingerprint, load_rules
-from cstp.domain.guardrails.rules import RuleSet
+from cstp.domain.guardrails.rules import CompiledRule, RuleSet
 
 AUDIT_LOGGER = "cstp.guardrails.audit"
 _MAX_REPORTED = 1024  # distinct (rule, error) pairs logged at WARNING before falling to DEBUG
@@ -72,11 +71,12 @@ class GuardrailService:
         self._after(verdict, agent_id, ctx.phase)
         return verdict
 
-    def check_record(self, action: ActionContext, agent_id: str) -> builtins.list[dict[str, Any]]:
-        """recordDecision: evaluate in the record phase; the result is `guardrail_warnings`."""
+    def check_record(self, action: ActionContext, agent_id: str) -> tuple[Finding, ...]:
+        """recordDecision: evaluate in the record phase. Every finding comes back as a warning,
+        blocking ones included (the decision is already made), for `guardrail_warnings`."""
         verdict = evaluate_record(self._rules, action)
         self._after(verdict, agent_id, "record")
-        return verdict.to_record_warnings()
+        return verdict.warnings
 
     def reload(self) -> bool:
         """Load every file again; install the result only if all of it is valid. True on success.
@@ -186,9 +186,9 @@ class GuardrailService:
             )
         )
 
-    def list(self, scope: str | None = None) -> builtins.list[dict[str, Any]]:
-        """listGuardrails: every rule (or those for `scope`, plus unscoped ones), wire shape."""
-        return [r.to_listing() for r in self._rules if scope is None or not r.scope or scope in r.scope]
+    def rules_in_scope(self, scope: str | None = None) -> tuple[CompiledRule, ...]:
+        """listGuardrails: every rule, or the rules for `scope` plus the unscoped ones."""
+        return tuple(r for r in self._rules if scope is None or not r.scope or scope in r.scope)
 
 
 def _now() -> str:
