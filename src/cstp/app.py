@@ -31,6 +31,7 @@ from cstp.methods import calibration, decisions, guardrails, query
 from cstp.methods.context import Services
 from cstp.rpc.table import MethodTable, method_table
 from cstp.runtime.coalesce import Coalescer
+from cstp.runtime.guardrail_watcher import GuardrailWatcher
 from cstp.runtime.instrumented import TimedEmbedder, TimedStore
 from cstp.settings import Settings
 from cstp.web import routes
@@ -117,6 +118,7 @@ class Components:
     )
     version: str = __version__
     started: float = field(default_factory=time.monotonic)
+    guardrail_watcher: GuardrailWatcher | None = None  # None when GUARDRAILS_WATCH is off
     _closers: ExitStack = field(default_factory=ExitStack)
 
     @property
@@ -144,7 +146,8 @@ class Components:
             _log_probe_failure("embedder", e)
             out["embedder"] = {"status": "ERROR", "error": "embedder failed"}
         status = self.guardrails.status()
-        out["guardrails"] = {"status": "OK", **status}
+        watching = self.guardrail_watcher is not None and self.guardrail_watcher.running
+        out["guardrails"] = {"status": "OK", **status, "watching": watching}
         return out
 
     def close(self) -> None:
@@ -174,8 +177,10 @@ def build_components(settings: Settings) -> Components:
             lambda op, s: metrics.store_latency.labels(op).observe(s),
         )
         stack.callback(store.close)
-        guardrail_service = GuardrailService(settings.guardrail_dirs, watch=settings.guardrails_watch)
-        stack.callback(guardrail_service.stop)
+        guardrail_service = GuardrailService(settings.guardrail_dirs)
+        watcher = GuardrailWatcher(guardrail_service) if settings.guardrails_watch else None
+        if watcher is not None:
+            stack.callback(watcher.stop)
 
         # Group commit: concurrent requests share embedding batches and store writes.
         embed_docs: Coalescer[str, list[float]] = Coalescer(
@@ -205,6 +210,7 @@ def build_components(settings: Settings) -> Components:
             table=table,
             cstp_card=cstp_card(settings, table, __version__),
             a2a_card=a2a_card(settings, table, __version__),
+            guardrail_watcher=watcher,
         )
         metrics.add_gauges(
             {
@@ -249,7 +255,8 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         c = components or build_components(settings)
         app.state.components = c
-        c.guardrails.start()
+        if c.guardrail_watcher is not None:
+            c.guardrail_watcher.start()
         c.decisions.reconcile_in_background()
         remove_hup = _install_sighup(c.guardrails.reload)
         logger.info(

@@ -33,7 +33,10 @@ class CelRuntimeError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class CelProgram:
-    """A compiled CEL condition. Immutable: one instance serves every concurrent check."""
+    """A compiled CEL condition.
+
+    Thread safety: immutable; the engine's `cel.Program` keeps no per-evaluation state, so one
+    instance serves every concurrent check (each check brings its own `cel.Context`)."""
 
     text: str
     program: cel.Program = field(repr=False, compare=False)

@@ -34,7 +34,10 @@ _PLACEHOLDER = re.compile(r"\{([^{}\s]+)\}")
 
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
-    """One guardrail, validated and ready to evaluate. Immutable, shared by concurrent checks."""
+    """One guardrail, validated and ready to evaluate.
+
+    Thread safety: immutable (frozen; its predicates and CEL program hold no state), so one
+    instance is shared by every concurrent check."""
 
     id: str
     description: str
@@ -66,12 +69,13 @@ class CompiledRule:
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     """Every loaded rule in load order, the files they came from, and a fingerprint of those files
-    (paths, sizes, mtimes) so a watcher can tell a real change from noise."""
+    (paths, sizes, mtimes) so a watcher can tell a real change from noise.
+
+    Thread safety: immutable; a reload builds a new RuleSet and swaps it in whole."""
 
     rules: tuple[CompiledRule, ...] = ()
     files: tuple[Path, ...] = ()
     fingerprint: str = ""
-    shadowed: tuple[str, ...] = ()  # packaged rule ids replaced by a user rule with the same id
 
     def __len__(self) -> int:
         return len(self.rules)
