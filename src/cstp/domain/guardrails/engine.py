@@ -25,7 +25,7 @@ from typing import Any
 
 from cstp.domain.guardrails.action import ActionContext
 from cstp.domain.guardrails.cel import CelRuntimeError, bind_action
-from cstp.domain.guardrails.rules import CompiledRule, RuleSet
+from cstp.domain.guardrails.rules import RuleSet
 
 _MISSING = object()
 
@@ -65,6 +65,7 @@ def evaluate(rules: RuleSet, action: ActionContext) -> Verdict:
     """Evaluate every rule in `rules` against `action` (check-phase semantics)."""
     facts, keys = action.facts, action.scope_keys
     context: Any = None  # the CEL `action`, converted on first use: a cel.Context or its error
+    placeholders: dict[str, Any] | None = None  # message values, built for the first finding
     violations: list[Finding] = []
     warnings: list[Finding] = []
     errors: list[RuleFailure] = []
@@ -92,7 +93,10 @@ def evaluate(rules: RuleSet, action: ActionContext) -> Verdict:
                     continue
             if rule.requirements and all(_holds(r.field, r.test, facts) for r in rule.requirements):
                 continue
-            finding = _finding(rule, action)
+            if placeholders is None:
+                placeholders = {"description": action.description, **facts}
+            message = rule.render_message(placeholders)
+            finding = Finding(rule.id, rule.name, message, rule.action, rule.suggestion)
             (violations if rule.action == "block" else warnings).append(finding)
     return Verdict(not violations, tuple(violations), tuple(warnings), len(rules.rules), tuple(errors))
 
@@ -107,8 +111,3 @@ def evaluate_record(rules: RuleSet, action: ActionContext) -> Verdict:
 def _holds(field: str, test: Any, facts: Mapping[str, Any]) -> bool:
     value = facts.get(field, _MISSING)
     return value is not _MISSING and bool(test(value))
-
-
-def _finding(rule: CompiledRule, action: ActionContext) -> Finding:
-    values = {"description": action.description, **action.facts}
-    return Finding(rule.id, rule.name, rule.render_message(values), rule.action, rule.suggestion)
