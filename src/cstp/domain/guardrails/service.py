@@ -125,21 +125,29 @@ class GuardrailService:
             return None
         return fingerprint([f for f, _ in files])
 
+    def _first_report(self, rule_id: str, error: str) -> bool:
+        """Whether this (rule, error) pair is new; call with `_reported_lock` held."""
+        key = (rule_id, error)
+        if key in self._reported or len(self._reported) >= _MAX_REPORTED:
+            return False
+        self._reported.add(key)
+        return True
+
     def _report(self, verdict: Verdict, agent_id: str, phase: str) -> None:
         """Log each CEL failure (WARNING the first time per rule and error, then DEBUG, so a rule
         failing on every request cannot flood the log) and write the check's one audit line."""
-        for failure in verdict.errors:
-            key = (failure.guardrail_id, failure.error)
+        if verdict.errors:
             with self._reported_lock:
-                first = key not in self._reported and len(self._reported) < _MAX_REPORTED
-                if first:
-                    self._reported.add(key)
-            self._log.log(
-                logging.WARNING if first else logging.DEBUG,
-                "guardrail %s not evaluated (fails open): %s",
-                failure.guardrail_id,
-                failure.error,
-            )
+                firsts = [self._first_report(f.guardrail_id, f.error) for f in verdict.errors]
+            debug = self._log.isEnabledFor(logging.DEBUG)
+            for failure, first in zip(verdict.errors, firsts, strict=True):
+                if first or debug:
+                    self._log.log(
+                        logging.WARNING if first else logging.DEBUG,
+                        "guardrail %s not evaluated (fails open): %s",
+                        failure.guardrail_id,
+                        failure.error,
+                    )
         self._audit.info(
             json.dumps(
                 {
