@@ -245,3 +245,23 @@ def test_values_cel_cannot_represent_fail_open() -> None:
 
 def test_string_context_is_kept_under_context() -> None:
     assert cel_fires("action.context.context == 'free text'", context="free text")
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "action.description == 'action.nope'",  # inside a string, not a field
+        'action.description.startsWith(r"action.nope")',
+        "action.context.action.nope == 1",  # a caller key named `action`
+        "action.description.matches(action.context.pattern)",  # computed: checked when it runs
+        "action.tags.exists(t, t.matches('^ci-[0-9]+$'))",
+        "type(action.stakes) == string",
+    ],
+)
+def test_valid_expressions_pass_the_load_checks(expression: str) -> None:
+    assert compile_cel(expression).text == expression
+
+
+def test_a_regex_the_engine_rejects_fails_loading_even_inside_a_macro() -> None:
+    with pytest.raises(GuardrailError, match="invalid regular expression"):
+        rules({"id": "r", "condition": "action.tags.exists(t, t.matches('(?=x)'))"})
