@@ -36,6 +36,7 @@ from cstp.methods.errors import ERRORS
 from cstp.rpc import Dispatcher
 from cstp.rpc.table import MethodTable, method_table
 from cstp.runtime.coalesce import Coalescer
+from cstp.runtime.guardrail_watcher import GuardrailWatcher
 from cstp.runtime.instrumented import TimedEmbedder, TimedStore
 from cstp.settings import Settings
 from cstp.web import health, routes
@@ -132,8 +133,7 @@ def _timed_adapters(
 
 def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Services:
     store, embedder = adapters.store, adapters.embedder
-    guardrail_service = GuardrailService(settings.guardrail_dirs, watch=settings.guardrails_watch)
-    stack.callback(guardrail_service.stop)
+    guardrail_service = GuardrailService(settings.guardrail_dirs)
     # Group commit: concurrent requests share embedding batches and store writes.
     embed_docs: Coalescer[str, list[float]] = Coalescer(
         lambda texts: embedder.embed(texts, "document"), settings.embed_batch_size
@@ -159,7 +159,12 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
 
 
 def _web_state(
-    settings: Settings, adapters: Adapters, services: Services, metrics: Metrics, stack: ExitStack
+    settings: Settings,
+    adapters: Adapters,
+    services: Services,
+    watcher: GuardrailWatcher | None,
+    metrics: Metrics,
+    stack: ExitStack,
 ) -> WebState:
     batch_executor = ThreadPoolExecutor(BATCH_THREADS, thread_name_prefix="cstp-batch")
     # At shutdown, batch members not yet started are dropped (the graceful timeout has passed, the
@@ -170,7 +175,9 @@ def _web_state(
     probes = (
         health.store_probe(adapters.store, settings.store_mode, lambda: services.decisions.index_state),
         health.embedder_probe(adapters.embedder, local=settings.embedding_provider == "local"),
-        health.guardrails_probe(services.guardrails.status),
+        health.guardrails_probe(
+            lambda: {**services.guardrails.status(), "watching": watcher is not None and watcher.running}
+        ),
     )
     return WebState(
         authenticate=Authenticator.from_pairs(auth_pairs(settings)).authenticate,
@@ -215,7 +222,10 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
     with ExitStack() as stack:
         timed = _timed_adapters(settings, adapters, metrics, stack)
         services = _services(settings, timed, stack)
-        web = _web_state(settings, timed, services, metrics, stack)
+        watcher = GuardrailWatcher(services.guardrails) if settings.guardrails_watch else None
+        if watcher is not None:
+            stack.callback(watcher.stop)
+        web = _web_state(settings, timed, services, watcher, metrics, stack)
         metrics.add_gauges(
             {
                 "cstp_decisions": ("Stored decisions", timed.store.count),
@@ -230,7 +240,8 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with closers:
-            services.guardrails.start()
+            if watcher is not None:
+                watcher.start()
             services.decisions.reconcile_in_background()
             remove_hup = _install_sighup(services.guardrails.reload)
             logger.info(

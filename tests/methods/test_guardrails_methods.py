@@ -1,15 +1,24 @@
-"""checkGuardrails and listGuardrails over JSON-RPC, plus record-phase warnings."""
+"""checkGuardrails and listGuardrails over JSON-RPC, plus record-phase warnings.
+
+The wire-shape tests run the real pipeline (`dispatch` with the group's method table) on a
+GuardrailService built from inline rules; the others go through the whole app over HTTP.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from cstp.domain.guardrails import ActionContext, GuardrailService
+from cstp.methods.guardrails import METHODS, guardrail_warnings
+from cstp.rpc.dispatch import dispatch
+from cstp.rpc.table import method_table
 from tests.conftest import rpc
 
 RULES = """
@@ -132,3 +141,103 @@ def test_record_phase_rules_warn_but_never_block(client: Any) -> None:
     assert result["success"] is True
     ids = [w["guardrail_id"] for w in result["guardrail_warnings"]]
     assert "record-high-stakes-without-reasons" in ids
+
+
+def service_with(tmp_path: Path, rules: list[dict[str, Any]]) -> GuardrailService:
+    (tmp_path / "rules.yaml").write_text(json.dumps(rules))  # JSON is YAML
+    return GuardrailService([tmp_path], include_packaged=False)
+
+
+def call(service: GuardrailService, method: str, params: dict[str, Any]) -> Any:
+    """One request through the JSON-RPC pipeline, as the server sends it (bytes decoded)."""
+    ctx = SimpleNamespace(
+        agent="tester", request_id="r1", services=SimpleNamespace(guardrails=service, agent_name="cstp")
+    )
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    reply = dispatch(body, method_table(METHODS), ctx)
+    assert reply is not None
+    return json.loads(reply)["result"]
+
+
+def test_check_result_is_camel_case_in_a_fixed_key_order(tmp_path: Path) -> None:
+    service = service_with(
+        tmp_path,
+        [
+            {"id": "b", "description": "Blocker", "action": "block", "message": "no", "suggestion": "wait"},
+            {"id": "w", "message": "hm"},
+        ],
+    )
+    result = call(service, "cstp.checkGuardrails", {"action": {"description": "d"}})
+    assert list(result) == ["allowed", "violations", "warnings", "evaluated", "evaluatedAt", "agent"]
+    assert isinstance(result.pop("evaluatedAt"), str)
+    assert result == {
+        "allowed": False,
+        "violations": [
+            {
+                "guardrailId": "b",
+                "name": "Blocker",
+                "message": "no",
+                "severity": "block",
+                "suggestion": "wait",
+            }
+        ],
+        "warnings": [{"guardrailId": "w", "name": "w", "message": "hm", "severity": "warn"}],
+        "evaluated": 2,
+        "agent": "cstp",
+    }
+
+
+def test_check_with_no_rules_allows_with_empty_lists(tmp_path: Path) -> None:
+    result = call(service_with(tmp_path, []), "cstp.checkGuardrails", {"action": {"description": "d"}})
+    del result["evaluatedAt"]
+    assert result == {"allowed": True, "violations": [], "warnings": [], "evaluated": 0, "agent": "cstp"}
+
+
+def test_listing_shape_of_a_flat_rule(tmp_path: Path) -> None:
+    rule = {
+        "id": "r",
+        "description": "d",
+        "action": "block",
+        "scope": "P",
+        "condition_stakes": "high",
+        "condition_confidence": "< 0.5",
+        "requires_code_review": True,
+        "message": "secret {x}",
+    }
+    result = call(service_with(tmp_path, [rule]), "cstp.listGuardrails", {})
+    assert result == {
+        "guardrails": [
+            {
+                "id": "r",
+                "description": "d",
+                "action": "block",
+                "scope": ["P"],
+                "conditions": [
+                    {"field": "stakes", "operator": "==", "value": "high"},
+                    {"field": "confidence", "operator": "<", "value": 0.5},
+                ],
+                "requirements": [{"field": "code_review", "expected": True}],
+            }
+        ],
+        "count": 1,
+        "agent": "cstp",
+    }
+
+
+def test_listing_hides_cel_and_messages(tmp_path: Path) -> None:
+    rule = {"id": "r", "condition": "action.stakes == 'high'", "message": "m"}
+    listing = call(service_with(tmp_path, [rule]), "cstp.listGuardrails", {})["guardrails"][0]
+    assert listing["conditions"] == []
+    assert "message" not in listing
+    assert "action.stakes" not in str(listing)
+
+
+def test_record_warnings_are_snake_case_and_include_blocking_rules(tmp_path: Path) -> None:
+    service = service_with(tmp_path, [{"id": "b", "action": "block"}, {"id": "w", "message": "m"}])
+    action = ActionContext.for_record(
+        description="d", category="process", stakes="high", confidence=0.3, quality_score=0.4
+    )
+    assert [w.model_dump() for w in guardrail_warnings(service.check_record(action, "tester"))] == [
+        {"guardrail_id": "b", "message": "Guardrail b triggered", "severity": "block"},
+        {"guardrail_id": "w", "message": "m", "severity": "warn"},
+    ]

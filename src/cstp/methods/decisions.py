@@ -12,6 +12,7 @@ from cstp.domain.decisions import ReviewInput
 from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable, InvalidInput, StoreUnavailable
 from cstp.domain.records import Category, DecisionDraft, MentalState, OutcomeValue, Reason, ReasonType, Stakes
 from cstp.methods.context import CallContext
+from cstp.methods.guardrails import GuardrailWarning, guardrail_warnings
 from cstp.methods.wire import Confidence, DecisionId, Int, Params, Result, alias
 from cstp.rpc.table import MethodSpec
 
@@ -141,7 +142,7 @@ class RecordResult(Result):
     indexed: bool
     timestamp: str
     quality: Quality
-    guardrail_warnings: list[dict[str, Any]] | None = None  # set only when a record rule fired
+    guardrail_warnings: list[GuardrailWarning] | None = None  # set only when a record rule fired
 
 
 def record_decision(p: RecordParams, ctx: CallContext) -> RecordResult:
@@ -156,7 +157,7 @@ def record_decision(p: RecordParams, ctx: CallContext) -> RecordResult:
         quality=Quality(score=recorded.quality_score, suggestions=list(recorded.suggestions)),
     )
     if recorded.warnings:
-        result.guardrail_warnings = list(recorded.warnings)
+        result.guardrail_warnings = guardrail_warnings(recorded.warnings)
     return result
 
 

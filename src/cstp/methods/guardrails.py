@@ -1,11 +1,18 @@
-"""cstp.checkGuardrails and cstp.listGuardrails."""
+"""cstp.checkGuardrails and cstp.listGuardrails, and the record-phase `guardrail_warnings` shape.
+
+The domain returns plain dataclasses (`Verdict`, `Finding`, `CompiledRule`); the wire shapes live
+here as result models. checkGuardrails speaks camelCase (`guardrailId`, `evaluatedAt`), while
+recordDecision's `guardrail_warnings` items are snake_case, as the reference server sends them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cstp.domain.guardrails import CompiledRule, Finding
 from cstp.domain.records import utcnow
 from cstp.methods.context import CallContext
 from cstp.methods.wire import Params
@@ -41,23 +48,116 @@ class CheckParams(Params):
         return data
 
 
-def check_guardrails(p: CheckParams, ctx: CallContext) -> dict[str, Any]:
+class FindingOut(BaseModel):
+    """A violation or warning of checkGuardrails. `suggestion` is absent when the rule has none."""
+
+    guardrail_id: str = Field(serialization_alias="guardrailId")
+    name: str
+    message: str
+    severity: str
+    suggestion: str | None = None
+
+    @classmethod
+    def of(cls, finding: Finding) -> FindingOut:
+        # Only a non-empty suggestion is passed, so an unset one is absent from the reply.
+        optional = {"suggestion": finding.suggestion} if finding.suggestion else {}
+        return cls(
+            guardrail_id=finding.guardrail_id,
+            name=finding.name,
+            message=finding.message,
+            severity=finding.severity,
+            **optional,
+        )
+
+
+class CheckResult(BaseModel):
+    allowed: bool
+    violations: list[FindingOut]
+    warnings: list[FindingOut]
+    evaluated: int  # the number of loaded rules
+    evaluated_at: str = Field(serialization_alias="evaluatedAt")
+    agent: str  # the server's name
+
+
+def check_guardrails(p: CheckParams, ctx: CallContext) -> CheckResult:
     assert p.action is not None
-    action = p.action.model_dump()
-    verdict = ctx.services.guardrails.check(action, ctx.agent)
-    result: dict[str, Any] = verdict.to_wire()
-    result["evaluatedAt"] = utcnow().isoformat()
-    result["agent"] = ctx.services.agent_name
-    return result
+    verdict = ctx.services.guardrails.check(p.action.model_dump(), ctx.agent)
+    return CheckResult(
+        allowed=verdict.allowed,
+        violations=[FindingOut.of(f) for f in verdict.violations],
+        warnings=[FindingOut.of(f) for f in verdict.warnings],
+        evaluated=verdict.evaluated,
+        evaluated_at=utcnow().isoformat(),
+        agent=ctx.services.agent_name,
+    )
 
 
 class ListParams(Params):
     scope: str | None = None
 
 
-def list_guardrails(p: ListParams, ctx: CallContext) -> dict[str, Any]:
-    rules = ctx.services.guardrails.list(p.scope)
-    return {"guardrails": rules, "count": len(rules), "agent": ctx.services.agent_name}
+class ConditionOut(BaseModel):
+    field: str
+    operator: str
+    value: Any
+
+
+class RequirementOut(BaseModel):
+    field: str
+    expected: Any
+
+
+class RuleOut(BaseModel):
+    """A listGuardrails entry. Messages and CEL text are deliberately not exposed: a CEL-only rule
+    lists `conditions: []`."""
+
+    id: str
+    description: str
+    action: str
+    scope: list[str]
+    conditions: list[ConditionOut]
+    requirements: list[RequirementOut]
+
+    @classmethod
+    def of(cls, rule: CompiledRule) -> RuleOut:
+        return cls(
+            id=rule.id,
+            description=rule.description,
+            action=rule.action,
+            scope=list(rule.scope),
+            conditions=[
+                ConditionOut(field=c.field, operator=c.operator, value=c.value) for c in rule.conditions
+            ],
+            requirements=[RequirementOut(field=r.field, expected=r.expected) for r in rule.requirements],
+        )
+
+
+class ListResult(BaseModel):
+    guardrails: list[RuleOut]
+    count: int
+    agent: str
+
+
+def list_guardrails(p: ListParams, ctx: CallContext) -> ListResult:
+    rules = [RuleOut.of(r) for r in ctx.services.guardrails.rules_in_scope(p.scope)]
+    return ListResult(guardrails=rules, count=len(rules), agent=ctx.services.agent_name)
+
+
+class GuardrailWarning(BaseModel):
+    """One recordDecision `guardrail_warnings` item (snake_case); blocking rules appear here too,
+    with severity "block", because a recorded decision is never refused."""
+
+    guardrail_id: str
+    message: str
+    severity: str
+
+
+def guardrail_warnings(findings: Iterable[Finding]) -> list[GuardrailWarning]:
+    """recordDecision's `guardrail_warnings` value for the record-phase `findings`."""
+    return [
+        GuardrailWarning(guardrail_id=f.guardrail_id, message=f.message, severity=f.severity)
+        for f in findings
+    ]
 
 
 METHODS: tuple[MethodSpec[Any, Any], ...] = (
@@ -65,12 +165,18 @@ METHODS: tuple[MethodSpec[Any, Any], ...] = (
         "cstp.checkGuardrails",
         CheckParams,
         check_guardrails,
+        result=CheckResult,
         summary="Check an intended action against the loaded guardrails (block or warn)",
         # Compiled rules in memory, no I/O, no lock: answered on the event loop. A rule that falls
         # back to the CEL interpreter costs up to ~1 ms; many such rules would call for blocking=True.
         blocking=False,
     ),
     MethodSpec(
-        "cstp.listGuardrails", ListParams, list_guardrails, summary="List loaded guardrails", blocking=False
+        "cstp.listGuardrails",
+        ListParams,
+        list_guardrails,
+        result=ListResult,
+        summary="List loaded guardrails",
+        blocking=False,
     ),
 )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from cstp.domain.errors import GuardrailError
 from cstp.domain.guardrails import ActionContext, compile_rule, evaluate
-from cstp.domain.guardrails.cel import compile_cel
+from cstp.domain.guardrails.cel import bind_action, compile_cel
 from cstp.domain.guardrails.conditions import map_to_cel
 from tests.domain.guardrails.helpers import check, rules, triggered
 
@@ -195,14 +197,44 @@ def test_cel_is_compiled_once_per_rule() -> None:
     rule = compile_rule({"id": "r", "condition": "action.stakes == 'high'"}, "f")
     before = rule.cel
     check(rules({"id": "x"}), stakes="high")
-    assert rule.cel is before and rule.cel is not None and rule.cel.ast is not None
+    assert rule.cel is before and rule.cel is not None and rule.cel.program is not None
 
 
 def test_compiled_program_is_reusable_across_actions() -> None:
     program = compile_cel("action.stakes == 'high'")
     for stakes, expected in (("high", True), ("low", False), ("high", True)):
         view = ActionContext.from_action({"description": "d", "stakes": stakes}).cel_action
-        assert program.evaluate(view, lambda: None) is expected
+        assert program.evaluate(bind_action(view)) is expected
+
+
+def test_one_compiled_program_serves_concurrent_checks() -> None:
+    program = compile_cel("action.stakes == 'high' && action.context.n * 2 > 5")
+    cases = [
+        ({"stakes": "high", "n": 3}, True),
+        ({"stakes": "high", "n": 2}, False),
+        ({"stakes": "low"}, False),
+    ]
+    views = [(ActionContext.from_action({"description": "d", **a}).cel_action, want) for a, want in cases]
+    start = threading.Barrier(8)
+
+    def worker(offset: int) -> list[bool]:
+        start.wait()
+        wrong = []
+        for i in range(3000):
+            view, want = views[(i + offset) % len(views)]
+            wrong.append(program.evaluate(bind_action(view)) is not want)
+        return wrong
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(worker, range(8)))
+    assert not any(any(r) for r in results)
+
+
+def test_int_and_double_compare_numerically() -> None:
+    # A behaviour change from cel-python, which refused `int < double` and so failed open.
+    assert cel_fires("action.reason_count < 2.0", reasons=[{"text": "a"}])
+    assert cel_fires("action.context.rows > 10.5", rows=11)
+    assert not cel_fires("action.confidence > 1", confidence=0.9)
 
 
 def test_values_cel_cannot_represent_fail_open() -> None:
@@ -213,3 +245,23 @@ def test_values_cel_cannot_represent_fail_open() -> None:
 
 def test_string_context_is_kept_under_context() -> None:
     assert cel_fires("action.context.context == 'free text'", context="free text")
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "action.description == 'action.nope'",  # inside a string, not a field
+        'action.description.startsWith(r"action.nope")',
+        "action.context.action.nope == 1",  # a caller key named `action`
+        "action.description.matches(action.context.pattern)",  # computed: checked when it runs
+        "action.tags.exists(t, t.matches('^ci-[0-9]+$'))",
+        "type(action.stakes) == string",
+    ],
+)
+def test_valid_expressions_pass_the_load_checks(expression: str) -> None:
+    assert compile_cel(expression).text == expression
+
+
+def test_a_regex_the_engine_rejects_fails_loading_even_inside_a_macro() -> None:
+    with pytest.raises(GuardrailError, match="invalid regular expression"):
+        rules({"id": "r", "condition": "action.tags.exists(t, t.matches('(?=x)'))"})

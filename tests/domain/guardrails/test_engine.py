@@ -1,4 +1,4 @@
-"""evaluate(): scopes, block vs warn, the verdict's wire shapes, the record phase, many rules."""
+"""evaluate(): scopes, block vs warn, the findings, the record phase, many rules."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cstp.domain.errors import InvalidInput
-from cstp.domain.guardrails import ActionContext, RuleSet, evaluate, evaluate_record
+from cstp.domain.guardrails import ActionContext, Finding, RuleSet, evaluate, evaluate_record
 from tests.domain.guardrails.helpers import check, rules, triggered
 
 SCOPED = {"id": "scoped", "scope": ["CryptoTrader", "Other"], "condition_stakes": "high"}
@@ -65,28 +65,18 @@ def test_evaluated_counts_every_loaded_rule() -> None:
 
 def test_empty_rule_set_allows() -> None:
     verdict = check(RuleSet())
-    assert verdict.to_wire() == {"allowed": True, "violations": [], "warnings": [], "evaluated": 0}
+    assert (verdict.allowed, verdict.violations, verdict.warnings, verdict.evaluated) == (True, (), (), 0)
 
 
-def test_wire_shape_is_camel_case() -> None:
+def test_findings_carry_id_name_message_severity_and_suggestion() -> None:
     ruleset = rules(
         {"id": "b", "description": "Blocker", "action": "block", "message": "no", "suggestion": "wait"},
         {"id": "w", "message": "hm"},
     )
-    assert check(ruleset).to_wire() == {
-        "allowed": False,
-        "violations": [
-            {
-                "guardrailId": "b",
-                "name": "Blocker",
-                "message": "no",
-                "severity": "block",
-                "suggestion": "wait",
-            }
-        ],
-        "warnings": [{"guardrailId": "w", "name": "w", "message": "hm", "severity": "warn"}],
-        "evaluated": 2,
-    }
+    verdict = check(ruleset)
+    assert not verdict.allowed and verdict.evaluated == 2
+    assert verdict.violations == (Finding("b", "Blocker", "no", "block", "wait"),)
+    assert verdict.warnings == (Finding("w", "w", "hm", "warn", None),)
 
 
 def test_missing_description_is_invalid_input() -> None:
@@ -110,14 +100,12 @@ def record(**overrides: Any) -> ActionContext:
 def test_record_phase_never_blocks() -> None:
     verdict = evaluate_record(rules({"id": "b", "action": "block"}), record())
     assert verdict.allowed and not verdict.violations
-    assert verdict.to_record_warnings() == [
-        {"guardrail_id": "b", "message": "Guardrail b triggered", "severity": "block"}
-    ]
+    assert verdict.warnings == (Finding("b", "b", "Guardrail b triggered", "block"),)
 
 
-def test_record_warnings_are_snake_case_with_severity() -> None:
-    verdict = evaluate_record(rules({"id": "w", "message": "m"}), record())
-    assert verdict.to_record_warnings() == [{"guardrail_id": "w", "message": "m", "severity": "warn"}]
+def test_record_phase_keeps_each_rules_severity() -> None:
+    verdict = evaluate_record(rules({"id": "w", "message": "m"}, {"id": "l", "action": "log"}), record())
+    assert [(f.guardrail_id, f.severity) for f in verdict.warnings] == [("w", "warn"), ("l", "log")]
 
 
 def test_record_context_has_the_record_fields() -> None:
@@ -130,8 +118,8 @@ def test_record_context_has_the_record_fields() -> None:
             "requires_has_deliberation": True,
         }
     )
-    assert [w["guardrail_id"] for w in evaluate_record(ruleset, record()).to_record_warnings()] == ["r"]
-    assert evaluate_record(ruleset, record(has_deliberation=True)).to_record_warnings() == []
+    assert [f.guardrail_id for f in evaluate_record(ruleset, record()).warnings] == ["r"]
+    assert evaluate_record(ruleset, record(has_deliberation=True)).warnings == ()
 
 
 def test_record_phase_is_visible_to_cel() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -124,12 +125,15 @@ def test_configured_directories_load_before_packaged_rules(rule_dir: Path) -> No
     assert loaded[0] == "a" and "no-high-stakes-low-confidence" in loaded
 
 
-def test_user_rule_replaces_the_packaged_rule_with_the_same_id(rule_dir: Path) -> None:
+def test_user_rule_replaces_the_packaged_rule_with_the_same_id(
+    rule_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     write(rule_dir, "mine.yaml", "- id: no-high-stakes-low-confidence\n  condition_stakes: never\n")
-    ruleset = load_rules([rule_dir])
+    with caplog.at_level(logging.INFO, logger="cstp.guardrails"):
+        ruleset = load_rules([rule_dir])
     same = [r for r in ruleset if r.id == "no-high-stakes-low-confidence"]
     assert [r.file for r in same] == [str(rule_dir / "mine.yaml")]
-    assert ruleset.shadowed == ("no-high-stakes-low-confidence",)
+    assert "guardrail no-high-stakes-low-confidence in " + str(rule_dir / "mine.yaml") in caplog.text
 
 
 def test_packaged_rules_block_high_stakes_at_low_confidence() -> None:

@@ -1,13 +1,13 @@
 """Guardrails: YAML policy rules checked before (and after) an agent decides.
 
-Shaped like OPA: `loader` does the I/O and fails fast, `rules` (with `conditions`, `cel`,
-`cel_ast`) validates and compiles each rule once, `engine.evaluate` is pure, and `service` holds
-the current rules for the server (audit log, reload, file watching). docs/GUARDRAILS.md describes
-the file format.
+Shaped like OPA: `loader` does the I/O and fails fast, `rules` (with `conditions` and `cel`)
+validates and compiles each rule once, `action` is the schema of the action rules see,
+`engine.evaluate` is pure, and `service` holds the current rules for the server (audit log,
+reload). docs/GUARDRAILS.md describes the file format.
 """
 
+from cstp.domain.guardrails.action import ActionContext
 from cstp.domain.guardrails.engine import (
-    ActionContext,
     Finding,
     RuleFailure,
     Verdict,

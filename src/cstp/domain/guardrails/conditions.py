@@ -13,20 +13,28 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cstp.domain.guardrails.action import STANDARD_KEYS
 from cstp.domain.guardrails.cel import CelProgram, compile_cel
-from cstp.domain.guardrails.cel_ast import STANDARD_KEYS
-from cstp.domain.guardrails.cel_guards import OPERATORS
 
 _ORDERING = frozenset({"<", "<=", ">", ">="})
 _SUFFIXES = (("_lte", "<="), ("_gte", ">="), ("_lt", "<"), ("_gt", ">"))
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 Test = Callable[[Any], bool]
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +163,9 @@ def map_to_cel(condition: Mapping[Any, Any]) -> str:
 
     `confidence_lt: 0.5` → `double(action.confidence) < 0.5`; `quality_*` → `quality_score`;
     standard fields are `action.<f>`, any other key `action.context.<f>`; a string value starting
-    with an operator (`"< 0.5"`) is a comparison. Numbers compare through `double()` so that an
-    int sent by a caller still matches a float in the file.
+    with an operator (`"< 0.5"`) is a comparison. Numbers compare through `double()`: CEL compares
+    ints with doubles numerically anyway, but `double()` also reads a numeric string a caller sent
+    (`"12"`) as a number, exactly as the flat `condition_*` form does, so both forms agree.
     """
     parts = []
     for key, value in condition.items():

@@ -81,7 +81,6 @@ def load_rules(dirs: Sequence[Path], *, include_packaged: bool = True) -> RuleSe
     sources = discover(dirs, include_packaged=include_packaged)
     rules: dict[str, CompiledRule] = {}
     packaged_ids: set[str] = set()
-    shadowed: list[str] = []
     for path, packaged in sources:
         for raw in read_file(path):
             rule = compile_rule(raw, str(path))
@@ -90,8 +89,7 @@ def load_rules(dirs: Sequence[Path], *, include_packaged: bool = True) -> RuleSe
                 rules[rule.id] = rule
                 if packaged:
                     packaged_ids.add(rule.id)
-            elif packaged and rule.id not in packaged_ids:
-                shadowed.append(rule.id)  # a user rule already replaced this packaged one
+            elif packaged and rule.id not in packaged_ids:  # a user rule already replaced it
                 log.info("guardrail %s in %s replaces the packaged one", rule.id, previous.file)
             else:
                 raise GuardrailError(
@@ -101,7 +99,7 @@ def load_rules(dirs: Sequence[Path], *, include_packaged: bool = True) -> RuleSe
                     rule_id=rule.id,
                 )
     files = tuple(path for path, _ in sources)
-    return RuleSet(tuple(rules.values()), files, fingerprint(files), tuple(shadowed))
+    return RuleSet(tuple(rules.values()), files, fingerprint(files))
 
 
 def read_file(path: Path) -> list[Mapping[str, Any]]:

@@ -34,7 +34,10 @@ _PLACEHOLDER = re.compile(r"\{([^{}\s]+)\}")
 
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
-    """One guardrail, validated and ready to evaluate. Immutable, shared by concurrent checks."""
+    """One guardrail, validated and ready to evaluate.
+
+    Thread safety: immutable (frozen; its predicates and CEL program hold no state), so one
+    instance is shared by every concurrent check."""
 
     id: str
     description: str
@@ -62,29 +65,17 @@ class CompiledRule:
                 out.append(str(values[key]) if key in values else "{" + key + "}")
         return "".join(out)
 
-    def to_listing(self) -> dict[str, Any]:
-        """The `listGuardrails` entry. Messages and CEL text are deliberately not exposed."""
-        return {
-            "id": self.id,
-            "description": self.description,
-            "action": self.action,
-            "scope": list(self.scope),
-            "conditions": [
-                {"field": c.field, "operator": c.operator, "value": c.value} for c in self.conditions
-            ],
-            "requirements": [{"field": r.field, "expected": r.expected} for r in self.requirements],
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     """Every loaded rule in load order, the files they came from, and a fingerprint of those files
-    (paths, sizes, mtimes) so a watcher can tell a real change from noise."""
+    (paths, sizes, mtimes) so a watcher can tell a real change from noise.
+
+    Thread safety: immutable; a reload builds a new RuleSet and swaps it in whole."""
 
     rules: tuple[CompiledRule, ...] = ()
     files: tuple[Path, ...] = ()
     fingerprint: str = ""
-    shadowed: tuple[str, ...] = ()  # packaged rule ids replaced by a user rule with the same id
 
     def __len__(self) -> int:
         return len(self.rules)
