@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cstp.domain.guardrails import CompiledRule, Finding
 from cstp.domain.records import utcnow
 from cstp.methods.context import CallContext
-from cstp.methods.wire import Params
+from cstp.methods.wire import Params, Result
 from cstp.rpc.table import MethodSpec
 
 
@@ -48,7 +48,7 @@ class CheckParams(Params):
         return data
 
 
-class FindingOut(BaseModel):
+class FindingOut(Result):
     """A violation or warning of checkGuardrails. `suggestion` is absent when the rule has none."""
 
     guardrail_id: str = Field(serialization_alias="guardrailId")
@@ -70,7 +70,7 @@ class FindingOut(BaseModel):
         )
 
 
-class CheckResult(BaseModel):
+class CheckResult(Result):
     allowed: bool
     violations: list[FindingOut]
     warnings: list[FindingOut]
@@ -96,18 +96,18 @@ class ListParams(Params):
     scope: str | None = None
 
 
-class ConditionOut(BaseModel):
+class ConditionOut(Result):
     field: str
     operator: str
     value: Any
 
 
-class RequirementOut(BaseModel):
+class RequirementOut(Result):
     field: str
     expected: Any
 
 
-class RuleOut(BaseModel):
+class RuleOut(Result):
     """A listGuardrails entry. Messages and CEL text are deliberately not exposed: a CEL-only rule
     lists `conditions: []`."""
 
@@ -132,7 +132,7 @@ class RuleOut(BaseModel):
         )
 
 
-class ListResult(BaseModel):
+class ListResult(Result):
     guardrails: list[RuleOut]
     count: int
     agent: str
@@ -143,7 +143,7 @@ def list_guardrails(p: ListParams, ctx: CallContext) -> ListResult:
     return ListResult(guardrails=rules, count=len(rules), agent=ctx.services.agent_name)
 
 
-class GuardrailWarning(BaseModel):
+class GuardrailWarning(Result):
     """One recordDecision `guardrail_warnings` item (snake_case); blocking rules appear here too,
     with severity "block", because a recorded decision is never refused."""
 
