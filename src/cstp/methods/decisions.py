@@ -37,7 +37,9 @@ class ReasonParam(BaseModel):
     strength: Confidence = 0.8
 
 
-class ProjectContext(BaseModel):
+class ProjectFields(BaseModel):
+    """Where a decision applies; accepted at top level and nested as `project_context`."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
     project: str | None = None
     feature: str | None = None
@@ -47,7 +49,11 @@ class ProjectContext(BaseModel):
     commit: str | None = None
 
 
-class RecordParams(Params):
+class ProjectContext(ProjectFields):
+    pass
+
+
+class RecordParams(Params, ProjectFields):
     decision: str = Field(min_length=1, max_length=20_000)
     confidence: Confidence | None = None
     category: Category = "process"
@@ -63,12 +69,6 @@ class RecordParams(Params):
     mental_state: MentalState | None = alias("mentalState", "mental_state")
     review_in: str | None = alias("reviewIn", "review_in")
     pre_decision: dict[str, Any] | None = alias("preDecision", "pre_decision")
-    project: str | None = None
-    feature: str | None = None
-    pr: Int | None = None
-    file: str | None = None
-    line: Int | None = None
-    commit: str | None = None
     project_context: ProjectContext | None = alias("project_context", "projectContext")
 
     @field_validator("decision")
