@@ -169,7 +169,7 @@ def test_generated_token_is_kept_private_and_reused(
     assert settings.token_file.read_text().strip() == token
 
 
-def test_no_input_produces_a_500(client: Any) -> None:
+def test_malformed_input_never_gets_a_500(client: Any) -> None:
     bodies: list[bytes] = [
         b"",
         b"null",

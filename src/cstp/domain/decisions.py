@@ -26,6 +26,10 @@ logger = logging.getLogger("cstp.decisions")
 
 REINDEX_BATCH = 256
 
+# `DecisionService.index_state` before the start-up index check has finished; afterwards it is
+# "ok", "check failed" or "<n> unindexed".
+INDEX_STARTING = frozenset({"not checked", "checking"})
+
 
 @dataclass(frozen=True, slots=True)
 class Recorded:

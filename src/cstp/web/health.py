@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cstp.domain.decisions import INDEX_STARTING
 from cstp.domain.errors import CstpError
 from cstp.domain.ports import DecisionStore, Embedder
 
@@ -24,8 +25,6 @@ logger = logging.getLogger("cstp")
 
 State = Literal["NOT_READY", "OK", "ERROR"]
 READY_PROBE_TEXT = "readiness probe"
-# Index states (DecisionService.index_state) meaning the start-up check has not finished.
-_INDEX_STARTING = frozenset({"not checked", "checking"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +65,7 @@ def store_probe(store: DecisionStore, mode: str, index_state: Callable[[], str])
     def check() -> ComponentStatus:
         store.ping()
         index = index_state()
-        state: State = "NOT_READY" if index in _INDEX_STARTING else "OK"
+        state: State = "NOT_READY" if index in INDEX_STARTING else "OK"
         return ComponentStatus(state, {"mode": mode, "index": index})
 
     return Probe("store", check, "decision store unreachable")
