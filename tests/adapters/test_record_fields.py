@@ -33,6 +33,8 @@ def sample(name: str, hint: Any) -> Any:
         hint = args[0]
     if hint is str:
         return f"{name}-value"
+    if hint is bool:
+        return True  # every bool field defaults to False
     if hint is float:
         return 0.37
     if hint is int:

@@ -227,6 +227,19 @@ class DecisionService:
         )
         return reviewed, self._write(reviewed)
 
+    def set_preserve(self, decision_id: str, preserve: bool) -> Decision:
+        """Mark a decision never to be compacted (or clear the mark), stored with the record.
+
+        The mark is a record field written through `_write`, so it survives restarts and every
+        process sharing the store sees it. Setting the value it already has writes nothing.
+        """
+        current = self.get(decision_id)
+        if current.preserve == preserve:
+            return current
+        marked = current.with_preserve(preserve)
+        self._write(marked)
+        return marked
+
     # --- reads -----------------------------------------------------------------------------------
     def find(self, decision_id: str) -> Decision | None:
         """Exact id first, then a unique-enough prefix (clients show 8-char ids)."""

@@ -85,6 +85,9 @@ class Decision(DecisionDraft):
     status: str = "pending"
     recorded_by: str | None = None
     review: Review | None = None
+    # Never compacted (cstp.setPreserve). Named `preserve` as in the reference's records, so a
+    # migrated record keeps its mark; stored like every field, so every process sees it.
+    preserve: bool = False
     rev: int = 1
 
     @classmethod
@@ -103,6 +106,9 @@ class Decision(DecisionDraft):
 
     def with_review(self, review: Review) -> Decision:
         return dataclasses.replace(self, review=review, status="reviewed", rev=self.rev + 1)
+
+    def with_preserve(self, preserve: bool) -> Decision:
+        return dataclasses.replace(self, preserve=preserve, rev=self.rev + 1)
 
     def document(self) -> str:
         """The text that is embedded and keyword-indexed (protocol notes 3, "Embedded document")."""
