@@ -273,3 +273,28 @@ def test_wisdom_min_decisions_and_category(learnt: Any) -> None:
     only = rpc(learnt, "cstp.getWisdom", {"category": "security", "minDecisions": 2})["result"]
     assert [w["category"] for w in only["wisdom"]] == ["security"]
     assert rpc(learnt, "cstp.getWisdom", {"minDecisions": 1000})["result"]["wisdom"] == []
+
+
+def test_review_reports_the_level_the_decision_now_has(aged: Any) -> None:
+    seed(aged, old("d0000009", 40 * DAY, outcome=None))
+    review = rpc(aged, "cstp.reviewDecision", {"id": "d0000009", "outcome": "success"})["result"]
+    assert review["compactionLevel"] == "digest"
+    rpc(aged, "cstp.setPreserve", {"id": "d0000001"})
+    again = rpc(aged, "cstp.reviewDecision", {"id": "d0000001", "outcome": "failure"})["result"]
+    assert again["compactionLevel"] == "full"
+
+
+def test_compacted_query_rows_carry_their_level_and_skip_wisdom(aged: Any) -> None:
+    plain = rpc(aged, "cstp.queryDecisions", {"limit": 50})["result"]
+    assert len(plain["decisions"]) == 7 and "compactionLevel" not in plain["decisions"][0]
+    result = rpc(aged, "cstp.queryDecisions", {"limit": 50, "compacted": True})["result"]
+    levels = {row["id"]: row["compactionLevel"] for row in result["decisions"]}
+    assert levels == {
+        "f0000001": "full",
+        "50000001": "summary",
+        "5ec00001": "summary",
+        "d0000001": "digest",
+        "e0000002": "full",
+        "e0000003": "full",  # preserved
+    }
+    assert result["total"] == 6

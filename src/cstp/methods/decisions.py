@@ -8,9 +8,19 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cstp.domain import codec
+from cstp.domain.compaction import level_of
 from cstp.domain.decisions import ReviewInput
 from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable, InvalidInput, StoreUnavailable
-from cstp.domain.records import Category, DecisionDraft, MentalState, OutcomeValue, Reason, ReasonType, Stakes
+from cstp.domain.records import (
+    Category,
+    DecisionDraft,
+    MentalState,
+    OutcomeValue,
+    Reason,
+    ReasonType,
+    Stakes,
+    utcnow,
+)
 from cstp.methods.context import CallContext
 from cstp.methods.guardrails import GuardrailWarning, guardrail_warnings
 from cstp.methods.wire import Confidence, DecisionId, Int, Params, Result, alias
@@ -201,6 +211,7 @@ class ReviewResult(Result):
     status: str
     reviewed_at: str = Field(serialization_alias="reviewedAt")
     reindexed: bool
+    compaction_level: str = Field(serialization_alias="compactionLevel")  # now that it is reviewed
 
 
 def review_decision(p: ReviewParams, ctx: CallContext) -> ReviewResult:
@@ -214,6 +225,7 @@ def review_decision(p: ReviewParams, ctx: CallContext) -> ReviewResult:
         status="reviewed",
         reviewed_at=reviewed.review.reviewed_at.isoformat(),
         reindexed=indexed,
+        compaction_level=level_of(reviewed, utcnow()),
     )
 
 

@@ -8,9 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cstp.domain.compaction import level_of
 from cstp.domain.errors import EmbedderUnavailable, InvalidInput, StoreUnavailable
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.records import Category, Stakes, Status, aware
+from cstp.domain.records import Category, Stakes, Status, aware, utcnow
 from cstp.domain.search import Hit
 from cstp.methods.context import CallContext
 from cstp.methods.wire import Confidence, Int, Number, Params, Result, alias, day
@@ -47,6 +48,8 @@ class QueryParams(Params):
     bridge_side: str | None = alias("bridgeSide", "bridge_side")
     include_reasons: bool = Field(default=False, alias="includeReasons")
     include_detail: bool | None = alias("includeDetail", "include_detail")
+    # Annotate each row with its compaction level and leave out wisdom-age rows (read via getWisdom).
+    compacted: bool = False
     filters: Filters = Field(default_factory=Filters)
     # The dashboard sends these at top level; they narrow like the same keys in `filters`.
     category: Category | None = None
@@ -102,6 +105,7 @@ class Row(Result):
     actual_result: str | None = Field(default=None, serialization_alias="actualResult")
     lessons: str | None = None
     bridge: Bridge | None = None
+    compaction_level: str | None = Field(default=None, serialization_alias="compactionLevel")
 
 
 def _row(h: Hit, p: QueryParams) -> Row:
@@ -156,9 +160,18 @@ def query_decisions(p: QueryParams, ctx: CallContext) -> QueryResult:
     weight = max(0.0, min(1.0, p.hybrid_weight if p.hybrid_weight is not None else 0.7))
     prefix = {"structure": "Structure: ", "function": "Function: "}.get(p.bridge_side or "", "")
     result = ctx.services.search.search(p.query, mode, flt, limit, weight, prefix)
+    now = utcnow()  # one clock for every row's compaction level
+    rows = []
+    for h in result.hits:
+        row = _row(h, p)
+        if p.compacted:
+            row.compaction_level = level_of(h.decision, now)
+            if row.compaction_level == "wisdom":
+                continue
+        rows.append(row)
     out = QueryResult(
-        decisions=[_row(h, p) for h in result.hits],
-        total=len(result.hits),
+        decisions=rows,
+        total=len(rows),
         query=p.query,
         query_time_ms=int((time.perf_counter() - started) * 1000),
         agent=ctx.services.agent_name,
