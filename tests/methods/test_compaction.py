@@ -152,7 +152,7 @@ def test_set_preserve_keeps_an_old_decision_full(aged: Any) -> None:
     assert rpc(aged, "cstp.getDecision", {"id": "d0000001"})["result"]["decision"]["preserve"] is True
     assert rpc(aged, "cstp.compact", {})["result"]["preserved"] == 2
     rpc(aged, "cstp.setPreserve", {"decision_id": "e0000003", "preserve": False})
-    rpc(aged, "cstp.setPreserve", {"id": "d0000001", "preserve": False})
+    rpc(aged, "cstp.setPreserve", {"id": "d0000001", "preserve": "false"})  # a string is parsed
     levels = rpc(aged, "cstp.compact", {})["result"]
     assert levels["preserved"] == 0 and levels["levels"]["wisdom"] == 2
 
