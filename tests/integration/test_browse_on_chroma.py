@@ -1,4 +1,5 @@
-"""listDecisions and getStats again on embedded Chroma: every test of tests/methods/test_browse.py.
+"""listDecisions and getStats again on embedded Chroma: every test of tests/methods/test_browse.py
+and tests/methods/test_stats.py.
 
 The filters reach Chroma as a `where` clause through `store.scan(flt)`; the text search, sorting and
 paging run on what it returns. The hashing embedder keeps this fast: vectors play no part here.
@@ -15,11 +16,12 @@ import pytest
 from cstp.adapters.chroma.store import ChromaStore
 from cstp.app import Adapters
 from tests.fakes import HashEmbedder
-from tests.methods import test_browse
+from tests.methods import test_browse, test_stats
 
-for _name, _obj in vars(test_browse).items():
-    if _name.startswith("test_") or _name == "browsed":
-        globals()[_name] = _obj
+for _module in (test_browse, test_stats):
+    for _name, _obj in vars(_module).items():
+        if _name.startswith("test_") or _name == "browsed":
+            globals()[_name] = _obj
 
 
 @pytest.fixture(scope="module")
