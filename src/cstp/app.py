@@ -30,7 +30,7 @@ from cstp.domain.ports import DecisionStore, Embedder, Vector
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
-from cstp.methods import calibration, compaction, decisions, guardrails, query
+from cstp.methods import browse, calibration, compaction, decisions, guardrails, query
 from cstp.methods.context import CallContext, Services
 from cstp.methods.errors import ERRORS
 from cstp.rpc import Dispatcher
@@ -64,7 +64,12 @@ class Adapters:
 def all_methods() -> MethodTable:
     """Every registered method. The agent card lists exactly these."""
     return method_table(
-        decisions.METHODS, query.METHODS, calibration.METHODS, guardrails.METHODS, compaction.METHODS
+        decisions.METHODS,
+        query.METHODS,
+        calibration.METHODS,
+        guardrails.METHODS,
+        compaction.METHODS,
+        browse.METHODS,
     )
 
 

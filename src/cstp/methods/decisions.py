@@ -23,6 +23,7 @@ from cstp.domain.records import (
 )
 from cstp.methods.context import CallContext
 from cstp.methods.guardrails import GuardrailWarning, guardrail_warnings
+from cstp.methods.rows import project_context_dict
 from cstp.methods.wire import Confidence, DecisionId, Int, Params, Result, alias
 from cstp.rpc.table import MethodSpec
 
@@ -192,8 +193,12 @@ def get_decision(p: GetParams, ctx: CallContext) -> GetResult:
     found = ctx.services.decisions.find(p.id)
     if found is None:
         return GetResult(found=False, id=p.id, error=f"Decision not found: {p.id}")
-    # getDecision returns the persistence record on purpose: the reference's clients read it raw.
-    return GetResult(found=True, decision=codec.to_record(found))
+    # getDecision returns the persistence record on purpose: the reference's clients read it raw,
+    # plus the nested `project_context` the dashboard's project card reads (methods.rows).
+    record = codec.to_record(found)
+    if (pc := project_context_dict(found)) is not None:
+        record["project_context"] = pc
+    return GetResult(found=True, decision=record)
 
 
 class ReviewParams(ByIdParams):

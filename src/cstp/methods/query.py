@@ -14,6 +14,7 @@ from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Category, Stakes, Status, aware, utcnow
 from cstp.domain.search import Hit
 from cstp.methods.context import CallContext
+from cstp.methods.rows import ProjectContextOut, bridge_of, project_context
 from cstp.methods.wire import Confidence, Int, Number, Params, Result, alias, day
 from cstp.rpc.table import MethodSpec
 
@@ -91,11 +92,13 @@ class Row(Result):
 
     id: str
     title: str
+    summary: str  # the decision text: the dashboard reads `summary`, then `decision`, never `title`
     category: str
     confidence: float
     stakes: str
     status: str
     date: str
+    created_at: str  # full ISO date-time (the dashboard reads it before the day-only `date`)
     distance: float
     outcome: str | None = None
     reasons: list[dict[str, Any]] | None = None
@@ -106,6 +109,8 @@ class Row(Result):
     lessons: str | None = None
     bridge: Bridge | None = None
     compaction_level: str | None = Field(default=None, serialization_alias="compactionLevel")
+    recorded_by: str | None = None
+    project_context: ProjectContextOut | None = None  # only when a project field is set
 
 
 def _row(h: Hit, p: QueryParams) -> Row:
@@ -113,11 +118,13 @@ def _row(h: Hit, p: QueryParams) -> Row:
     row = Row(
         id=d.id[:8],
         title=d.title,
+        summary=d.decision,
         category=d.category,
         confidence=d.confidence,
         stakes=d.stakes,
         status=d.status,
         date=day(d.date),
+        created_at=d.date.isoformat(),
         distance=h.distance,
     )
     if d.outcome:
@@ -134,9 +141,12 @@ def _row(h: Hit, p: QueryParams) -> Row:
         row.actual_result = d.review.actual_result
     if d.review and d.review.lessons:
         row.lessons = d.review.lessons
-    bridge = d.details.get("bridge")
-    if isinstance(bridge, dict) and (bridge.get("structure") or bridge.get("function")):
+    if (bridge := bridge_of(d)) is not None:
         row.bridge = Bridge(structure=bridge.get("structure"), function=bridge.get("function"))
+    if d.recorded_by is not None:
+        row.recorded_by = d.recorded_by
+    if (pc := project_context(d)) is not None:
+        row.project_context = pc
     return row
 
 
