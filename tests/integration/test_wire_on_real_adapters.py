@@ -12,17 +12,26 @@ from typing import Any
 
 import pytest
 
-from tests.methods import test_calibration, test_guardrails_methods, test_query, test_record_get_review
+from tests.methods import (
+    test_analytics,
+    test_calibration,
+    test_guardrails_methods,
+    test_query,
+    test_reason_stats,
+    test_record_get_review,
+)
 from tests.methods.test_query import ids, q
 from tests.web import test_http_surface
 
-_FIXTURES = {"seeded", "reviewed", "guarded"}
+_FIXTURES = {"seeded", "reviewed", "guarded", "seed", "prs", "add"}
 for _module in (
     test_http_surface,
     test_calibration,
     test_guardrails_methods,
     test_query,
     test_record_get_review,
+    test_analytics,
+    test_reason_stats,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") or _name in _FIXTURES:

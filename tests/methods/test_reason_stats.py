@@ -20,8 +20,8 @@ Seed = Callable[..., None]
 
 
 @pytest.fixture
-def seed(client: Any) -> Seed:
-    """`seed(reasons, confidence, outcome, n=1, **fields)`: reasons as (type, strength) pairs or
+def add(client: Any) -> Seed:
+    """`add(reasons, confidence, outcome, n=1, **fields)`: reasons as (type, strength) pairs or
     type names; outcome None = pending."""
 
     def make(
@@ -63,12 +63,12 @@ def kinds(result: Any) -> list[str]:
     return [r["type"] for r in result["recommendations"]]
 
 
-def test_counts_rates_strengths_and_diversity(client: Any, seed: Seed) -> None:
-    seed([("analysis", 0.6), ("analysis", 1.0)], 0.9, "success")
-    seed([("analysis", 0.8), ("pattern", 0.5)], 0.7, "partial")
-    seed(["analysis"], 0.5, "failure")
-    seed([("pattern", 0.9)], 0.6, None)
-    seed([], 0.9, "success")  # no reasons: not analysed at all
+def test_counts_rates_strengths_and_diversity(client: Any, add: Seed) -> None:
+    add([("analysis", 0.6), ("analysis", 1.0)], 0.9, "success")
+    add([("analysis", 0.8), ("pattern", 0.5)], 0.7, "partial")
+    add(["analysis"], 0.5, "failure")
+    add([("pattern", 0.9)], 0.6, None)
+    add([], 0.9, "success")  # no reasons: not analysed at all
     result = stats(client)
     assert result["totalDecisions"] == 4 and result["reviewedDecisions"] == 3
     analysis, pattern = result["byReasonType"]
@@ -116,9 +116,9 @@ def test_counts_rates_strengths_and_diversity(client: Any, seed: Seed) -> None:
     assert "queryTime" in result
 
 
-def test_unreviewed_type_rate_is_zero_and_bucket_rate_null(client: Any, seed: Seed) -> None:
-    seed(["intuition"], 0.4, None)
-    seed(["intuition"], 0.8, None)
+def test_unreviewed_type_rate_is_zero_and_bucket_rate_null(client: Any, add: Seed) -> None:
+    add(["intuition"], 0.4, None)
+    add(["intuition"], 0.8, None)
     result = stats(client)
     [row] = result["byReasonType"]
     assert row["successRate"] == 0.0 and isinstance(row["successRate"], float)  # the CLI multiplies it
@@ -127,9 +127,9 @@ def test_unreviewed_type_rate_is_zero_and_bucket_rate_null(client: Any, seed: Se
     assert bucket["avgConfidence"] == 0.6  # of all members when none is reviewed
 
 
-def test_min_reviewed_decides_brier_and_ranking(client: Any, seed: Seed) -> None:
-    seed(["empirical"], 0.9, "failure", n=2)
-    seed(["pattern"], 0.9, "success")
+def test_min_reviewed_decides_brier_and_ranking(client: Any, add: Seed) -> None:
+    add(["empirical"], 0.9, "failure", n=2)
+    add(["pattern"], 0.9, "success")
     ranked = stats(client, minReviewed=2)["byReasonType"]
     assert [r["reasonType"] for r in ranked] == ["empirical", "pattern"]  # enough reviews ranks first
     assert ranked[0]["brierScore"] == 0.81 and "brierScore" not in ranked[1]
@@ -150,12 +150,12 @@ def test_empty_store_has_zeros_and_only_unused_types(client: Any) -> None:
 
 @pytest.mark.parametrize(("y_successes", "expected"), [(17, False), (16, True)])
 def test_best_reason_type_needs_a_spread_over_15_points(
-    client: Any, seed: Seed, y_successes: int, expected: bool
+    client: Any, add: Seed, y_successes: int, expected: bool
 ) -> None:
-    seed(["analysis"], 0.7, "success", n=20)
-    seed(["pattern"], 0.7, "success", n=y_successes)
-    seed(["pattern"], 0.7, "partial", n=17 - y_successes)  # 17 → 0.85 (spread 0.15); 16 → 0.825
-    seed(["pattern"], 0.7, "failure", n=3)
+    add(["analysis"], 0.7, "success", n=20)
+    add(["pattern"], 0.7, "success", n=y_successes)
+    add(["pattern"], 0.7, "partial", n=17 - y_successes)  # 17 → 0.85 (spread 0.15); 16 → 0.825
+    add(["pattern"], 0.7, "failure", n=3)
     result = stats(client)
     assert ("best_reason_type" in kinds(result)) is expected
     if expected:
@@ -172,18 +172,18 @@ def test_best_reason_type_needs_a_spread_over_15_points(
     ],
 )
 def test_overconfident_type(
-    client: Any, seed: Seed, confidence: float, outcomes: list[str], expected: bool
+    client: Any, add: Seed, confidence: float, outcomes: list[str], expected: bool
 ) -> None:
     for outcome in outcomes:
-        seed(["authority"], confidence, outcome)
+        add(["authority"], confidence, outcome)
     assert ("overconfident_type" in kinds(stats(client))) is expected
 
 
-def test_low_diversity_below_one_and_a_half_types(client: Any, seed: Seed) -> None:
-    seed(["analysis", "pattern"], 0.7, None)
-    seed(["analysis"], 0.7, None)
+def test_low_diversity_below_one_and_a_half_types(client: Any, add: Seed) -> None:
+    add(["analysis", "pattern"], 0.7, None)
+    add(["analysis"], 0.7, None)
     assert "low_diversity" not in kinds(stats(client))  # exactly 1.5
-    seed(["analysis"], 0.7, None)
+    add(["analysis"], 0.7, None)
     assert "low_diversity" in kinds(stats(client))
 
 
@@ -197,20 +197,20 @@ def test_low_diversity_below_one_and_a_half_types(client: Any, seed: Seed) -> No
     ],
 )
 def test_diversity_comparison(
-    client: Any, seed: Seed, single: list[str], multi: list[str], expected: str | None
+    client: Any, add: Seed, single: list[str], multi: list[str], expected: str | None
 ) -> None:
     for outcome in single:
-        seed(["analysis"], 0.7, outcome)
+        add(["analysis"], 0.7, outcome)
     for outcome in multi:
-        seed(["analysis", "empirical"], 0.7, outcome)
+        add(["analysis", "empirical"], 0.7, outcome)
     found = {k for k in kinds(stats(client)) if k.startswith("diversity")}
     assert found == ({expected} if expected else set())
 
 
-def test_filters_narrow_by_field_and_whole_days(client: Any, seed: Seed) -> None:
-    seed(["analysis"], 0.7, None, days_ago=10, project="p", stakes="high")
-    seed(["analysis"], 0.7, None, days_ago=5, project="p", category="security")
-    seed(["analysis"], 0.7, None, days_ago=1, project="q")
+def test_filters_narrow_by_field_and_whole_days(client: Any, add: Seed) -> None:
+    add(["analysis"], 0.7, None, days_ago=10, project="p", stakes="high")
+    add(["analysis"], 0.7, None, days_ago=5, project="p", category="security")
+    add(["analysis"], 0.7, None, days_ago=1, project="q")
     day = (NOW - timedelta(days=5)).date().isoformat()
     total = lambda **f: stats(client, filters=f)["totalDecisions"]  # noqa: E731
     assert total() == 3 and total(project="p") == 2 and total(category="security") == 1
