@@ -285,9 +285,14 @@ def test_project_is_required(client: Any, params: Any) -> None:
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"stabilityDays": "x"}, "stabilityDays"), ({"stabilityDays": -1}, "stabilityDays"),
-     ({"dryRun": "maybe"}, "dryRun"), ({"since": "last week"}, "since")],
-)  # fmt: skip
+    [
+        ({"stabilityDays": "x"}, "stabilityDays"),
+        ({"stabilityDays": -1}, "stabilityDays"),
+        ({"stabilityDays": 10**9}, "stabilityDays"),  # no date that far back: -32602, never a 500
+        ({"dryRun": "maybe"}, "dryRun"),
+        ({"since": "last week"}, "since"),
+    ],
+)
 def test_bad_attribution_params_name_the_field(client: Any, params: Any, field: str) -> None:
     error = rpc(client, "cstp.attributeOutcomes", {"project": "p", **params})["error"]
     assert error["code"] == -32602 and field in error["message"]

@@ -113,7 +113,8 @@ def check_drift_method(p: DriftParams, ctx: CallContext) -> DriftResult:
 class AttributeParams(Params):
     project: str | None = None  # required; checked in the handler for the reference's message
     since: datetime | None = None  # whole days: decisions dated on since's day or later
-    stability_days: Int = Field(default=14, ge=0, validation_alias="stabilityDays")
+    # At most a century: the cutoff date must stay representable (a larger value is a client bug).
+    stability_days: Int = Field(default=14, ge=0, le=36500, validation_alias="stabilityDays")
     dry_run: bool = Field(default=False, validation_alias="dryRun")
 
 
