@@ -13,16 +13,18 @@ from typing import Any
 import pytest
 
 from tests.methods import (
+    test_analytics,
     test_calibration,
     test_compaction,
     test_guardrails_methods,
     test_query,
+    test_reason_stats,
     test_record_get_review,
 )
 from tests.methods.test_query import ids, q
 from tests.web import test_http_surface
 
-_FIXTURES = {"seeded", "reviewed", "guarded", "aged", "learnt"}
+_FIXTURES = {"seeded", "reviewed", "guarded", "aged", "learnt", "seed", "prs", "add"}
 for _module in (
     test_http_surface,
     test_calibration,
@@ -30,6 +32,8 @@ for _module in (
     test_guardrails_methods,
     test_query,
     test_record_get_review,
+    test_analytics,
+    test_reason_stats,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") or _name in _FIXTURES:
