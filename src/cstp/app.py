@@ -30,7 +30,7 @@ from cstp.domain.ports import DecisionStore, Embedder, Vector
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
-from cstp.methods import calibration, decisions, guardrails, query
+from cstp.methods import calibration, decisions, guardrails, query, update
 from cstp.methods.context import CallContext, Services
 from cstp.methods.errors import ERRORS
 from cstp.rpc import Dispatcher
@@ -63,7 +63,9 @@ class Adapters:
 
 def all_methods() -> MethodTable:
     """Every registered method. The agent card lists exactly these."""
-    return method_table(decisions.METHODS, query.METHODS, calibration.METHODS, guardrails.METHODS)
+    return method_table(
+        decisions.METHODS, query.METHODS, calibration.METHODS, guardrails.METHODS, update.METHODS
+    )
 
 
 def build_embedder(settings: Settings) -> Embedder:

@@ -12,12 +12,12 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from cstp.domain.errors import CstpError, DecisionNotFound, EmbedderUnavailable, InvalidInput
+from cstp.domain.errors import AmbiguousId, CstpError, DecisionNotFound, EmbedderUnavailable, InvalidInput
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore, Embedder, Vector
 from cstp.domain.records import Decision, DecisionDraft, Review, utcnow
@@ -29,6 +29,11 @@ REINDEX_BATCH = 256
 # `DecisionService.index_state` before the start-up index check has finished; afterwards it is
 # "ok", "check failed" or "<n> unindexed".
 INDEX_STARTING = frozenset({"not checked", "checking"})
+
+
+# What `update` may change: what the decision says, never who recorded it, when, or its review.
+EDITABLE_FIELDS = frozenset({"decision", "confidence", "context", "reasons", "tags", "pattern"})
+EDITABLE_DETAILS = frozenset({"bridge"})  # long-tail keys kept in `details`
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,10 +232,50 @@ class DecisionService:
         )
         return reviewed, self._write(reviewed)
 
+    def update(self, decision_id: str, changes: Mapping[str, Any], agent: str) -> tuple[Decision, bool]:
+        """Change what a decision says (`changes`: EDITABLE_FIELDS → domain values, EDITABLE_DETAILS
+        → a value, or None to remove it). Re-embeds it through the record path, so semantic and
+        keyword search see the new text. Id, date, recorder and review stay; `rev` grows and
+        `updated_at` is set. Returns the stored decision and whether the index was written."""
+        unknown = sorted(set(changes) - EDITABLE_FIELDS - EDITABLE_DETAILS)
+        if unknown:
+            raise InvalidInput(f"{', '.join(unknown)} cannot be changed", field=unknown[0])
+        if not changes:
+            raise InvalidInput("no change given")
+        fields = {k: v for k, v in changes.items() if k in EDITABLE_FIELDS}
+        if "decision" in fields:
+            text = fields["decision"]
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidInput("decision must not be empty", field="decision")
+            fields["decision"] = text.strip()
+        current = self.get(decision_id)
+        details = dict(current.details)
+        for key in EDITABLE_DETAILS & set(changes):
+            if changes[key] is None:
+                details.pop(key, None)
+            else:
+                details[key] = changes[key]
+        updated = dataclasses.replace(
+            current, **fields, details=details, rev=current.rev + 1, updated_at=utcnow()
+        )
+        indexed = self._write(updated)
+        logger.info(
+            "decision updated", extra={"decision_id": updated.id, "agent": agent, "changed": sorted(changes)}
+        )
+        return updated, indexed
+
     # --- reads -----------------------------------------------------------------------------------
     def find(self, decision_id: str) -> Decision | None:
-        """Exact id first, then a unique-enough prefix (clients show 8-char ids)."""
-        return self._store.get(decision_id) or self._store.get_by_prefix(decision_id)
+        """The decision with exactly this id, else the only one whose id starts with it (clients
+        show short ids). Raises AmbiguousId when several ids start with it: never a guess."""
+        exact = self._store.get(decision_id)
+        if exact is not None:
+            return exact
+        limit = AmbiguousId.MAX_CANDIDATES
+        ids = self._store.ids_with_prefix(decision_id, limit + 1)
+        if len(ids) > 1:
+            raise AmbiguousId(decision_id, tuple(ids[:limit]), more=len(ids) > limit)
+        return self._store.get(ids[0]) if ids else None
 
     def get(self, decision_id: str) -> Decision:
         found = self.find(decision_id)

@@ -1,7 +1,7 @@
 """The decision record, declared once.
 
 `DecisionDraft` holds what a caller supplies; `Decision` extends it with what the server assigns
-(id, date, status, recorder, review, rev). Every other shape is derived from these declarations:
+(id, date, status, recorder, review, rev, updated_at). Every other shape is derived from these declarations:
 the stored/protocol record (`domain.codec`), the Chroma metadata (`adapters.chroma.schema`), the
 wire models (`methods/`). Core fields are typed attributes; the long tail (trace, deliberation,
 bridge, kpi_indicators, ...) lives in `details` and is kept verbatim. `rev` increases on every change
@@ -86,6 +86,7 @@ class Decision(DecisionDraft):
     recorded_by: str | None = None
     review: Review | None = None
     rev: int = 1
+    updated_at: datetime | None = None  # when `cstp.updateDecision` last changed it
 
     @classmethod
     def from_draft(cls, draft: DecisionDraft, *, id: str, now: datetime, agent: str) -> Decision:
