@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 
-from tests.methods import test_calibration, test_guardrails_methods, test_query, test_record_get_review
+from tests.methods import (
+    test_ambiguous_ids,
+    test_calibration,
+    test_guardrails_methods,
+    test_query,
+    test_record_get_review,
+    test_update_decision,
+)
 from tests.methods.test_query import ids, q
 from tests.web import test_http_surface
 
@@ -23,6 +30,8 @@ for _module in (
     test_guardrails_methods,
     test_query,
     test_record_get_review,
+    test_update_decision,
+    test_ambiguous_ids,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") or _name in _FIXTURES:
