@@ -31,11 +31,6 @@ REINDEX_BATCH = 256
 INDEX_STARTING = frozenset({"not checked", "checking"})
 
 
-# What `update` may change: what the decision says, never who recorded it, when, or its review.
-EDITABLE_FIELDS = frozenset({"decision", "confidence", "context", "reasons", "tags", "pattern"})
-EDITABLE_DETAILS = frozenset({"bridge"})  # long-tail keys kept in `details`
-
-
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """What recording a decision produced: the stored decision and what the caller is told."""
@@ -233,31 +228,10 @@ class DecisionService:
         return reviewed, self._write(reviewed)
 
     def update(self, decision_id: str, changes: Mapping[str, Any], agent: str) -> tuple[Decision, bool]:
-        """Change what a decision says (`changes`: EDITABLE_FIELDS → domain values, EDITABLE_DETAILS
-        → a value, or None to remove it). Re-embeds it through the record path, so semantic and
-        keyword search see the new text. Id, date, recorder and review stay; `rev` grows and
-        `updated_at` is set. Returns the stored decision and whether the index was written."""
-        unknown = sorted(set(changes) - EDITABLE_FIELDS - EDITABLE_DETAILS)
-        if unknown:
-            raise InvalidInput(f"{', '.join(unknown)} cannot be changed", field=unknown[0])
-        if not changes:
-            raise InvalidInput("no change given")
-        fields = {k: v for k, v in changes.items() if k in EDITABLE_FIELDS}
-        if "decision" in fields:
-            text = fields["decision"]
-            if not isinstance(text, str) or not text.strip():
-                raise InvalidInput("decision must not be empty", field="decision")
-            fields["decision"] = text.strip()
-        current = self.get(decision_id)
-        details = dict(current.details)
-        for key in EDITABLE_DETAILS & set(changes):
-            if changes[key] is None:
-                details.pop(key, None)
-            else:
-                details[key] = changes[key]
-        updated = dataclasses.replace(
-            current, **fields, details=details, rev=current.rev + 1, updated_at=utcnow()
-        )
+        """Change what a decision says (see `Decision.with_changes`) and re-embed it through the
+        record path, so semantic and keyword search see the new text at once. Returns the stored
+        decision and whether the index was written."""
+        updated = self.get(decision_id).with_changes(changes, utcnow())
         indexed = self._write(updated)
         logger.info(
             "decision updated", extra={"decision_id": updated.id, "agent": agent, "changed": sorted(changes)}

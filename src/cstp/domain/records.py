@@ -11,9 +11,12 @@ so a store can tell a stale vector from a fresh record.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from cstp.domain.errors import InvalidInput
 
 Category = Literal["architecture", "process", "integration", "tooling", "security"]
 Stakes = Literal["low", "medium", "high", "critical"]
@@ -30,6 +33,10 @@ ReasonType = Literal[
     "constraint",
 ]
 MentalState = Literal["deliberate", "reactive", "exploratory", "habitual", "pressured"]
+
+# What an update may change: what the decision says, never who recorded it, when, or its review.
+EDITABLE_FIELDS = frozenset({"decision", "confidence", "context", "reasons", "tags", "pattern"})
+EDITABLE_DETAILS = frozenset({"bridge"})  # long-tail keys kept in `details`
 
 # Outcome → score used by calibration (protocol notes 2.6).
 OUTCOME_SCORE: dict[str, float] = {"success": 1.0, "partial": 0.5, "failure": 0.0, "abandoned": 0.0}
@@ -104,6 +111,29 @@ class Decision(DecisionDraft):
 
     def with_review(self, review: Review) -> Decision:
         return dataclasses.replace(self, review=review, status="reviewed", rev=self.rev + 1)
+
+    def with_changes(self, changes: Mapping[str, Any], now: datetime) -> Decision:
+        """This decision with `changes` applied (EDITABLE_FIELDS → domain values; EDITABLE_DETAILS →
+        a value, or None to remove the key), `rev` bumped and `updated_at` = `now`. Id, date,
+        recorder, category, project and review stay. Raises InvalidInput for anything else."""
+        unknown = sorted(set(changes) - EDITABLE_FIELDS - EDITABLE_DETAILS)
+        if unknown:
+            raise InvalidInput(f"{', '.join(unknown)} cannot be changed", field=unknown[0])
+        if not changes:
+            raise InvalidInput("no change given")
+        fields = {k: v for k, v in changes.items() if k in EDITABLE_FIELDS}
+        if "decision" in fields:
+            text = fields["decision"]
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidInput("decision must not be empty", field="decision")
+            fields["decision"] = text.strip()
+        details = dict(self.details)
+        for key in EDITABLE_DETAILS & set(changes):
+            if changes[key] is None:
+                details.pop(key, None)
+            else:
+                details[key] = changes[key]
+        return dataclasses.replace(self, **fields, details=details, rev=self.rev + 1, updated_at=now)
 
     def document(self) -> str:
         """The text that is embedded and keyword-indexed (protocol notes 3, "Embedded document")."""
