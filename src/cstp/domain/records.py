@@ -1,11 +1,11 @@
 """The decision record, declared once.
 
 `DecisionDraft` holds what a caller supplies; `Decision` extends it with what the server assigns
-(id, date, status, recorder, review, rev, updated_at). Every other shape is derived from these declarations:
-the stored/protocol record (`domain.codec`), the Chroma metadata (`adapters.chroma.schema`), the
-wire models (`methods/`). Core fields are typed attributes; the long tail (trace, deliberation,
-bridge, kpi_indicators, ...) lives in `details` and is kept verbatim. `rev` increases on every change
-so a store can tell a stale vector from a fresh record.
+(id, date, status, recorder, review, rev, updated_at). Every other shape is derived from these
+declarations: the stored/protocol record (`domain.codec`), the Chroma metadata
+(`adapters.chroma.schema`), the wire models (`methods/`). Core fields are typed attributes; the
+long tail (trace, deliberation, bridge, kpi_indicators, ...) lives in `details` and is kept
+verbatim. `rev` increases on every change so a store can tell a stale vector from a fresh record.
 """
 
 from __future__ import annotations
