@@ -30,7 +30,7 @@ from cstp.domain.ports import DecisionStore, Embedder, Vector
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
-from cstp.methods import analytics, browse, calibration, compaction, decisions, guardrails, query
+from cstp.methods import analytics, browse, calibration, compaction, decisions, guardrails, query, update
 from cstp.methods.context import CallContext, Services
 from cstp.methods.errors import ERRORS
 from cstp.rpc import Dispatcher
@@ -71,6 +71,7 @@ def all_methods() -> MethodTable:
         compaction.METHODS,
         browse.METHODS,
         analytics.METHODS,
+        update.METHODS,
     )
 
 

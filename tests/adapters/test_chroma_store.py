@@ -143,7 +143,7 @@ def test_writes_and_reads_work_across_chunks_and_pages(
     assert set(embedded.index_versions()) == {d.id for d in decisions}
     assert {d.id for d in embedded.scan(DecisionFilter(tags=("even",)))} == {make(i).id for i in (0, 2, 4, 6)}
     assert [d.id for d in embedded.list(DecisionFilter(), 3)] == [make(i).id for i in (6, 5, 4)]
-    assert embedded.get_by_prefix("p000000") == make(6)
+    assert embedded.ids_with_prefix("p000000", 10) == [make(i).id for i in range(7)]  # across pages
 
 
 # --- failures ------------------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def test_every_field_round_trips_through_every_store(store: DecisionStore) -> No
     d = every_field()
     store.save([(d, [1.0, 0.0, 0.0])])
     assert store.get(d.id) == d
-    assert store.get_by_prefix(d.id[:4]) == d
+    assert store.ids_with_prefix(d.id[:4], 2) == [d.id]
     assert list(store.scan()) == [d]
     assert store.list(DecisionFilter(), 5) == [d]
     assert [h.decision for h in store.search([1.0, 0.0, 0.0], DecisionFilter(), 5)] == [d]

@@ -272,15 +272,19 @@ def test_get_unknown_id_is_none(store: DecisionStore) -> None:
     assert store.get("a0000002") is None
 
 
-def test_get_by_prefix_returns_newest_match(store: DecisionStore) -> None:
+def test_ids_with_prefix_lists_every_match_ascending_up_to_the_limit(store: DecisionStore) -> None:
+    # Newest first would be wrong here: the service must see every candidate to refuse a guess.
     older = make("abc12345", date=T0)
     newer = make("abc99999", date=T0 + timedelta(days=1))
-    store.save([(older, [1.0, 0.0]), (newer, [0.0, 1.0]), (make("zzz00000"), [1.0, 1.0])])
-    assert store.get_by_prefix("abc") == newer
-    assert store.get_by_prefix("abc1") == older
-    assert store.get_by_prefix("abc12345") == older
-    assert store.get_by_prefix("nope") is None
-    assert store.get_by_prefix("") is None
+    store.save([(newer, [0.0, 1.0]), (older, [1.0, 0.0]), (make("zzz00000"), [1.0, 1.0])])
+    assert store.ids_with_prefix("abc", 10) == ["abc12345", "abc99999"]
+    assert store.ids_with_prefix("abc", 1) == ["abc12345"]
+    assert store.ids_with_prefix("abc9", 10) == ["abc99999"]
+    assert store.ids_with_prefix("abc12345", 10) == ["abc12345"]  # a full id is its own prefix
+    assert store.ids_with_prefix("ABC", 10) == []  # ids are case-sensitive
+    assert store.ids_with_prefix("nope", 10) == []
+    assert store.ids_with_prefix("", 10) == []
+    assert store.ids_with_prefix("abc", 0) == []
 
 
 def test_duplicate_ids_in_one_save_keep_the_last(store: DecisionStore) -> None:

@@ -41,6 +41,7 @@ def test_partial_counts_half_and_unreviewed_decisions_count_only_in_totals() -> 
 def test_too_few_reviews_give_no_overall_but_say_how_many_are_needed() -> None:
     c = calibrate([decision(1, 0.7, "success")], period=Period(), now=NOW, min_decisions=1)
     assert c.overall is None and c.advice[0].type == "insufficient_data"
+    assert (c.total_decisions, c.reviewed_decisions) == (1, 1)
     assert "at least 3" in c.advice[0].message  # the floor applies even below it
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.methods import (
+    test_ambiguous_ids,
     test_analytics,
     test_calibration,
     test_compaction,
@@ -20,6 +21,7 @@ from tests.methods import (
     test_query,
     test_reason_stats,
     test_record_get_review,
+    test_update_decision,
 )
 from tests.methods.test_query import ids, q
 from tests.web import test_http_surface
@@ -32,8 +34,10 @@ for _module in (
     test_guardrails_methods,
     test_query,
     test_record_get_review,
+    test_ambiguous_ids,
     test_analytics,
     test_reason_stats,
+    test_update_decision,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") or _name in _FIXTURES:

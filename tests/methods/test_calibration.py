@@ -55,11 +55,26 @@ def test_top_level_project_narrows_like_filters(reviewed: Any) -> None:
     assert result["overall"]["accuracy"] == 1.0 and result["overall"]["totalDecisions"] == 3
 
 
-def test_insufficient_data_gives_null_overall_and_a_recommendation(reviewed: Any) -> None:
+def test_insufficient_data_gives_a_zero_overall_and_a_recommendation(reviewed: Any) -> None:
+    # Deliberately not the reference's `null`, which crashes its dashboard (docs/PROTOCOL.md).
     result = rpc(reviewed, "cstp.getCalibration", {"project": "beta"})["result"]
-    assert result["overall"] is None
+    overall = result["overall"]
+    assert overall["interpretation"] == "insufficient_data"
+    assert overall["brierScore"] == overall["accuracy"] == overall["calibrationGap"] == 0.0
+    assert overall["totalDecisions"] == overall["reviewedDecisions"] == 3  # the true counts
+    # Both casings, as for a full overall: the dashboard reads camelCase, scripts/cstp.py snake_case.
+    assert overall["brier_score"] == overall["calibration_gap"] == 0.0
+    assert overall["total_decisions"] == overall["reviewed_decisions"] == 3
     assert result["recommendations"][0]["type"] == "insufficient_data"
     assert "queryTime" in result
+
+
+def test_insufficient_data_with_nothing_matching_counts_zero_and_keeps_the_window(reviewed: Any) -> None:
+    result = rpc(reviewed, "cstp.getCalibration", {"project": "nobody", "window": "30d"})["result"]
+    overall = result["overall"]
+    assert overall["interpretation"] == "insufficient_data" and overall["window"] == "30d"
+    assert overall["totalDecisions"] == overall["reviewedDecisions"] == 0
+    assert "periodStart" in overall and "periodEnd" in overall
 
 
 def test_window_limits_the_period(reviewed: Any) -> None:

@@ -85,14 +85,14 @@ class MemoryStore:
             self._check_open()
             return self._data.records.get(decision_id)
 
-    def get_by_prefix(self, prefix: str) -> Decision | None:
-        """The newest record whose id starts with `prefix`; an empty prefix matches nothing."""
-        if not prefix:
-            return None
+    def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` ids starting with `prefix`, ascending; an empty prefix matches nothing."""
+        if not prefix or limit <= 0:
+            return []
         with self._data.lock:
             self._check_open()
-            hits = [d for i, d in self._data.records.items() if i.startswith(prefix)]
-        return newest_first(hits)[0] if hits else None
+            hits = [i for i in self._data.records if i.startswith(prefix)]
+        return sorted(hits)[:limit]
 
     def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
         """Exact cosine scan over this space's index, filtered, nearest first (ties by id)."""

@@ -90,7 +90,8 @@ class ConfidenceStats:
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
-    """The result; `overall` is None when too few reviewed decisions match."""
+    """The result; `overall` is None when too few reviewed decisions match (the counts say how
+    many matched and how many of those were reviewed, either way)."""
 
     overall: Overall | None
     buckets: tuple[Bucket, ...]
@@ -98,6 +99,8 @@ class Calibration:
     confidence_stats: ConfidenceStats | None
     period: Period
     computed_at: datetime
+    total_decisions: int = 0
+    reviewed_decisions: int = 0
 
 
 def interpret(gap: float) -> str:
@@ -141,7 +144,16 @@ def calibrate(
                 "calibration. Review outcomes with cstp.reviewDecision.",
             ),
         )
-    return Calibration(overall, _buckets(pairs), advice, _confidence_stats(selected), period, now)
+    return Calibration(
+        overall,
+        _buckets(pairs),
+        advice,
+        _confidence_stats(selected),
+        period,
+        now,
+        total_decisions=len(selected),
+        reviewed_decisions=len(pairs),
+    )
 
 
 def _buckets(pairs: list[tuple[float, float]]) -> tuple[Bucket, ...]:

@@ -12,12 +12,12 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from cstp.domain.errors import CstpError, DecisionNotFound, EmbedderUnavailable, InvalidInput
+from cstp.domain.errors import AmbiguousId, CstpError, DecisionNotFound, EmbedderUnavailable, InvalidInput
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore, Embedder, Vector
 from cstp.domain.records import Decision, DecisionDraft, Review, utcnow
@@ -240,10 +240,29 @@ class DecisionService:
         self._write(marked)
         return marked
 
+    def update(self, decision_id: str, changes: Mapping[str, Any], agent: str) -> tuple[Decision, bool]:
+        """Change what a decision says (see `Decision.with_changes`) and re-embed it through the
+        record path, so semantic and keyword search see the new text at once. Returns the stored
+        decision and whether the index was written."""
+        updated = self.get(decision_id).with_changes(changes, utcnow())
+        indexed = self._write(updated)
+        logger.info(
+            "decision updated", extra={"decision_id": updated.id, "agent": agent, "changed": sorted(changes)}
+        )
+        return updated, indexed
+
     # --- reads -----------------------------------------------------------------------------------
     def find(self, decision_id: str) -> Decision | None:
-        """Exact id first, then a unique-enough prefix (clients show 8-char ids)."""
-        return self._store.get(decision_id) or self._store.get_by_prefix(decision_id)
+        """The decision with exactly this id, else the only one whose id starts with it (clients
+        show short ids). Raises AmbiguousId when several ids start with it: never a guess."""
+        exact = self._store.get(decision_id)
+        if exact is not None:
+            return exact
+        limit = AmbiguousId.MAX_CANDIDATES
+        ids = self._store.ids_with_prefix(decision_id, limit + 1)
+        if len(ids) > 1:
+            raise AmbiguousId(decision_id, tuple(ids[:limit]), more=len(ids) > limit)
+        return self._store.get(ids[0]) if ids else None
 
     def get(self, decision_id: str) -> Decision:
         found = self.find(decision_id)

@@ -2,6 +2,7 @@
 
 CstpError
 ├── InvalidInput            bad value from a caller (names the field)       → -32602
+│   └── AmbiguousId         an id prefix matches several decisions          → -32602 (candidates)
 ├── DecisionNotFound        no decision with that id                        → -32602
 ├── GuardrailError          a guardrail file or rule is broken (file, rule) → startup / reload failure
 ├── ConfigError             a setting has an invalid value (names it)      → startup failure
@@ -24,6 +25,23 @@ class InvalidInput(CstpError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class AmbiguousId(InvalidInput):
+    """An id prefix matches more than one decision. Acting on one of them (say the newest) would
+    read or change a decision the caller did not mean, so the caller must send more characters.
+    `candidates` holds up to `MAX_CANDIDATES` matching ids (ascending); `more` says others exist."""
+
+    MAX_CANDIDATES = 10
+
+    def __init__(self, prefix: str, candidates: tuple[str, ...], *, more: bool = False) -> None:
+        listed = ", ".join(candidates) + (", ..." if more else "")
+        super().__init__(
+            f"Ambiguous id prefix {prefix!r}: matches {listed}; send more characters", field="id"
+        )
+        self.prefix = prefix
+        self.candidates = candidates
+        self.more = more
 
 
 class DecisionNotFound(CstpError):

@@ -47,8 +47,12 @@ class DecisionStore(Protocol):
         """The record with exactly this id, or None."""
         ...
 
-    def get_by_prefix(self, prefix: str) -> Decision | None:
-        """The newest record whose id starts with `prefix` (for short ids), or None."""
+    def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` record ids starting with `prefix`, ascending; an empty prefix matches none.
+
+        Ids only, so that resolving a short id can tell "one match" from "ambiguous" without
+        reading the records of every candidate.
+        """
         ...
 
     def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:

@@ -1,19 +1,22 @@
 """The decision record, declared once.
 
 `DecisionDraft` holds what a caller supplies; `Decision` extends it with what the server assigns
-(id, date, status, recorder, review, rev). Every other shape is derived from these declarations:
-the stored/protocol record (`domain.codec`), the Chroma metadata (`adapters.chroma.schema`), the
-wire models (`methods/`). Core fields are typed attributes; the long tail (trace, deliberation,
-bridge, kpi_indicators, ...) lives in `details` and is kept verbatim. `rev` increases on every change
-so a store can tell a stale vector from a fresh record.
+(id, date, status, recorder, review, rev, updated_at). Every other shape is derived from these
+declarations: the stored/protocol record (`domain.codec`), the Chroma metadata
+(`adapters.chroma.schema`), the wire models (`methods/`). Core fields are typed attributes; the
+long tail (trace, deliberation, bridge, kpi_indicators, ...) lives in `details` and is kept
+verbatim. `rev` increases on every change so a store can tell a stale vector from a fresh record.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from cstp.domain.errors import InvalidInput
 
 Category = Literal["architecture", "process", "integration", "tooling", "security"]
 Stakes = Literal["low", "medium", "high", "critical"]
@@ -30,6 +33,10 @@ ReasonType = Literal[
     "constraint",
 ]
 MentalState = Literal["deliberate", "reactive", "exploratory", "habitual", "pressured"]
+
+# What an update may change: what the decision says, never who recorded it, when, or its review.
+EDITABLE_FIELDS = frozenset({"decision", "confidence", "context", "reasons", "tags", "pattern"})
+EDITABLE_DETAILS = frozenset({"bridge"})  # long-tail keys kept in `details`
 
 # Outcome → score used by calibration (protocol notes 2.6).
 OUTCOME_SCORE: dict[str, float] = {"success": 1.0, "partial": 0.5, "failure": 0.0, "abandoned": 0.0}
@@ -89,6 +96,7 @@ class Decision(DecisionDraft):
     # migrated record keeps its mark; stored like every field, so every process sees it.
     preserve: bool = False
     rev: int = 1
+    updated_at: datetime | None = None  # when `cstp.updateDecision` last changed it
 
     @classmethod
     def from_draft(cls, draft: DecisionDraft, *, id: str, now: datetime, agent: str) -> Decision:
@@ -109,6 +117,29 @@ class Decision(DecisionDraft):
 
     def with_preserve(self, preserve: bool) -> Decision:
         return dataclasses.replace(self, preserve=preserve, rev=self.rev + 1)
+
+    def with_changes(self, changes: Mapping[str, Any], now: datetime) -> Decision:
+        """This decision with `changes` applied (EDITABLE_FIELDS → domain values; EDITABLE_DETAILS →
+        a value, or None to remove the key), `rev` bumped and `updated_at` = `now`. Id, date,
+        recorder, category, project and review stay. Raises InvalidInput for anything else."""
+        unknown = sorted(set(changes) - EDITABLE_FIELDS - EDITABLE_DETAILS)
+        if unknown:
+            raise InvalidInput(f"{', '.join(unknown)} cannot be changed", field=unknown[0])
+        if not changes:
+            raise InvalidInput("no change given")
+        fields = {k: v for k, v in changes.items() if k in EDITABLE_FIELDS}
+        if "decision" in fields:
+            text = fields["decision"]
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidInput("decision must not be empty", field="decision")
+            fields["decision"] = text.strip()
+        details = dict(self.details)
+        for key in EDITABLE_DETAILS & set(changes):
+            if changes[key] is None:
+                details.pop(key, None)
+            else:
+                details[key] = changes[key]
+        return dataclasses.replace(self, **fields, details=details, rev=self.rev + 1, updated_at=now)
 
     def document(self) -> str:
         """The text that is embedded and keyword-indexed (protocol notes 3, "Embedded document")."""

@@ -108,7 +108,7 @@ class ConfidenceStatsResult(Result):
 
 
 class CalibrationResult(Result):
-    overall: Overall | None
+    overall: Overall  # never null: see `_overall`
     by_confidence_bucket: list[BucketResult] = Field(serialization_alias="byConfidenceBucket")
     recommendations: list[Recommendation]
     query_time: str = Field(serialization_alias="queryTime")
@@ -121,10 +121,14 @@ def _r(x: float) -> float:
     return round(x, 4)
 
 
-def to_result(c: Calibration, window_label: str | None) -> CalibrationResult:
-    overall = None
-    if c.overall is not None:
-        o = c.overall
+INSUFFICIENT_DATA = "insufficient_data"
+
+
+def _overall(c: Calibration, window_label: str | None) -> Overall:
+    """The `overall` object. With too few reviewed decisions the reference sends `null`, which
+    crashes its own dashboard (`CalibrationStats.from_dict` calls `.get` on it); cstp sends zero
+    scores with `interpretation: "insufficient_data"` and the true counts instead."""
+    if (o := c.overall) is not None:
         overall = Overall(
             brier_score=_r(o.brier),
             accuracy=_r(o.accuracy),
@@ -133,14 +137,27 @@ def to_result(c: Calibration, window_label: str | None) -> CalibrationResult:
             calibration_gap=_r(o.gap),
             interpretation=o.interpretation,
         )
-        if window_label:
-            overall.window = window_label
-        if c.period.start:
-            overall.period_start = c.period.start.isoformat()
-        if c.period.end:
-            overall.period_end = c.period.end.isoformat()
+    else:
+        overall = Overall(
+            brier_score=0.0,
+            accuracy=0.0,
+            total_decisions=c.total_decisions,
+            reviewed_decisions=c.reviewed_decisions,
+            calibration_gap=0.0,
+            interpretation=INSUFFICIENT_DATA,
+        )
+    if window_label:
+        overall.window = window_label
+    if c.period.start:
+        overall.period_start = c.period.start.isoformat()
+    if c.period.end:
+        overall.period_end = c.period.end.isoformat()
+    return overall
+
+
+def to_result(c: Calibration, window_label: str | None) -> CalibrationResult:
     result = CalibrationResult(
-        overall=overall,
+        overall=_overall(c, window_label),
         by_confidence_bucket=[
             BucketResult(
                 bucket=b.name,

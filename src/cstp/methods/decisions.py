@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from cstp.domain import codec
 from cstp.domain.compaction import level_of
 from cstp.domain.decisions import ReviewInput
-from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable, InvalidInput, StoreUnavailable
+from cstp.domain.errors import (
+    AmbiguousId,
+    DecisionNotFound,
+    EmbedderUnavailable,
+    InvalidInput,
+    StoreUnavailable,
+)
 from cstp.domain.records import (
     Category,
     DecisionDraft,
@@ -48,6 +54,26 @@ class ReasonParam(BaseModel):
     strength: Confidence = 0.8
 
 
+def _not_blank(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must not be empty or whitespace")
+    return v
+
+
+def _clean_tags(v: list[str]) -> list[str]:
+    return list(dict.fromkeys(t.strip() for t in v if t.strip()))
+
+
+# The field types of what a decision says, shared by recordDecision and updateDecision (one rule
+# per field, whichever method sets it).
+DecisionText = Annotated[str, Field(min_length=1, max_length=20_000), AfterValidator(_not_blank)]
+ContextText = Annotated[str, Field(max_length=20_000)]
+PatternText = Annotated[str, Field(max_length=2000)]
+Reasons = Annotated[list[ReasonParam], Field(max_length=100)]
+Tags = Annotated[list[str], Field(max_length=100), AfterValidator(_clean_tags)]
+Bridge = dict[str, Any]
+
+
 class ProjectFields(BaseModel):
     """Where a decision applies; accepted at top level and nested as `project_context`."""
 
@@ -65,34 +91,22 @@ class ProjectContext(ProjectFields):
 
 
 class RecordParams(Params, ProjectFields):
-    decision: str = Field(min_length=1, max_length=20_000)
+    decision: DecisionText
     confidence: Confidence | None = None
     category: Category = "process"
     stakes: Stakes = "medium"
-    context: str | None = Field(default=None, max_length=20_000)
-    reasons: list[ReasonParam] = Field(default_factory=list, max_length=100)
-    tags: list[str] = Field(default_factory=list, max_length=100)
-    pattern: str | None = Field(default=None, max_length=2000)
+    context: ContextText | None = None
+    reasons: Reasons = Field(default_factory=list)
+    tags: Tags = Field(default_factory=list)
+    pattern: PatternText | None = None
     trace: list[dict[str, Any]] | None = None
     deliberation: dict[str, Any] | None = None
-    bridge: dict[str, Any] | None = None
+    bridge: Bridge | None = None
     kpi_indicators: list[Any] | dict[str, Any] | None = alias("kpiIndicators", "kpi_indicators")
     mental_state: MentalState | None = alias("mentalState", "mental_state")
     review_in: str | None = alias("reviewIn", "review_in")
     pre_decision: dict[str, Any] | None = alias("preDecision", "pre_decision")
     project_context: ProjectContext | None = alias("project_context", "projectContext")
-
-    @field_validator("decision")
-    @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must not be empty or whitespace")
-        return v
-
-    @field_validator("tags")
-    @classmethod
-    def _clean_tags(cls, v: list[str]) -> list[str]:
-        return list(dict.fromkeys(t.strip() for t in v if t.strip()))
 
     @model_validator(mode="after")
     def _review_in(self) -> RecordParams:
@@ -273,7 +287,7 @@ METHODS: tuple[MethodSpec[Any, Any], ...] = (
         get_decision,
         result=GetResult,
         summary="Fetch one decision by id",
-        errors=_STORE_ERRORS,
+        errors=(AmbiguousId, *_STORE_ERRORS),
     ),
     MethodSpec(
         "cstp.reviewDecision",
@@ -281,7 +295,7 @@ METHODS: tuple[MethodSpec[Any, Any], ...] = (
         review_decision,
         result=ReviewResult,
         summary="Record a decision's outcome",
-        errors=(DecisionNotFound, *_STORE_ERRORS),
+        errors=(DecisionNotFound, AmbiguousId, *_STORE_ERRORS),
     ),
     MethodSpec(
         "cstp.reindex",

@@ -29,6 +29,14 @@ def _invalid_input(e: Exception) -> RpcError:
     return InvalidParams(str(e), {"field": field} if field else None)
 
 
+def _ambiguous(e: Exception) -> RpcError:
+    assert isinstance(e, domain.AmbiguousId)
+    data: dict[str, object] = {"field": "id", "candidates": list(e.candidates)}
+    if e.more:
+        data["more"] = True
+    return InvalidParams(str(e), data)
+
+
 def _not_found(e: Exception) -> RpcError:
     return InvalidParams(str(e), {"field": "id", "id": getattr(e, "decision_id", None)})
 
@@ -39,6 +47,7 @@ def _fixed(message: str, component: str | None) -> Callable[[Exception], RpcErro
 
 ERRORS: ErrorTable = {
     domain.InvalidInput: _invalid_input,
+    domain.AmbiguousId: _ambiguous,
     domain.DecisionNotFound: _not_found,
     # A guardrail file broken at run time: the file and rule go to the log and to /ready.
     domain.GuardrailError: lambda e: InternalError("Guardrails unavailable"),

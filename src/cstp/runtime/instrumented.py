@@ -38,8 +38,8 @@ class TimedStore:
         result: Decision | None = self._timed("get", self._inner.get, decision_id)
         return result
 
-    def get_by_prefix(self, prefix: str) -> Decision | None:
-        result: Decision | None = self._timed("get_by_prefix", self._inner.get_by_prefix, prefix)
+    def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        result: list[str] = self._timed("ids_with_prefix", self._inner.ids_with_prefix, prefix, limit)
         return result
 
     def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:

@@ -32,7 +32,7 @@ from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import GetResult, Include
 
-from cstp.adapters.batches import last_per_id, newest_first
+from cstp.adapters.batches import last_per_id
 from cstp.adapters.chroma.client import (
     close_client,
     collection_name,
@@ -185,23 +185,16 @@ class ChromaStore:
         metadatas = found["metadatas"] or []
         return decision_from_metadata(dict(metadatas[0])) if metadatas else None
 
-    def get_by_prefix(self, prefix: str) -> Decision | None:
-        """The newest record whose id starts with `prefix`; an empty prefix matches nothing.
+    def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` ids starting with `prefix`, ascending; an empty prefix matches nothing.
 
-        Chroma cannot filter ids by prefix, so this lists ids only (no metadata) and then
-        fetches the candidates.
+        Chroma cannot filter ids by prefix, so this pages through the ids only (no metadata).
         """
-        if not prefix:
-            return None
+        if not prefix or limit <= 0:
+            return []
         records, _ = self._collections()
-        ids = [i for page in self._pages(records, None, []) for i in page["ids"]]
-        candidates = [i for i in ids if i.startswith(prefix)]
-        if not candidates:
-            return None
-        with self._errors.call("get"):
-            found = records.get(ids=candidates, include=["metadatas"])
-        decoded = [decision_from_metadata(m) for _, m in rows(found)]
-        return newest_first(decoded)[0] if decoded else None
+        ids = [i for page in self._pages(records, None, []) for i in page["ids"] if i.startswith(prefix)]
+        return sorted(ids)[:limit]
 
     def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
         """A filtered `query` on the index, then the hits' records by id; cosine distances."""
