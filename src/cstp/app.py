@@ -25,12 +25,13 @@ from fastapi import FastAPI
 from cstp import __version__
 from cstp.adapters.bm25s_index import Bm25sIndex
 from cstp.domain.decisions import DecisionService
+from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
 from cstp.domain.ports import DecisionStore, Embedder, Vector
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
-from cstp.methods import calibration, decisions, guardrails, query
+from cstp.methods import calibration, decisions, graph, guardrails, query
 from cstp.methods.context import CallContext, Services
 from cstp.methods.errors import ERRORS
 from cstp.rpc import Dispatcher
@@ -63,7 +64,9 @@ class Adapters:
 
 def all_methods() -> MethodTable:
     """Every registered method. The agent card lists exactly these."""
-    return method_table(decisions.METHODS, query.METHODS, calibration.METHODS, guardrails.METHODS)
+    return method_table(
+        decisions.METHODS, query.METHODS, calibration.METHODS, guardrails.METHODS, graph.METHODS
+    )
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -155,7 +158,8 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         record_policy=guardrail_policy(guardrail_service),
     )
     search = SearchService(store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()))
-    return Services(decision_service, search, guardrail_service, settings.agent_name)
+    graph_service = GraphService(store, decision_service)
+    return Services(decision_service, search, guardrail_service, settings.agent_name, graph=graph_service)
 
 
 def _web_state(

@@ -12,14 +12,21 @@ from typing import Any
 
 import pytest
 
-from tests.methods import test_calibration, test_guardrails_methods, test_query, test_record_get_review
+from tests.methods import (
+    test_calibration,
+    test_graph,
+    test_guardrails_methods,
+    test_query,
+    test_record_get_review,
+)
 from tests.methods.test_query import ids, q
 from tests.web import test_http_surface
 
-_FIXTURES = {"seeded", "reviewed", "guarded"}
+_FIXTURES = {"seeded", "reviewed", "guarded", "chain"}
 for _module in (
     test_http_surface,
     test_calibration,
+    test_graph,
     test_guardrails_methods,
     test_query,
     test_record_get_review,
