@@ -208,3 +208,13 @@ def test_an_unknown_node_is_an_error_inside_the_result(client: Any) -> None:
         "total": 0,
         "error": "Node not found: deadbeef",
     }
+
+
+def test_a_cycle_is_walked_once(client: Any) -> None:
+    a, b, c = (_record(client, f"Cycle member {n}") for n in "abc")
+    for source, target in ((a, b), (b, c), (c, a)):
+        _link(client, source, target)
+    result = _result(rpc(client, "cstp.getGraph", {"nodeId": a, "depth": 5}))
+    assert sorted(n["id"] for n in result["nodes"]) == sorted([a, b, c])
+    assert len(result["edges"]) == 3
+    assert all((n["inDegree"], n["outDegree"]) == (1, 1) for n in result["nodes"])

@@ -128,9 +128,10 @@ class GraphService:
         for edge in self._walkable(self._store.edges([center.id], direction), [type] if type else []):
             pairs.extend((end, edge) for end in _far_ends(edge, {center.id}, direction))
         pairs.sort(key=lambda p: (-p[1].weight, p[0], p[1].type))
-        found = {n.decision.id: n for n in self._nodes(dict.fromkeys(end for end, _ in pairs))}
-        listed = [Neighbor(found[end], edge) for end, edge in pairs if end in found]
-        return Neighbors(center, listed[: max(0, limit)], len(listed))
+        shown = pairs[: max(0, limit)]  # only these are read; linking checked that all exist
+        found = {n.decision.id: n for n in self._nodes(dict.fromkeys(end for end, _ in shown))}
+        listed = [Neighbor(found[end], edge) for end, edge in shown if end in found]
+        return Neighbors(center, listed, len(pairs))
 
     @staticmethod
     def _walkable(edges: Iterable[Edge], types: Collection[str]) -> list[Edge]:
