@@ -7,11 +7,13 @@ their expected keys against it, so a wrong expectation cannot pass.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from cstp.adapters.chroma.store import ChromaStore
 from cstp.domain.edges import Direction, Edge, touches
-from cstp.domain.errors import StoreUnavailable
+from cstp.domain.errors import ConfigError, StoreUnavailable
 from cstp.domain.ports import DecisionStore
 from tests.adapters.test_store_contract import OTHER_SPACE, Backend, backend, store
 
@@ -111,3 +113,9 @@ def test_a_closed_store_refuses_edge_calls(store: DecisionStore) -> None:
         store.save_edge(_edge("a", "b"))
     with pytest.raises(StoreUnavailable):
         store.edges(["a"])
+
+
+def test_a_space_named_edges_is_refused_on_chroma(tmp_path: Path) -> None:
+    # `<prefix>-edges` holds the graph; an index of that name would overwrite it.
+    with pytest.raises(ConfigError, match="reserved"):
+        ChromaStore.embedded(tmp_path, prefix="cstp", space="edges")
