@@ -65,7 +65,11 @@ class Adapters:
 def all_methods() -> MethodTable:
     """Every registered method. The agent card lists exactly these."""
     return method_table(
-        decisions.METHODS, query.METHODS, calibration.METHODS, guardrails.METHODS, graph.METHODS
+        decisions.METHODS,
+        query.METHODS,
+        calibration.METHODS,
+        guardrails.METHODS,
+        graph.METHODS,
     )
 
 
