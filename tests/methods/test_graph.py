@@ -67,7 +67,7 @@ def test_linking_an_unknown_decision_fails_in_the_result_and_stores_nothing(clie
 
 def test_self_loops_are_refused_even_through_a_prefix(client: Any) -> None:
     a = _record(client, "Ship weekly")
-    for target in (a, a[:4]):
+    for target in (a, a[:6]):
         reply = _link(client, a, target)
         assert reply["error"]["code"] == -32602
         assert "targetId" in reply["error"]["message"]
@@ -183,7 +183,7 @@ def test_graph_walks_to_the_requested_depth(client: Any, chain: list[str]) -> No
 
 def test_graph_nodes_carry_degrees_and_the_decision_keys(client: Any, chain: list[str]) -> None:
     a, b, *_ = chain
-    result = _result(rpc(client, "cstp.getGraph", {"nodeId": b[:4], "depth": 1}))
+    result = _result(rpc(client, "cstp.getGraph", {"nodeId": b[:6], "depth": 1}))
     assert result["centerId"] == b and result["depth"] == 1
     center = result["nodes"][0]
     assert center["id"] == b and (center["inDegree"], center["outDegree"]) == (1, 1)
