@@ -25,12 +25,23 @@ from fastapi import FastAPI
 from cstp import __version__
 from cstp.adapters.bm25s_index import Bm25sIndex
 from cstp.domain.decisions import DecisionService
+from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
 from cstp.domain.ports import DecisionStore, Embedder, Vector
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
-from cstp.methods import analytics, browse, calibration, compaction, decisions, guardrails, query, update
+from cstp.methods import (
+    analytics,
+    browse,
+    calibration,
+    compaction,
+    decisions,
+    graph,
+    guardrails,
+    query,
+    update,
+)
 from cstp.methods.context import CallContext, Services
 from cstp.methods.errors import ERRORS
 from cstp.rpc import Dispatcher
@@ -72,6 +83,7 @@ def all_methods() -> MethodTable:
         browse.METHODS,
         analytics.METHODS,
         update.METHODS,
+        graph.METHODS,
     )
 
 
@@ -164,7 +176,8 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         record_policy=guardrail_policy(guardrail_service),
     )
     search = SearchService(store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()))
-    return Services(decision_service, search, guardrail_service, settings.agent_name)
+    graph_service = GraphService(store, decision_service)
+    return Services(decision_service, search, guardrail_service, settings.agent_name, graph=graph_service)
 
 
 def _web_state(

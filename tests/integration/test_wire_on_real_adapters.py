@@ -17,6 +17,7 @@ from tests.methods import (
     test_analytics,
     test_calibration,
     test_compaction,
+    test_graph,
     test_guardrails_methods,
     test_query,
     test_reason_stats,
@@ -26,11 +27,12 @@ from tests.methods import (
 from tests.methods.test_query import ids, q
 from tests.web import test_http_surface
 
-_FIXTURES = {"seeded", "reviewed", "guarded", "aged", "learnt", "seed", "prs", "add"}
+_FIXTURES = {"seeded", "reviewed", "guarded", "aged", "learnt", "seed", "prs", "add", "chain"}
 for _module in (
     test_http_surface,
     test_calibration,
     test_compaction,
+    test_graph,
     test_guardrails_methods,
     test_query,
     test_record_get_review,

@@ -16,15 +16,17 @@ from cstp.domain.records import Decision, Reason, Review
 from tests.conftest import rpc
 from tests.fakes import HashEmbedder
 
-NOW = datetime.now(UTC)
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
 
 
 def old(id: str, age: timedelta, *, outcome: str | None = "success", **fields: Any) -> Decision:
+    # The clock is read per decision: a module-level "now" goes stale while a long suite runs, and
+    # the band tests sit a minute from each boundary.
+    now = datetime.now(UTC)
     values: dict[str, Any] = {"decision": f"decision {id}", "confidence": 0.8, "category": "process"}
-    d = Decision(id=id, date=NOW - age, recorded_by="tester", **values | fields)
-    return d.with_review(Review(outcome, NOW, "tester")) if outcome else d
+    d = Decision(id=id, date=now - age, recorded_by="tester", **values | fields)
+    return d.with_review(Review(outcome, now, "tester")) if outcome else d
 
 
 def seed(client: Any, *decisions: Decision) -> None:
@@ -81,7 +83,7 @@ def test_compact_counts_each_level_and_writes_nothing(aged: Any) -> None:
 def test_each_level_has_its_shape(aged: Any) -> None:
     rows = by_id(compacted(aged))
     full = rows["f0000001"]
-    assert full["level"] == "full" and full["date"] == (NOW - DAY).date().isoformat()
+    assert full["level"] == "full" and full["date"] == (datetime.now(UTC) - DAY).date().isoformat()
     assert full["context"] == "why" and full["tags"] == ["db"] and full["pattern"] == "measure first"
     assert full["reasons"] == [{"type": "analysis", "text": "measured", "strength": 0.8}]
     assert full["bridge"] == {"structure": "s", "function": "f"} and full["deliberation"] == {"steps": 2}

@@ -10,13 +10,14 @@ embedding spaces: they share the records, and each space has its own index.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from cstp.adapters.batches import last_per_id, newest_first
+from cstp.domain.edges import Direction, Edge, EdgeKey, EdgeList, touches
 from cstp.domain.errors import StoreUnavailable
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import Vector
@@ -38,9 +39,10 @@ class _Index:
 
 @dataclass
 class MemoryData:
-    """Records plus one index per space; shared by every `MemoryStore` opened on it."""
+    """Records, graph edges and one index per space; shared by every `MemoryStore` opened on it."""
 
     records: dict[str, Decision] = field(default_factory=dict)
+    edges: dict[EdgeKey, Edge] = field(default_factory=dict)
     indexes: dict[str, _Index] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     revision: int = 0  # bumped under `lock` after every save/reindex, in any space
@@ -175,6 +177,19 @@ class MemoryStore:
         """Grows after every save/reindex on the shared data, whichever space's store made it."""
         with self._data.lock:
             return self._data.revision
+
+    def save_edge(self, edge: Edge) -> None:
+        """Upsert the edge under its (source, target, type) key, in the shared data."""
+        with self._data.lock:
+            self._check_open()
+            self._data.edges[edge.key] = edge
+
+    def edges(self, node_ids: Collection[str], direction: Direction = "both") -> EdgeList:
+        """Every edge touching `node_ids` in `direction` (a scan: the memory store is the floor)."""
+        wanted = set(node_ids)
+        with self._data.lock:
+            self._check_open()
+            return [e for e in self._data.edges.values() if touches(e, wanted, direction)]
 
     def ping(self) -> None:
         """Raise StoreUnavailable once the store is closed; an open memory store always answers."""

@@ -6,10 +6,11 @@ implemented by `cstp.adapters.onnx_embedder` (offline all-MiniLM-L6-v2) and
 `cstp.adapters.gemini_embedder` (REST). Adapters translate every foreign exception into
 `StoreUnavailable` / `EmbedderUnavailable` at this boundary.
 
-A decision store keeps two things:
+A decision store keeps three things:
 - **records**: every decision, the source of truth, independent of any embedding model;
 - **an index** for one embedding space (provider/model/dimension): a vector per decision plus the
-  metadata that filters and result rows need. Vectors from different spaces never share an index.
+  metadata that filters and result rows need. Vectors from different spaces never share an index;
+- **edges** of the decision graph (`domain.edges`), shared by every space like the records.
 
 Writes go to the records first and then to the index; `index_versions()` / `record_versions()` let
 the service find index entries that are missing or stale after a crash and repair them at startup.
@@ -17,9 +18,10 @@ the service find index entries that are missing or stale after a crash and repai
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Literal, Protocol
 
+from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Decision, ScoredDecision
 
@@ -94,6 +96,18 @@ class DecisionStore(Protocol):
         scan started after reading revision r sees every write counted in r. It counts writes of
         this process only, and is not persisted (it restarts with the process).
         """
+        ...
+
+    def save_edge(self, edge: Edge) -> None:
+        """Durably upsert a graph edge under its (source, target, type) key: relinking replaces it.
+
+        Returns only when the edge is written, so any store opened on the same database sees it.
+        """
+        ...
+
+    def edges(self, node_ids: Collection[str], direction: Direction = "both") -> EdgeList:
+        """Every edge leaving (outgoing), entering (incoming) or touching (both) one of `node_ids`,
+        in no particular order (`edges.touches` is the reference semantics)."""
         ...
 
     def ping(self) -> None:

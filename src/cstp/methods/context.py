@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cstp.domain.decisions import DecisionService
+from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
 from cstp.domain.search import SearchService
 
@@ -17,6 +18,7 @@ class Services:
     search: SearchService
     guardrails: GuardrailService
     agent_name: str  # the server's name, echoed as `agent` in results
+    graph: GraphService
 
 
 @dataclass(frozen=True, slots=True)

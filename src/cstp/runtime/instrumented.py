@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
+from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore, Embedder, Purpose, Vector
 from cstp.domain.records import Decision, ScoredDecision
@@ -71,6 +72,13 @@ class TimedStore:
 
     def revision(self) -> int:
         return self._inner.revision()
+
+    def save_edge(self, edge: Edge) -> None:
+        self._timed("save_edge", self._inner.save_edge, edge)
+
+    def edges(self, node_ids: Collection[str], direction: Direction = "both") -> EdgeList:
+        result: EdgeList = self._timed("edges", self._inner.edges, node_ids, direction)
+        return result
 
     def ping(self) -> None:
         self._inner.ping()

@@ -1,15 +1,14 @@
 """`DecisionStore` on ChromaDB: embedded (`PersistentClient`, same process) or a Chroma server.
 
-Two collections per database, named from the configured prefix:
+Three collections per database, named from the configured prefix:
 
-- `<prefix>-records`: every decision, the source of truth. It does not depend on any embedding
-  model, so switching models (or spaces) never touches the records.
+- `<prefix>-records`: every decision, the source of truth, independent of any embedding model.
 - `<prefix>-<space>`: the vector index of one embedding space (cosine distance).
+- `<prefix>-edges`: the decision graph (`cstp.adapters.chroma.edges`), shared by every space.
 
-Both carry the metadata laid out in `cstp.adapters.chroma.schema`, including the full record as JSON,
-so a search returns complete decisions in one Chroma call. Writes go to the records first, then to
-the index; `record_versions()` / `index_versions()` let the service repair an index that missed a
-write (crash, index reset, model switch).
+The first two carry the metadata of `cstp.adapters.chroma.schema` (with the whole record as JSON, so
+a search returns complete decisions). Writes go to the records, then the index; `record_versions()`
+/ `index_versions()` let the service repair an index that missed a write (crash, reset, new model).
 
 Beside this module: `client` (connecting, chromadb's quirks), `schema` (metadata layout and the
 `where` dialect), `strategies` (overfetch search, date-slice listing), `errors` (translation of
@@ -21,7 +20,7 @@ before Chroma reports `StoreUnavailable` (and `/ready` says so) instead of faili
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -43,6 +42,7 @@ from cstp.adapters.chroma.client import (
     rows,
     upsert_replacing,
 )
+from cstp.adapters.chroma.edges import EDGES, ChromaEdges
 from cstp.adapters.chroma.errors import ChromaErrors
 from cstp.adapters.chroma.recent import RecentDecisions
 from cstp.adapters.chroma.schema import (
@@ -55,6 +55,7 @@ from cstp.adapters.chroma.schema import (
     where_for,
 )
 from cstp.adapters.chroma.strategies import Hit, nearest_matching, newest_matching
+from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.errors import ConfigError, StoreUnavailable
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import Vector
@@ -86,7 +87,7 @@ class ChromaStore:
         secrets: Sequence[str] = (),
     ) -> None:
         """Prefer `ChromaStore.embedded` / `ChromaStore.server`; this takes a client factory."""
-        if space == _RECORDS:
+        if space in (_RECORDS, EDGES):
             raise ConfigError(f"embedding space name {space!r} is reserved")
         self._open_client = open_client
         self._space = space
@@ -94,6 +95,7 @@ class ChromaStore:
         self._index_name = collection_name(prefix, space)
         self._lock = threading.RLock()
         self._errors = ChromaErrors(location, secrets, on_missing_collection=self._forget_collections)
+        self._edges = ChromaEdges(self._connected, collection_name(prefix, EDGES), self._errors)
         self._client: ClientAPI | None = None
         self._records: Collection | None = None
         self._index: Collection | None = None
@@ -308,6 +310,14 @@ class ChromaStore:
         with self._lock:
             self._revision += 1
 
+    def save_edge(self, edge: Edge) -> None:
+        """Upsert `edge` into `<prefix>-edges`; returns when Chroma acknowledged it."""
+        self._edges.save(edge)
+
+    def edges(self, node_ids: Iterable[str], direction: Direction = "both") -> EdgeList:
+        """Every edge touching `node_ids` in `direction` (a `where` on source/target)."""
+        return self._edges.touching(node_ids, direction)
+
     def ping(self) -> None:
         """Heartbeat plus a record count: proves the server answers and the collection exists."""
         records, _ = self._collections()
@@ -322,6 +332,7 @@ class ChromaStore:
             self._closed = True
             client, self._client = self._client, None
             self._records = self._index = None
+        self._edges.forget()
         if client is not None:
             close_client(client)
 
@@ -347,6 +358,14 @@ class ChromaStore:
                     )
             return self._records, self._index
 
+    def _connected(self) -> ClientAPI:
+        """The open client, connecting on first use (for the edge collection)."""
+        self._collections()
+        with self._lock:
+            if self._client is None:  # closed meanwhile
+                raise StoreUnavailable("the decision store is closed")
+            return self._client
+
     def _pages(self, collection: Collection, where: Where | None, include: Include) -> Iterator[GetResult]:
         """`collection.get` in pages of READ_PAGE, until a short page."""
         offset = 0
@@ -367,6 +386,7 @@ class ChromaStore:
         """Drop the collection handles (one was deleted under us); the next call reopens them."""
         with self._lock:
             self._records = self._index = None
+        self._edges.forget()
 
 
 def _matrix(vectors: Sequence[Vector]) -> np.ndarray[Any, np.dtype[np.float32]]:
