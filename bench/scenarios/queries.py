@@ -18,7 +18,7 @@ from bench import datagen, floors, preload
 from bench.harness import Harness
 from bench.load import Run
 from bench.procs import HOST, Proc, http_get, rpc, rss_mb, start_chroma, start_cstp
-from bench.scenarios import record
+from bench.scenarios import browse, record
 from cstp.adapters.chroma.client import ExplicitVectorsOnly, collection_name
 from cstp.adapters.chroma.schema import where_for
 from cstp.adapters.chroma.store import ChromaStore
@@ -218,6 +218,7 @@ def _one(
                         http[c].rps,
                     )
                 )
+        browse.run(h, server, store, size, watch, http, row)
         mem["rss_after_queries_mb"] = rss_mb(server.pid)
         mem["chroma_server_rss_after_queries_mb"] = rss_mb(chroma.pid) if chroma else None
         if store == cfg.record_store and size == cfg.record_size:
