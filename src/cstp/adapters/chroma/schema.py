@@ -152,20 +152,11 @@ def where_for(flt: DecisionFilter) -> Where | None:
     return _join("$and", clauses) if clauses else None
 
 
-def metadata_matches(flt: DecisionFilter, meta: dict[str, Any]) -> bool:
-    """What `where_for(flt)` selects, evaluated on one row's metadata in Python.
-
-    Used to filter an unfiltered nearest-neighbour result instead of asking Chroma to pre-filter
-    (which scans the metadata of every row).
-    """
-    if is_unsatisfiable(flt):
-        return False
-    where = where_for(flt)
-    return where is None or where_matches(where, meta)
-
-
 def where_matches(where: Where, meta: dict[str, Any]) -> bool:
     """Evaluate the subset of Chroma's `where` dialect that `where_for` emits, as Chroma does.
+
+    The filtered search uses it on an unfiltered nearest-neighbour result instead of asking Chroma
+    to pre-filter (which scans the metadata of every row).
 
     `$and`, `$or`, `$in`, `$gte`, `$lte` and equality (a bare value or `$eq`). A key missing from the
     row never matches, as in Chroma. Anything else is a programming error (ValueError), so the

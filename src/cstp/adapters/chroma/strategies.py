@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from cstp.adapters.chroma.schema import Where, metadata_matches, where_for
+from cstp.adapters.chroma.schema import Where, where_for, where_matches
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import aware
 
@@ -44,7 +44,9 @@ def nearest_matching(nearest: Nearest, flt: DecisionFilter, limit: int) -> list[
     n = limit if where is None else max(OVERFETCH, limit)
     rows = nearest(n, None)
     if where is not None:
-        matching = [r for r in rows if metadata_matches(flt, r[1])]
+        # The same clause Chroma would apply, evaluated here on the overfetched rows (built once,
+        # not per row).
+        matching = [r for r in rows if where_matches(where, r[1])]
         if len(matching) < limit and len(rows) == n:
             matching = nearest(limit, where)
         rows = matching
