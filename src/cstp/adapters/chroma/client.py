@@ -22,12 +22,12 @@ import httpx
 import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
-from chromadb.api.types import Embeddable, EmbeddingFunction, Embeddings, GetResult
+from chromadb.api.types import Embeddable, EmbeddingFunction, Embeddings, GetResult, Include
 from chromadb.config import Settings as ChromaSettings
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from cstp.adapters.chroma.errors import ChromaErrors
-from cstp.adapters.chroma.schema import Metadata, MetadataValue
+from cstp.adapters.chroma.schema import Metadata, MetadataValue, Where
 from cstp.domain.errors import ConfigError
 
 # Collection names: 3-512 characters from [a-zA-Z0-9._-], starting and ending alphanumeric.
@@ -204,6 +204,26 @@ def upsert_replacing(
         payload.append(row)
     with errors.call(action):
         collection.upsert(ids=ids, embeddings=embeddings, metadatas=payload)  # type: ignore[arg-type]
+
+
+def pages(
+    errors: ChromaErrors,
+    collection: Collection,
+    where: Where | None,
+    include: Include,
+    page_size: int,
+    action: str = "read",
+) -> Iterator[GetResult]:
+    """`collection.get` in pages of `page_size`, until a short page, so one response never holds
+    a whole collection (offset paging: Chroma has no cursor)."""
+    offset = 0
+    while True:
+        with errors.call(action):
+            page = collection.get(where=where, include=include, limit=page_size, offset=offset)
+        yield page
+        if len(page["ids"]) < page_size:
+            return
+        offset += page_size
 
 
 def rows(result: GetResult) -> Iterator[tuple[str, dict[str, Any]]]:

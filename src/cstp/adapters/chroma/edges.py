@@ -32,7 +32,7 @@ import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection as ChromaCollection
 
-from cstp.adapters.chroma.client import explicit_vectors_only, rows, upsert_replacing
+from cstp.adapters.chroma.client import explicit_vectors_only, pages, rows, upsert_replacing
 from cstp.adapters.chroma.errors import ChromaErrors
 from cstp.adapters.chroma.schema import Metadata, Where, record_vector
 from cstp.domain.edges import Direction, Edge
@@ -137,11 +137,5 @@ class ChromaEdges:
             return self._collection
 
     def _read(self, collection: ChromaCollection, where: Where) -> Iterator[tuple[str, dict[str, Any]]]:
-        offset = 0
-        while True:
-            with self._errors.call("read edges"):
-                page = collection.get(where=where, include=["metadatas"], limit=READ_PAGE, offset=offset)
+        for page in pages(self._errors, collection, where, ["metadatas"], READ_PAGE, "read edges"):
             yield from rows(page)
-            if len(page["ids"]) < READ_PAGE:
-                return
-            offset += READ_PAGE

@@ -38,6 +38,7 @@ from cstp.adapters.chroma.client import (
     explicit_vectors_only,
     open_http,
     open_persistent,
+    pages,
     parse_server_url,
     rows,
     upsert_replacing,
@@ -367,15 +368,8 @@ class ChromaStore:
             return self._client
 
     def _pages(self, collection: Collection, where: Where | None, include: Include) -> Iterator[GetResult]:
-        """`collection.get` in pages of READ_PAGE, until a short page."""
-        offset = 0
-        while True:
-            with self._errors.call("read"):
-                page = collection.get(where=where, include=include, limit=READ_PAGE, offset=offset)
-            yield page
-            if len(page["ids"]) < READ_PAGE:
-                return
-            offset += READ_PAGE
+        """`collection.get` in pages of READ_PAGE (read at call time, so tests can shrink it)."""
+        return pages(self._errors, collection, where, include, READ_PAGE)
 
     def _versions(self, collection: Collection) -> dict[str, int]:
         return {
