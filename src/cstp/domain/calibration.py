@@ -103,6 +103,12 @@ class Calibration:
     reviewed_decisions: int = 0
 
 
+def brier(pairs: Iterable[tuple[float, float]]) -> float:
+    """The Brier score of (stated confidence, outcome score) pairs: their mean squared gap. Every
+    analysis that reports one (calibration, reason stats, wisdom) computes it here."""
+    return statistics.fmean((c - o) ** 2 for c, o in pairs)
+
+
 def interpret(gap: float) -> str:
     if abs(gap) < 0.05:
         return "well_calibrated"
@@ -127,7 +133,7 @@ def calibrate(
         accuracy = statistics.fmean(o for _, o in pairs)
         gap = accuracy - statistics.fmean(c for c, _ in pairs)
         overall = Overall(
-            brier=statistics.fmean((c - o) ** 2 for c, o in pairs),
+            brier=brier(pairs),
             accuracy=accuracy,
             total_decisions=len(selected),
             reviewed_decisions=len(pairs),

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from cstp.domain.calibration import brier
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import OUTCOME_SCORE, Decision
 
@@ -196,5 +197,5 @@ def _distil(category: str, members: list[Decision]) -> CategoryWisdom:
         principles=principles,
         failure_mode=failure_mode,
         avg_confidence=statistics.fmean(d.confidence for d in members),
-        brier=statistics.fmean((c - o) ** 2 for c, o in scored) if scored else None,
+        brier=brier(scored) if scored else None,
     )

@@ -14,7 +14,7 @@ import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from cstp.domain.calibration import Advice
+from cstp.domain.calibration import Advice, brier
 from cstp.domain.records import OUTCOME_SCORE, Decision, ReasonType
 
 KNOWN_TYPES: frozenset[str] = frozenset(typing.get_args(ReasonType))
@@ -41,7 +41,7 @@ def _rate(reviewed: list[Decision]) -> float:
 
 
 def _brier(reviewed: list[Decision]) -> float:
-    return statistics.fmean((d.confidence - _score(d)) ** 2 for d in reviewed)
+    return brier((d.confidence, _score(d)) for d in reviewed)
 
 
 @dataclass(frozen=True, slots=True)
