@@ -155,3 +155,19 @@ def test_an_empty_secret_variable_does_not_hide_its_file(
     monkeypatch.setenv("CSTP_AUTH_TOKENS_FILE", str(write(tmp_path / "t", "a:tok-12345678\n")))
     s = load_settings()
     assert s.auth_tokens is not None and s.auth_tokens.get_secret_value() == "a:tok-12345678"
+
+
+def test_admin_agents_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CSTP_ADMIN_AGENTS", " ops , alice,,")
+    assert load_settings().admins == frozenset({"ops", "alice"})
+
+
+def test_generated_token_agent_is_the_admin_only_without_configured_tokens(tmp_path: Path) -> None:
+    from cstp.app import admin_agents
+
+    generated = load_settings(data_dir=tmp_path)
+    assert admin_agents(generated, [("default", "x" * 10)]) == {"default"}
+    configured = load_settings(data_dir=tmp_path, auth_tokens="bot:" + "y" * 10)
+    assert admin_agents(configured, [("bot", "y" * 10)]) == frozenset()
+    listed = load_settings(data_dir=tmp_path, auth_tokens="bot:" + "y" * 10, admin_agents="ops")
+    assert admin_agents(listed, [("bot", "y" * 10)]) == {"ops"}

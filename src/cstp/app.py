@@ -129,6 +129,13 @@ def build_store(settings: Settings, space: str) -> DecisionStore:
             )
 
 
+def admin_agents(settings: Settings, pairs: list[tuple[str, str]]) -> frozenset[str]:
+    """CSTP_ADMIN_AGENTS; with no configured tokens the generated token's agent is the operator."""
+    if settings.auth_tokens is None and not settings.admins:
+        return frozenset(agent for agent, _ in pairs)
+    return settings.admins
+
+
 def auth_pairs(settings: Settings) -> list[tuple[str, str]]:
     if settings.auth_tokens is not None:
         pairs = parse_tokens(settings.auth_tokens.get_secret_value())
@@ -201,9 +208,11 @@ def _web_state(
             lambda: {**services.guardrails.status(), "watching": watcher is not None and watcher.running}
         ),
     )
+    pairs = auth_pairs(settings)
+    admins = admin_agents(settings, pairs)
     return WebState(
-        authenticate=Authenticator.from_pairs(auth_pairs(settings)).authenticate,
-        dispatch=dispatch_on(dispatcher, lambda agent: CallContext(agent, services)),
+        authenticate=Authenticator.from_pairs(pairs).authenticate,
+        dispatch=dispatch_on(dispatcher, lambda agent: CallContext(agent, services, admin=agent in admins)),
         readiness=lambda: health.run_probes(probes),
         cstp_card=cstp_card(settings, table, __version__),
         a2a_card=a2a_card(settings, table, __version__),

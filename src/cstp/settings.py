@@ -70,6 +70,7 @@ class Settings(BaseSettings):
 
     # --- auth -----------------------------------------------------------------------------------
     auth_tokens: SecretStr | None = Field(None, validation_alias=_env("CSTP_AUTH_TOKENS"))
+    admin_agents: str = Field("", validation_alias=_env("CSTP_ADMIN_AGENTS"))
 
     # --- storage --------------------------------------------------------------------------------
     chroma_url: str | None = Field(None, validation_alias=_env("CHROMA_URL"))
@@ -144,6 +145,15 @@ class Settings(BaseSettings):
     @property
     def guardrail_dirs(self) -> list[Path]:
         return [Path(p).expanduser() for p in self.guardrails_paths.split(":") if p.strip()]
+
+    @property
+    def admins(self) -> frozenset[str]:
+        """Agents allowed the operator's methods (bulk import, other agents' tracker state).
+
+        Configured tokens grant nothing extra unless their agent is listed here; a server running
+        on its generated token has one user, the operator, whose agent is then an admin.
+        """
+        return frozenset(a.strip() for a in self.admin_agents.split(",") if a.strip())
 
     @property
     def token_file(self) -> Path:

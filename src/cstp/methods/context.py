@@ -27,3 +27,4 @@ class CallContext:
 
     agent: str  # the authenticated caller (token's agent id)
     services: Services
+    admin: bool = False  # the caller is one of CSTP_ADMIN_AGENTS (or the generated token's agent)
