@@ -24,6 +24,8 @@ from fastapi import FastAPI
 
 from cstp import __version__
 from cstp.adapters.bm25s_index import Bm25sIndex
+from cstp.domain.browsing import BrowseService
+from cstp.domain.catalogue import Catalogue
 from cstp.domain.decisions import DecisionService
 from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
@@ -184,7 +186,15 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     )
     search = SearchService(store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()))
     graph_service = GraphService(store, decision_service)
-    return Services(decision_service, search, guardrail_service, settings.agent_name, graph=graph_service)
+    browse_service = BrowseService(store, Catalogue(store), decision_service.scan)
+    return Services(
+        decision_service,
+        search,
+        guardrail_service,
+        settings.agent_name,
+        graph=graph_service,
+        browse=browse_service,
+    )
 
 
 def _web_state(
@@ -274,6 +284,7 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
             if watcher is not None:
                 watcher.start()
             services.decisions.reconcile_in_background()
+            services.browse.start_loading()
             remove_hup = _install_sighup(services.guardrails.reload)
             logger.info(
                 "cstp ready",

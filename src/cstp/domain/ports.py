@@ -22,6 +22,7 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import Literal, Protocol
 
 from cstp.domain.edges import Direction, Edge, EdgeList
+from cstp.domain.facts import Changes
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Decision, ScoredDecision
 
@@ -49,6 +50,10 @@ class DecisionStore(Protocol):
         """The record with exactly this id, or None."""
         ...
 
+    def get_many(self, ids: Sequence[str]) -> list[Decision]:
+        """The records with exactly these ids, in the order given; unknown ids are left out."""
+        ...
+
     def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
         """Up to `limit` record ids starting with `prefix`, ascending; an empty prefix matches none.
 
@@ -67,6 +72,16 @@ class DecisionStore(Protocol):
 
     def scan(self, flt: DecisionFilter | None = None) -> Iterator[Decision]:
         """Every record matching `flt` (all when None), in no particular order, read in batches."""
+        ...
+
+    def changes(self, cursor: int) -> Changes:
+        """The facts of every record written after `cursor` (0: every record), by any process.
+
+        The browse catalogue keeps up with the store through this: it must see the writes of
+        every server process sharing the store, not only its own. A change may be reported more
+        than once (keep the highest rev); none is ever skipped while writes are acknowledged
+        within the store's timeout.
+        """
         ...
 
     def count(self) -> int:

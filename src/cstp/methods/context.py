@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cstp.domain.browsing import BrowseService
 from cstp.domain.decisions import DecisionService
 from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
@@ -19,6 +20,7 @@ class Services:
     guardrails: GuardrailService
     agent_name: str  # the server's name, echoed as `agent` in results
     graph: GraphService
+    browse: BrowseService
 
 
 @dataclass(frozen=True, slots=True)
