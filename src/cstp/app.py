@@ -212,7 +212,12 @@ def _web_state(
     table = all_methods()
     dispatcher = Dispatcher(table, ERRORS, metrics.observe_rpc, batch_executor)
     probes = (
-        health.store_probe(adapters.store, settings.store_mode, lambda: services.decisions.index_state),
+        health.store_probe(
+            adapters.store,
+            settings.store_mode,
+            lambda: services.decisions.index_state,
+            lambda: services.browse.catalogue_state,
+        ),
         health.embedder_probe(adapters.embedder, local=settings.embedding_provider == "local"),
         health.guardrails_probe(
             lambda: {**services.guardrails.status(), "watching": watcher is not None and watcher.running}

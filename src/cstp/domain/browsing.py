@@ -32,6 +32,10 @@ class BrowseService:
         self._catalogue = catalogue
         self._scan = scan or store.scan
 
+    @property
+    def catalogue_state(self) -> str:
+        return self._catalogue.state
+
     def start_loading(self) -> None:
         """Load the catalogue in the background (at startup, so the first listing is fast)."""
         self._catalogue.start_loading()

@@ -166,6 +166,11 @@ class Catalogue:
     def loaded(self) -> bool:
         return self._cols is not None
 
+    @property
+    def state(self) -> str:
+        """For /ready: "loaded", "loading" (listings scan meanwhile) or "not loaded"."""
+        return "loaded" if self._cols is not None else "loading" if self._loading else "not loaded"
+
     def load(self) -> None:
         """Read every decision's facts (seconds at 100k: run it off the request path)."""
         revision = self._store.revision()
