@@ -1,9 +1,9 @@
 """Which implementation answers a listing or a statistics call.
 
 The catalogue (`domain.catalogue`) answers from memory once it has loaded; until then (a large
-store takes seconds to load at startup, or the store was down), and for what it does not keep (the
-text `search`, which needs each decision's text), `domain.browse` answers from a scan of the store.
-Both give the same answers; only the cost differs.
+store takes seconds to load at startup, or the store was down), and for filters it does not keep
+(confidence bounds, feature, pr: not sent by these methods' params), `domain.browse` answers from a
+scan of the store. Both give the same answers; only the cost differs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from cstp.domain.catalogue import Catalogue
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore
 from cstp.domain.records import Decision
-from cstp.domain.search import tokenize
 
 
 class BrowseService:
@@ -41,7 +40,7 @@ class BrowseService:
         self._catalogue.start_loading()
 
     def list(self, query: browse.ListQuery) -> browse.Page:
-        if not tokenize(query.search or "") and Catalogue.answers(query.filter):
+        if Catalogue.answers(query.filter):
             found = self._from_catalogue(query)
             if found is not None:
                 return found

@@ -4,7 +4,8 @@ Both methods select by a handful of fields, sort by one and count by others; rea
 every matching record per call (what `domain.browse` does over a scan) costs seconds at 100k
 decisions. The catalogue keeps those fields (`DecisionFacts`) for every stored decision as numpy
 columns, strings as small integer codes, so a filter is a vector comparison, a sort one `lexsort`
-and a breakdown one `bincount`; a listing then reads only its page of records by id.
+and a breakdown one `bincount`; the text search is a substring test on each selected row's
+casefolded text; a listing then reads only its page of records by id.
 
 Keeping up. The store is shared by every server process, so the catalogue follows the store, not
 this process's writes: `DecisionStore.changes(cursor)` returns what anyone wrote since the cursor.
@@ -14,7 +15,7 @@ process's writes show within that bound). A change reported twice is applied onc
 
 The answers are `domain.browse`'s, whose functions stay the reference (tests compare the two on
 random data and queries); `domain.browsing` picks the catalogue when it can answer a query.
-Memory: about 60 bytes per decision plus its id and tag codes (some 10 MB at 100k).
+Memory: about 60 bytes per decision plus its id, tag codes and search text (some 40 MB at 100k).
 
 Thread safety: `_lock` guards every column and cache; catching up and answering hold it, so an
 answer never sees a half-applied change. The full first load runs outside it and is swapped in.
@@ -37,6 +38,7 @@ from cstp.domain.errors import CstpError
 from cstp.domain.facts import DecisionFacts, epoch_micros
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore
+from cstp.domain.search import tokenize
 
 IntArray = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
@@ -84,6 +86,7 @@ class _Columns:
         self.row: dict[str, int] = {}
         self.ids: list[str] = []
         self.tags: list[tuple[int, ...]] = []
+        self.texts: list[str] = []
         self.rev = np.zeros(capacity, dtype=np.int64)
         self.date = np.zeros(capacity, dtype=np.int64)
         self.confidence = np.zeros(capacity, dtype=np.float64)
@@ -121,6 +124,7 @@ class _Columns:
             self.agent[i] = c["agent"].code(f.recorded_by)
             self.project[i] = c["project"].code(f.project)
             self.tags[i] = tag_codes
+            self.texts[i] = f.text
         return dates, tags
 
     def _append(self, decision_id: str) -> int:
@@ -135,6 +139,7 @@ class _Columns:
         self.row[decision_id] = i
         self.ids.append(decision_id)
         self.tags.append(())
+        self.texts.append("")
         self.rev[i] = -1
         return i
 
@@ -214,13 +219,17 @@ class Catalogue:
         )
 
     def page(self, query: ListQuery) -> tuple[list[str], int] | None:
-        """The ids of the page `query` asks for (no text search) and the filtered total; None when
-        not loaded yet."""
+        """The ids of the page `query` asks for and the total it selects; None when not loaded."""
         with self._lock:
             cols = self._caught_up()
             if cols is None:
                 return None
             selected = np.flatnonzero(self._select(cols, query.filter))
+            words = [w.casefold() for w in tokenize(query.search or "")]
+            if words:  # the text search, on what the filter selected (a substring test per row)
+                texts = cols.texts
+                hit = (all(w in texts[i] for w in words) for i in selected.tolist())
+                selected = selected[np.fromiter(hit, dtype=np.bool_, count=len(selected))]
             total = len(selected)
             rank = self._ranks(cols)[selected]
             if query.sort == "created_at":

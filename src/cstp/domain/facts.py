@@ -1,10 +1,10 @@
 """`DecisionFacts`: the few fields of a decision that listing and statistics select, sort and
-count by, without its text, reasons or review.
+count by, and the text a listing's `search` looks in; not its reasons, review or details.
 
 The browse catalogue (`cstp.domain.catalogue`) keeps one per stored decision so that
 `cstp.listDecisions` and `cstp.getStats` do not have to read and decode every record per call;
 stores hand them out through `DecisionStore.changes`, built straight from their metadata (a Chroma
-store never parses the record JSON for them).
+store reads the filter keys, and from the record JSON only the three texts).
 """
 
 from __future__ import annotations
@@ -34,7 +34,13 @@ class DecisionFacts:
     confidence: float
     recorded_by: str | None
     project: str | None
-    tags: tuple[str, ...]
+    tags: tuple[str, ...]  # sorted, each once: stores need not keep the order
+    text: str  # search_text(): what `cstp.listDecisions`' search matches, casefolded
+
+
+def search_text(decision: str, context: str | None, pattern: str | None) -> str:
+    """The text a listing's `search` words must all occur in (see `browse.search_matches`)."""
+    return " ".join((decision, context or "", pattern or "")).casefold()
 
 
 def facts_of(d: Decision) -> DecisionFacts:
@@ -48,7 +54,8 @@ def facts_of(d: Decision) -> DecisionFacts:
         confidence=float(d.confidence),
         recorded_by=d.recorded_by,
         project=d.project,
-        tags=tuple(dict.fromkeys(d.tags)),
+        tags=tuple(sorted(set(d.tags))),
+        text=search_text(d.decision, d.context, d.pattern),
     )
 
 

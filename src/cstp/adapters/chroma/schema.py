@@ -40,7 +40,7 @@ import json
 from typing import Any
 
 from cstp.domain import codec
-from cstp.domain.facts import DecisionFacts, epoch_micros
+from cstp.domain.facts import DecisionFacts, epoch_micros, search_text
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Decision
 
@@ -96,8 +96,10 @@ def index_metadata_for(decision: Decision) -> Metadata:
 
 
 def facts_from_metadata(decision_id: str, meta: dict[str, Any]) -> DecisionFacts:
-    """The listing facts straight from the filter keys, without parsing the record JSON."""
+    """The listing facts from the filter keys, and the search text from the record JSON (without
+    rebuilding and validating the whole decision)."""
     recorded_by, project = meta.get("recorded_by"), meta.get("project")
+    record = json.loads(meta[RECORD_KEY])
     return DecisionFacts(
         id=decision_id,
         rev=int(meta["rev"]),
@@ -108,7 +110,8 @@ def facts_from_metadata(decision_id: str, meta: dict[str, Any]) -> DecisionFacts
         confidence=float(meta["confidence"]),
         recorded_by=None if recorded_by is None else str(recorded_by),
         project=None if project is None else str(project),
-        tags=tuple(k[len(TAG_PREFIX) :] for k, v in meta.items() if k.startswith(TAG_PREFIX) and v is True),
+        tags=tuple(sorted(k[len(TAG_PREFIX) :] for k, v in meta.items() if k.startswith(TAG_PREFIX) and v)),
+        text=search_text(str(record["decision"]), record.get("context"), record.get("pattern")),
     )
 
 
