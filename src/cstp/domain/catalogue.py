@@ -24,6 +24,7 @@ answer never sees a half-applied change. The full first load runs outside it and
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -99,9 +100,10 @@ class _Columns:
 
     _ARRAYS = ("rev", "date", "confidence", "category", "stakes", "status", "agent", "project")
 
-    def apply(self, facts: Iterable[DecisionFacts]) -> tuple[bool, bool]:
-        """Write each fact unless a newer rev is already here; (dates changed, tags changed)."""
-        dates = tags = False
+    def apply(self, facts: Iterable[DecisionFacts]) -> tuple[bool, bool, bool]:
+        """Write each fact unless a newer rev is already here; which of (dates, tags, texts)
+        changed, so the caches derived from them are rebuilt."""
+        dates = tags = texts = False
         c = self.codes
         for f in facts:
             i = self.row.get(f.id)
@@ -109,7 +111,7 @@ class _Columns:
                 continue
             if i is None:
                 i = self._append(f.id)
-                dates = tags = True
+                dates = tags = texts = True
             tag_codes = tuple(c["tag"].code(t) for t in f.tags)
             if self.date[i] != f.date_us:
                 dates = True
@@ -123,9 +125,11 @@ class _Columns:
             self.status[i] = c["status"].code(f.status)
             self.agent[i] = c["agent"].code(f.recorded_by)
             self.project[i] = c["project"].code(f.project)
+            if self.texts[i] != f.text:
+                texts = True
             self.tags[i] = tag_codes
             self.texts[i] = f.text
-        return dates, tags
+        return dates, tags, texts
 
     def _append(self, decision_id: str) -> int:
         if self.n == len(self.rev):
@@ -166,6 +170,7 @@ class Catalogue:
         self._caught_up_at = float("-inf")
         self._rank: IntArray | None = None  # row → position in (date desc, id asc); None = stale
         self._tag_pairs: tuple[IntArray, IntArray] | None = None  # (row, tag code) per tag use
+        self._joined: tuple[str, IntArray] | None = None  # every text in one string, row starts
 
     @property
     def loaded(self) -> bool:
@@ -185,7 +190,7 @@ class Catalogue:
         with self._lock:
             self._cols, self._cursor, self._revision = cols, changes.cursor, revision
             self._caught_up_at = self._clock()
-            self._rank = self._tag_pairs = None
+            self._rank = self._tag_pairs = self._joined = None
 
     def start_loading(self) -> bool:
         """Start `load` on a daemon thread unless loaded, loading, or a load failed less than
@@ -226,10 +231,8 @@ class Catalogue:
                 return None
             selected = np.flatnonzero(self._select(cols, query.filter))
             words = [w.casefold() for w in tokenize(query.search or "")]
-            if words:  # the text search, on what the filter selected (a substring test per row)
-                texts = cols.texts
-                hit = (all(w in texts[i] for w in words) for i in selected.tolist())
-                selected = selected[np.fromiter(hit, dtype=np.bool_, count=len(selected))]
+            if words:
+                selected = selected[self._containing(cols, words)[selected]]
             total = len(selected)
             rank = self._ranks(cols)[selected]
             if query.sort == "created_at":
@@ -287,12 +290,14 @@ class Catalogue:
         if revision == self._revision and self._clock() - self._caught_up_at < self._max_lag_s:
             return cols
         changes = self._store.changes(self._cursor)
-        dates, tags = cols.apply(changes.facts)
+        dates, tags, texts = cols.apply(changes.facts)
         self._cursor, self._revision, self._caught_up_at = changes.cursor, revision, self._clock()
         if dates:
             self._rank = None
         if tags:
             self._tag_pairs = None
+        if texts:
+            self._joined = None
         return cols
 
     def _select(self, cols: _Columns, flt: DecisionFilter) -> Mask:
@@ -319,6 +324,26 @@ class Catalogue:
             tagged = np.zeros(n, dtype=np.bool_)
             tagged[rows[np.isin(tag_codes, wanted)]] = True
             mask &= tagged
+        return mask
+
+    def _containing(self, cols: _Columns, words: list[str]) -> Mask:
+        """Rows whose text contains every word as a substring.
+
+        One regex scan per word over all texts joined by NUL (words never contain one, so no match
+        spans two rows), mapping match offsets to rows: C speed, where a Python test per row costs
+        a quarter of a second at 100k decisions.
+        """
+        if self._joined is None:
+            lengths = np.fromiter((len(t) + 1 for t in cols.texts), dtype=np.int64, count=cols.n)
+            starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+            self._joined = ("\0".join(cols.texts), starts)
+        joined, starts = self._joined
+        mask = np.ones(cols.n, dtype=np.bool_)
+        for word in words:
+            offsets = np.fromiter((m.start() for m in re.finditer(re.escape(word), joined)), dtype=np.int64)
+            found = np.zeros(cols.n, dtype=np.bool_)
+            found[np.searchsorted(starts, offsets, side="right") - 1] = True
+            mask &= found
         return mask
 
     def _ranks(self, cols: _Columns) -> IntArray:
