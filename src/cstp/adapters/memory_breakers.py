@@ -26,6 +26,11 @@ class MemoryBreakers:
             self._check()
             self._events.update((e.id, e) for e in events)
 
+    def insert_if_absent(self, event: BreakerEvent) -> BreakerEvent:
+        with self._lock:
+            self._check()
+            return self._events.setdefault(event.id, event)
+
     def events(self, scopes: Collection[str]) -> list[BreakerEvent]:
         wanted = set(scopes)
         with self._lock:

@@ -174,6 +174,14 @@ class BreakerStore(Protocol):
         """Durably upsert `events`; returns only when every process can read them."""
         ...
 
+    def insert_if_absent(self, event: BreakerEvent) -> BreakerEvent:
+        """Store `event` unless an event with its id is stored; return the stored one.
+
+        The one compare-and-set the breakers need: of several processes claiming the same
+        half-open probe slot, the first write wins, and each learns whether it was first.
+        """
+        ...
+
     def events(self, scopes: Collection[str]) -> list[BreakerEvent]:
         """Every stored event of the given scopes, in no particular order."""
         ...

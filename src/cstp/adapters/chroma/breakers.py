@@ -75,6 +75,17 @@ class ChromaBreakers:
         with self._errors.call("write breaker events"):
             collection.upsert(ids=ids, embeddings=vectors, metadatas=metadatas)  # type: ignore[arg-type]
 
+    def insert_if_absent(self, event: BreakerEvent) -> BreakerEvent:
+        """Chroma's `add` skips an id that is already stored (upsert would overwrite), so the
+        first of several concurrent writers wins; the stored item is read back."""
+        vectors = np.asarray([record_vector(event.id)], dtype=np.float32)
+        collection = self._open()
+        with self._errors.call("claim a breaker probe"):
+            collection.add(ids=[event.id], embeddings=vectors, metadatas=[event_metadata(event)])
+            stored = collection.get(ids=[event.id], include=["metadatas"])
+        found = [event_from_metadata(i, m) for i, m in rows(stored)]
+        return found[0] if found else event
+
     def events(self, scopes: Collection[str]) -> list[BreakerEvent]:
         wanted = sorted(set(scopes))
         if not wanted:

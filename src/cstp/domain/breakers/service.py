@@ -38,7 +38,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from cstp.domain.breakers.config import BreakerConfig, Subject
-from cstp.domain.breakers.state import BreakerEvent, BreakerState, Kind, compact, fold
+from cstp.domain.breakers.state import BreakerEvent, BreakerState, Kind, compact, fold, probe_event_id
 from cstp.domain.errors import InvalidInput, StoreUnavailable
 from cstp.domain.ports import BreakerStore
 
@@ -146,7 +146,7 @@ class CircuitBreakers:
                     probes.append((config, st))
         if allowed and not blocks:
             for config, st in probes:
-                if not self._claim_probe(config):
+                if not self._claim_probe(config, st):
                     blocks.append(self._block(config, st))  # another action holds the slot
         return blocks
 
@@ -230,19 +230,20 @@ class CircuitBreakers:
             self._log.debug("breaker %s: %d events folded into a snapshot", config.scope, len(plan.obsolete))
 
     # --- helpers -------------------------------------------------------------------------------
-    def _claim_probe(self, config: BreakerConfig) -> bool:
-        """Append a probe event and read the scope back: the probe is ours if the fold picked it."""
-        event = BreakerEvent(self._new_id(config.scope, "probe"), config.scope, "probe", self._now_ms())
+    def _claim_probe(self, config: BreakerConfig, st: BreakerState) -> bool:
+        """Insert the probe event of `st`'s half-open slot; the probe is ours if ours was stored."""
+        token = json.dumps({"token": uuid.uuid4().hex})
+        event = BreakerEvent(probe_event_id(config.scope, st), config.scope, "probe", self._now_ms(), token)
         try:
-            self._store.append([event])
+            won = self._store.insert_if_absent(event).data == token
             view = self._refresh([config.scope])
         except StoreUnavailable:
             self._log.warning("breaker %s: probe not claimed, store unavailable", config.scope, exc_info=True)
             return False
-        st = fold(config, view.events.get(config.scope, ()), self._now_ms())
-        won = st.probe_id == event.id
         if won:
-            self._transition(config, "probe_allowed", st)
+            self._transition(
+                config, "probe_allowed", fold(config, view.events.get(config.scope, ()), event.at_ms)
+            )
         return won
 
     def _append_and_report(

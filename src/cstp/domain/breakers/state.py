@@ -10,8 +10,11 @@ The state machine (the reference's, plus a lost-probe timeout):
   the breaker OPENs. A success clears the failures.
 - OPEN: blocks. Once `cooldown_ms` has passed since it opened it is HALF_OPEN (lazily: the fold
   applies it at the time of the next event, or at `now`). Outcomes are kept for the count only.
-- HALF_OPEN: the first `probe` event claims the one action let through; later actions are
-  blocked. The next outcome decides: success → CLOSED (failures cleared), failure → OPEN again.
+- HALF_OPEN: a `probe` event claims the one action let through; later actions are blocked.
+  Each half-open period has one slot with a deterministic probe id (`probe_event_id`), and the
+  store inserts it only if absent, so when two processes race for the probe the first write
+  wins and both can tell who won from what was stored. The next outcome decides:
+  success → CLOSED (failures cleared), failure → OPEN again.
   A probe whose outcome has not arrived within `cooldown_ms` counts as lost, and another probe
   may be claimed (in the reference a lost probe kept the breaker blocked forever).
 - reset (`cstp.resetCircuit`): OPEN → CLOSED, or OPEN → HALF_OPEN with `probe_first`; a reset
@@ -34,6 +37,7 @@ from cstp.domain.breakers.config import BreakerConfig
 State = Literal["closed", "open", "half_open"]
 Kind = Literal["failure", "success", "reset", "probe", "snapshot"]
 MAX_KEPT_FAILURES = 1000  # failure times a state keeps (the count shown is capped there)
+_ORDER = {"probe": 1, "snapshot": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +52,9 @@ class BreakerEvent:
     data: str = "{}"
 
     def sort_key(self) -> tuple[int, int, str]:
-        # A snapshot sorts after every other event of its millisecond: it includes them.
-        return (self.at_ms, 1 if self.kind == "snapshot" else 0, self.id)
+        # Within one millisecond a probe follows the outcome or reset it reacts to, and a snapshot
+        # follows everything (it includes them).
+        return (self.at_ms, _ORDER.get(self.kind, 0), self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,7 @@ class BreakerState:
     opened_at_ms: int | None = None
     probe_at_ms: int | None = None
     probe_id: str | None = None  # the probe event that holds the half-open slot
+    slot: str | None = None  # names the current half-open period's probe slot
 
     @property
     def probe_in_flight(self) -> bool:
@@ -87,6 +93,7 @@ class BreakerState:
             opened_at_ms=_int_or_none(raw.get("opened_at_ms")),
             probe_at_ms=_int_or_none(raw.get("probe_at_ms")),
             probe_id=raw.get("probe_id"),
+            slot=raw.get("slot"),
         )
 
 
@@ -97,14 +104,21 @@ def advance(config: BreakerConfig, st: BreakerState, now_ms: int) -> BreakerStat
     if st.failures and st.failures[0] < horizon:
         st = dataclasses.replace(st, failures=tuple(t for t in st.failures if t >= horizon))
     if st.state == "open" and st.opened_at_ms is not None and now_ms >= st.opened_at_ms + config.cooldown_ms:
-        st = dataclasses.replace(st, state="half_open", probe_at_ms=None, probe_id=None)
+        slot = f"c{st.opened_at_ms}"
+        st = dataclasses.replace(st, state="half_open", probe_at_ms=None, probe_id=None, slot=slot)
     if (
         st.state == "half_open"
         and st.probe_at_ms is not None
         and now_ms >= st.probe_at_ms + config.cooldown_ms
     ):
-        st = dataclasses.replace(st, probe_at_ms=None, probe_id=None)
+        slot = f"l{st.probe_at_ms}"
+        st = dataclasses.replace(st, probe_at_ms=None, probe_id=None, slot=slot)
     return st
+
+
+def probe_event_id(scope: str, st: BreakerState) -> str:
+    """The id of the probe event that claims `st`'s half-open slot (one per half-open period)."""
+    return f"{scope}|probe|{st.slot}"
 
 
 def apply(config: BreakerConfig, st: BreakerState, event: BreakerEvent) -> BreakerState:
@@ -130,10 +144,12 @@ def apply(config: BreakerConfig, st: BreakerState, event: BreakerEvent) -> Break
             if st.state != "open":
                 return st
             if json.loads(event.data).get("probe_first"):
-                return dataclasses.replace(st, state="half_open", probe_at_ms=None, probe_id=None)
+                slot = f"r{at}"
+                return dataclasses.replace(st, state="half_open", probe_at_ms=None, probe_id=None, slot=slot)
             return BreakerState()
         case "probe":
-            if st.state == "half_open" and st.probe_id is None:
+            free = st.state == "half_open" and st.probe_id is None
+            if free and event.id == probe_event_id(config.scope, st):
                 return dataclasses.replace(st, probe_at_ms=at, probe_id=event.id)
             return st
         case "snapshot":
