@@ -115,3 +115,12 @@ def test_one_scope_in_two_files_is_a_load_error(tmp_path: Path) -> None:
 )
 def test_scope_matching(scope: str, subject: Subject, matches: bool) -> None:
     assert BreakerConfig(scope).matches(subject) is matches
+
+
+def test_the_example_breakers_in_the_repository_load() -> None:
+    repo_rules = Path(__file__).resolve().parents[3] / "guardrails"
+    breakers = {b.scope: b for b in load_rules([repo_rules]).breakers}
+    assert (breakers["stakes:high"].failure_threshold, breakers["stakes:critical"].cooldown_ms) == (
+        3,
+        7_200_000,
+    )
