@@ -29,6 +29,7 @@ claimed blocks, since the breaker is still suspect.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -38,7 +39,15 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from cstp.domain.breakers.config import BreakerConfig, Subject
-from cstp.domain.breakers.state import BreakerEvent, BreakerState, Kind, compact, fold, probe_event_id
+from cstp.domain.breakers.state import (
+    BreakerEvent,
+    BreakerState,
+    Kind,
+    advance,
+    compact,
+    fold,
+    probe_event_id,
+)
 from cstp.domain.errors import InvalidInput, StoreUnavailable
 from cstp.domain.ports import BreakerStore
 
@@ -76,6 +85,18 @@ class Block:
 class _View:
     events: Mapping[str, tuple[BreakerEvent, ...]]  # scope → its events
     read_at: float  # monotonic seconds
+    # scope → (config, its events folded under that config, not yet advanced to any "now"): the
+    # per-check cost is then `advance`, not a sort of the scope's log. Filled lazily; two threads
+    # filling one entry at once compute the same value.
+    folded: dict[str, tuple[BreakerConfig, BreakerState]] = dataclasses.field(default_factory=dict)
+
+    def state(self, config: BreakerConfig, now_ms: int) -> BreakerState:
+        """`config`'s breaker at `now_ms` (same as `fold(config, events, now_ms)`)."""
+        cached = self.folded.get(config.scope)
+        if cached is None or cached[0] != config:
+            cached = (config, fold(config, self.events.get(config.scope, ())))
+            self.folded[config.scope] = cached
+        return advance(config, cached[1], now_ms)
 
 
 class CircuitBreakers:
@@ -109,7 +130,7 @@ class CircuitBreakers:
         configs = sorted(self.configured(), key=lambda c: c.scope)
         view = self._fresh_view([c.scope for c in configs])
         now = self._now_ms()
-        return [BreakerStatus(c, fold(c, view.events.get(c.scope, ()), now), now) for c in configs]
+        return [BreakerStatus(c, view.state(c, now), now) for c in configs]
 
     def status(self, scope: str) -> BreakerStatus | None:
         """The breaker configured for exactly `scope`, or None."""
@@ -118,7 +139,7 @@ class CircuitBreakers:
             return None
         view = self._fresh_view([scope])
         now = self._now_ms()
-        return BreakerStatus(config, fold(config, view.events.get(scope, ()), now), now)
+        return BreakerStatus(config, view.state(config, now), now)
 
     # --- the gate ------------------------------------------------------------------------------
     def gate(self, subject: Subject, *, allowed: bool) -> list[Block]:
@@ -136,7 +157,7 @@ class CircuitBreakers:
         blocks: list[Block] = []
         probes: list[tuple[BreakerConfig, BreakerState]] = []
         for config in matching:
-            st = fold(config, view.events.get(config.scope, ()), now)
+            st = view.state(config, now)
             if st.state == "open":
                 blocks.append(self._block(config, st))
             elif st.state == "half_open":
@@ -250,13 +271,13 @@ class CircuitBreakers:
         self, configs: Sequence[BreakerConfig], events: Sequence[BreakerEvent], reason: str | None = None
     ) -> None:
         scopes = [c.scope for c in configs]
-        before = self._view.events
+        before = self._view
         self._store.append(events)
         view = self._refresh(scopes)
         now = self._now_ms()
         for config in configs:
-            old = fold(config, before.get(config.scope, ()), now).state
-            new = fold(config, view.events.get(config.scope, ()), now)
+            old = before.state(config, now).state
+            new = view.state(config, now)
             if reason is not None or old != new.state:
                 self._transition(config, reason or f"{old}_to_{new.state}", new)
 
@@ -291,7 +312,7 @@ class CircuitBreakers:
 
     def _status_now(self, config: BreakerConfig, view: _View) -> BreakerStatus:
         now = self._now_ms()
-        return BreakerStatus(config, fold(config, view.events.get(config.scope, ()), now), now)
+        return BreakerStatus(config, view.state(config, now), now)
 
     def _config(self, scope: str) -> BreakerConfig | None:
         return next((c for c in self._configs() if c.scope == scope), None)
