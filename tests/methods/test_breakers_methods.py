@@ -211,3 +211,20 @@ def test_a_failed_probe_opens_it_again(breaker_client: Any) -> None:
     review(c, record(c), "failure")
     assert state(c)["state"] == "open"
     assert rpc(c, "cstp.resetCircuit", {"scope": "stakes:critical"})["result"]["newState"] == "closed"
+
+
+def test_recording_a_decision_is_never_blocked_by_a_breaker(breaker_client: Any) -> None:
+    c = breaker_client
+    fail_critical(c)
+    result = rpc(c, "cstp.recordDecision", {"decision": "Roll back the ledger", "stakes": "critical"})[
+        "result"
+    ]
+    assert result["success"] is True
+    assert not any(
+        w["guardrail_id"].startswith("circuit_breaker") for w in result.get("guardrail_warnings", [])
+    )
+
+
+def test_the_agent_card_lists_the_breaker_methods(breaker_client: Any) -> None:
+    methods = breaker_client.get("/.well-known/agent.json").json()["capabilities"]["cstp"]["methods"]
+    assert {"cstp.listBreakers", "cstp.getCircuitState", "cstp.resetCircuit"} <= set(methods)

@@ -296,3 +296,12 @@ def test_the_log_stays_bounded(svc: GuardrailService, log: MemoryBreakers, clock
     stored = log.events(["stakes:high"])
     assert len(stored) <= COMPACT_KEEP + 60_000 // 5_000 + 2
     assert breakers(svc).status("stakes:high") == expected
+
+
+def test_without_a_store_configured_breakers_are_reported_as_not_enforced(
+    rules_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="cstp.guardrails"):
+        svc = GuardrailService([rules_dir], include_packaged=False)
+    assert svc.breakers is None
+    assert any("not enforced" in r.message for r in caplog.records)
