@@ -228,3 +228,27 @@ def test_recording_a_decision_is_never_blocked_by_a_breaker(breaker_client: Any)
 def test_the_agent_card_lists_the_breaker_methods(breaker_client: Any) -> None:
     methods = breaker_client.get("/.well-known/agent.json").json()["capabilities"]["cstp"]["methods"]
     assert {"cstp.listBreakers", "cstp.getCircuitState", "cstp.resetCircuit"} <= set(methods)
+
+
+def test_an_unwritable_breaker_log_fails_the_review_and_a_retry_counts_once(
+    settings_factory: Any, tmp_path: Path
+) -> None:
+    from cstp.adapters.memory_breakers import MemoryBreakers
+    from cstp.adapters.memory_store import MemoryStore
+    from cstp.app import Adapters, create_app
+    from tests.fakes import HashEmbedder
+
+    rules = tmp_path / "guardrails"
+    rules.mkdir()
+    (rules / "circuit_breakers.yaml").write_text(BREAKERS, encoding="utf-8")
+    log = MemoryBreakers()
+    adapters = Adapters(MemoryStore(HashEmbedder.space), HashEmbedder(), breakers=log)
+    with TestClient(create_app(settings_factory(guardrails_paths=str(rules)), adapters=adapters)) as c:
+        decision_id = record(c)
+        log.fail = True
+        error = rpc(c, "cstp.reviewDecision", {"id": decision_id, "outcome": "failure"})["error"]
+        assert (error["code"], error["message"]) == (-32603, "Decision store unavailable")
+        log.fail = False
+        review(c, decision_id, "failure")
+        review(c, decision_id, "failure")
+        assert state(c)["failureCount"] == 1
