@@ -53,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-workdir", action="store_true", help="keep data directories and logs")
     p.add_argument(
         "--only",
-        choices=["http-floor"],
-        help="run one scenario: http-floor (a trivial method against the reference server's figures)",
+        choices=["http-floor", "guardrails"],
+        help="run one scenario: http-floor (a trivial method against the reference server's figures), "
+        "or guardrails (checkGuardrails with 10 and 200 rules, and with circuit breakers)",
     )
     p.add_argument("--report", type=Path, help="print the Markdown report of an earlier JSON file and exit")
     return p
@@ -121,6 +122,10 @@ def _run(h: Harness, args: argparse.Namespace) -> None:
     http_floor.run(h)
     if args.only == "http-floor":
         h.docker = {"skipped": "--only http-floor"}
+        return
+    if args.only == "guardrails":
+        guardrails.run(h)
+        h.docker = {"skipped": "--only guardrails"}
         return
     from cstp.adapters.onnx_embedder import OnnxEmbedder
 

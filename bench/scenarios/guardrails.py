@@ -6,10 +6,16 @@ maps, map conditions, nested `requires`, scopes) so that, with the rules cstp sh
 server would refuse stops the bench with the loader's message.
 
 On the 10-rule server the HTTP floor is also measured with the other load client, to show what
-each client costs (see docs/PERFORMANCE.md, "Load generation").
+each client costs (see docs/PERFORMANCE.md, "Load generation"). The same 10 rules are measured once
+more with circuit breakers configured, one of them `global` so that every check consults it (the
+worst case; with no breaker configured a check does no breaker work at all).
 """
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -65,6 +71,54 @@ def run(h: Harness) -> None:
                 _client_overhead(h, server)
         finally:
             h.servers[-1]["stop_s"] = round(h.registry.stop(server), 3)
+        if total == h.config.guardrail_rules[0]:
+            _with_breakers(h, rules_dir, loaded, params, bodies)
+
+
+BREAKERS = {
+    "circuit_breakers": [
+        {"scope": "global", "failure_threshold": 50, "window_ms": 3_600_000, "cooldown_ms": 600_000},
+        {"scope": "stakes:high", "failure_threshold": 3, "window_ms": 86_400_000, "cooldown_ms": 3_600_000},
+    ]
+}
+
+
+def _with_breakers(h: Harness, rules_dir: Path, loaded: int, params: list[Any], bodies: list[str]) -> None:
+    """checkGuardrails on the same rules plus circuit breakers (a `global` one: every check)."""
+    breaker_dir = h.workdir / "guardrails-breakers"
+    breaker_dir.mkdir(parents=True, exist_ok=True)
+    for f in rules_dir.glob("*.yaml"):
+        shutil.copy(f, breaker_dir / f.name)
+    (breaker_dir / "circuit_breakers.yaml").write_text(yaml.safe_dump(BREAKERS, sort_keys=False))
+    assert len(load_rules([breaker_dir]).breakers) == 2
+    server = start_cstp(
+        h.registry,
+        "guardrails-breakers",
+        token=h.token,
+        logs=h.workdir / "logs",
+        data_dir=h.workdir / "data-guardrails-breakers",
+        guardrails=breaker_dir,
+    )
+    h.servers.append(
+        {
+            "store": "embedded",
+            "size": 0,
+            "rules": loaded,
+            "breakers": 2,
+            "ready_s": round(server.info["ready_s"], 3),
+        }
+    )
+    try:
+        http = noop_floor(h, server, None, None, rules=loaded)
+        h.validate(server, "cstp.checkGuardrails", params)
+        if h.config.warmup_s:
+            h.measure(server, bodies, 4, h.config.warmup_s)
+        for c in h.config.concurrencies:
+            r = h.measure(server, bodies, c, h.config.run_s)
+            name = f"breakers: checkGuardrails {loaded} rules + 2 breakers (one global)"
+            h.add(row(name, None, None, r, "http floor (noop)", http[c].p50_ms, http[c].rps, rules=loaded))
+    finally:
+        h.servers[-1]["stop_s"] = round(h.registry.stop(server), 3)
 
 
 def _client_overhead(h: Harness, server: Proc) -> None:

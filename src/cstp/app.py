@@ -29,12 +29,14 @@ from cstp.domain.catalogue import Catalogue
 from cstp.domain.decisions import DecisionService
 from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
-from cstp.domain.ports import DecisionStore, Embedder, Vector
+from cstp.domain.guardrails.breaker_gate import review_hook
+from cstp.domain.ports import BreakerStore, DecisionStore, Embedder, Vector
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
 from cstp.methods import (
     analytics,
+    breakers,
     browse,
     calibration,
     compaction,
@@ -48,6 +50,7 @@ from cstp.methods.context import CallContext, Services
 from cstp.methods.errors import ERRORS
 from cstp.rpc import Dispatcher
 from cstp.rpc.table import MethodTable, method_table
+from cstp.runtime.breaker_poller import BreakerPoller
 from cstp.runtime.coalesce import Coalescer
 from cstp.runtime.guardrail_watcher import GuardrailWatcher
 from cstp.runtime.instrumented import TimedEmbedder, TimedStore
@@ -67,11 +70,14 @@ BATCH_THREADS = 16
 
 @dataclass(frozen=True, slots=True)
 class Adapters:
-    """The two ports' implementations. Given to `create_app`, they are used instead of the ones
-    the settings name (tests pass a memory store); either way the app closes them at shutdown."""
+    """The ports' implementations. Given to `create_app`, they are used instead of the ones
+    the settings name (tests pass a memory store); either way the app closes them at shutdown.
+    `breakers` (the circuit breakers' shared log) defaults to the store's own (`<prefix>-breakers`
+    for Chroma) or, for a store without one, a log in process memory."""
 
     store: DecisionStore
     embedder: Embedder
+    breakers: BreakerStore | None = None
 
 
 def all_methods() -> MethodTable:
@@ -86,6 +92,7 @@ def all_methods() -> MethodTable:
         analytics.METHODS,
         update.METHODS,
         graph.METHODS,
+        breakers.METHODS,
     )
 
 
@@ -158,12 +165,24 @@ def _timed_adapters(
     raw_store = given.store if given else build_store(settings, embedder.space)
     store: DecisionStore = TimedStore(raw_store, lambda op, s: metrics.store_latency.labels(op).observe(s))
     stack.callback(store.close)
-    return Adapters(store, embedder)
+    return Adapters(store, embedder, (given.breakers if given else None) or breaker_store_of(raw_store))
+
+
+def breaker_store_of(store: DecisionStore) -> BreakerStore:
+    """The breaker log kept beside `store`'s records (ChromaStore.breaker_store), so every process
+    on one database shares it; a store without one (the memory store) gets a log in memory."""
+    own = getattr(store, "breaker_store", None)
+    if callable(own):
+        found: BreakerStore = own()
+        return found
+    from cstp.adapters.memory_breakers import MemoryBreakers
+
+    return MemoryBreakers()
 
 
 def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Services:
     store, embedder = adapters.store, adapters.embedder
-    guardrail_service = GuardrailService(settings.guardrail_dirs)
+    guardrail_service = GuardrailService(settings.guardrail_dirs, breaker_store=adapters.breakers)
     # Group commit: concurrent requests share embedding batches and store writes.
     embed_docs: Coalescer[str, list[float]] = Coalescer(
         lambda texts: embedder.embed(texts, "document"), settings.embed_batch_size
@@ -183,6 +202,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         embed=embed_docs.submit,
         save=saver.submit,
         record_policy=guardrail_policy(guardrail_service),
+        on_review=review_hook(guardrail_service.breakers) if guardrail_service.breakers else None,
     )
     search = SearchService(store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()))
     graph_service = GraphService(store, decision_service)
@@ -271,6 +291,9 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
         watcher = GuardrailWatcher(services.guardrails) if settings.guardrails_watch else None
         if watcher is not None:
             stack.callback(watcher.stop)
+        poller = BreakerPoller(services.guardrails.breakers) if services.guardrails.breakers else None
+        if poller is not None:
+            stack.callback(poller.stop)
         web = _web_state(settings, timed, services, watcher, metrics, stack)
         metrics.add_gauges(
             {
@@ -288,6 +311,8 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
         with closers:
             if watcher is not None:
                 watcher.start()
+            if poller is not None:
+                poller.start()
             services.decisions.reconcile_in_background()
             services.browse.start_loading()
             remove_hup = _install_sighup(services.guardrails.reload)

@@ -15,6 +15,7 @@ import pytest
 from tests.methods import (
     test_ambiguous_ids,
     test_analytics,
+    test_breakers_methods,
     test_calibration,
     test_compaction,
     test_graph,
@@ -27,7 +28,18 @@ from tests.methods import (
 from tests.methods.test_query import ids, q
 from tests.web import test_http_surface
 
-_FIXTURES = {"seeded", "reviewed", "guarded", "aged", "learnt", "seed", "prs", "add", "chain"}
+_FIXTURES = {
+    "seeded",
+    "reviewed",
+    "guarded",
+    "aged",
+    "learnt",
+    "seed",
+    "prs",
+    "add",
+    "chain",
+    "breaker_client",
+}
 for _module in (
     test_http_surface,
     test_calibration,
@@ -40,6 +52,7 @@ for _module in (
     test_analytics,
     test_reason_stats,
     test_update_decision,
+    test_breakers_methods,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") or _name in _FIXTURES:

@@ -93,6 +93,7 @@ class DecisionService:
         embed: Callable[[Sequence[str]], list[list[float]]] | None = None,
         save: Callable[[Sequence[tuple[Decision, Vector | None]]], object] | None = None,
         record_policy: RecordPolicy | None = None,
+        on_review: Callable[[Decision], None] | None = None,
     ) -> None:
         self._store = store
         self._embedder = embedder
@@ -100,6 +101,8 @@ class DecisionService:
         self._embed = embed or (lambda texts: embedder.embed(texts, "document"))
         self._save = save or store.save
         self._record_policy = record_policy
+        # Told about every stored review (the circuit breakers count outcomes).
+        self._on_review = on_review
         self._ids_lock = threading.Lock()
         self._issued: set[str] = set()  # ids handed out and not yet in `_known`
         self._known: set[str] | None = None  # every stored id, once `reconcile` has read them
@@ -225,7 +228,10 @@ class DecisionService:
                 affected_kpis=review.affected_kpis,
             )
         )
-        return reviewed, self._write(reviewed)
+        indexed = self._write(reviewed)
+        if self._on_review is not None:
+            self._on_review(reviewed)
+        return reviewed, indexed
 
     def set_preserve(self, decision_id: str, preserve: bool) -> Decision:
         """Mark a decision never to be compacted (or clear the mark), stored with the record.

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from typing import Literal, Protocol
 
+from cstp.domain.breakers.state import BreakerEvent
 from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.facts import Changes
 from cstp.domain.filters import DecisionFilter
@@ -171,4 +172,35 @@ class KeywordIndex(Protocol):
 
         Searches running meanwhile answer from the previous index, never from a partial one.
         """
+        ...
+
+
+class BreakerStore(Protocol):
+    """The circuit breakers' shared event log (`cstp.domain.breakers.state` derives the state).
+
+    Every server process sharing a database appends to and reads the same log, which is how a
+    breaker opened on one process blocks on all and survives a restart. Appends are upserts by
+    event id (ids are unique, or deterministic where a repeat must replace: one outcome per
+    decision and scope). `cstp.adapters.memory_breakers` and `cstp.adapters.chroma.breakers`
+    implement it.
+    """
+
+    def append(self, events: Sequence[BreakerEvent]) -> None:
+        """Durably upsert `events`; returns only when every process can read them."""
+        ...
+
+    def insert_if_absent(self, event: BreakerEvent) -> BreakerEvent:
+        """Store `event` unless an event with its id is stored; return the stored one.
+
+        The one compare-and-set the breakers need: of several processes claiming the same
+        half-open probe slot, the first write wins, and each learns whether it was first.
+        """
+        ...
+
+    def events(self, scopes: Collection[str]) -> list[BreakerEvent]:
+        """Every stored event of the given scopes, in no particular order."""
+        ...
+
+    def delete(self, event_ids: Collection[str]) -> None:
+        """Remove events by id (compaction); ids not stored are ignored."""
         ...

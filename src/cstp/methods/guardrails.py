@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cstp.domain.guardrails import CompiledRule, Finding
+from cstp.domain.guardrails.breaker_gate import BreakerFinding
 from cstp.domain.records import utcnow
 from cstp.methods.context import CallContext
 from cstp.methods.wire import Params, Result
@@ -49,18 +50,26 @@ class CheckParams(Params):
 
 
 class FindingOut(Result):
-    """A violation or warning of checkGuardrails. `suggestion` is absent when the rule has none."""
+    """A violation or warning of checkGuardrails. `suggestion` is absent when the rule has none;
+    a circuit breaker's violation adds `type: "circuit_breaker"`, `state` and (when open) `resetAt`."""
 
     guardrail_id: str = Field(serialization_alias="guardrailId")
     name: str
     message: str
     severity: str
     suggestion: str | None = None
+    type: str | None = None
+    state: str | None = None
+    reset_at: str | None = Field(default=None, serialization_alias="resetAt")
 
     @classmethod
     def of(cls, finding: Finding) -> FindingOut:
         # Only a non-empty suggestion is passed, so an unset one is absent from the reply.
-        optional = {"suggestion": finding.suggestion} if finding.suggestion else {}
+        optional: dict[str, Any] = {"suggestion": finding.suggestion} if finding.suggestion else {}
+        if isinstance(finding, BreakerFinding):
+            optional.update(type=finding.type, state=finding.state)
+            if finding.reset_at is not None:
+                optional["reset_at"] = finding.reset_at.isoformat()
         return cls(
             guardrail_id=finding.guardrail_id,
             name=finding.name,
@@ -169,6 +178,9 @@ METHODS: tuple[MethodSpec[Any, Any], ...] = (
         summary="Check an intended action against the loaded guardrails (block or warn)",
         # Compiled rules in memory, no I/O, no lock: answered on the event loop. A rule that falls
         # back to the CEL interpreter costs up to ~1 ms; many such rules would call for blocking=True.
+        # Circuit breakers are read from a view a poller thread keeps fresh; the one store round
+        # trip a check can make is claiming a half-open breaker's probe (once per cooldown and
+        # scope) or re-reading a view the poller left stale (domain.breakers.service).
         blocking=False,
     ),
     MethodSpec(

@@ -5,6 +5,7 @@ Three collections per database, named from the configured prefix:
 - `<prefix>-records`: every decision, the source of truth, independent of any embedding model.
 - `<prefix>-<space>`: the vector index of one embedding space (cosine distance).
 - `<prefix>-edges`: the decision graph (`cstp.adapters.chroma.edges`), shared by every space.
+- `<prefix>-breakers`: the circuit breakers' event log (`cstp.adapters.chroma.breakers`).
 
 The first two carry the metadata of `cstp.adapters.chroma.schema` (with the whole record as JSON, so
 a search returns complete decisions). Writes go to the records, then the index; `record_versions()`
@@ -33,6 +34,7 @@ from chromadb.api.models.Collection import Collection
 from chromadb.api.types import GetResult, Include
 
 from cstp.adapters.batches import last_per_id
+from cstp.adapters.chroma.breakers import BREAKERS, ChromaBreakers
 from cstp.adapters.chroma.client import (
     close_client,
     collection_name,
@@ -98,7 +100,7 @@ class ChromaStore:
         change_overlap_s: float = EMBEDDED_OVERLAP_S,
     ) -> None:
         """Prefer `ChromaStore.embedded` / `ChromaStore.server`; this takes a client factory."""
-        if space in (_RECORDS, EDGES):
+        if space in (_RECORDS, EDGES, BREAKERS):
             raise ConfigError(f"embedding space name {space!r} is reserved")
         self._open_client = open_client
         self._space = space
@@ -107,6 +109,7 @@ class ChromaStore:
         self._lock = threading.RLock()
         self._errors = ChromaErrors(location, secrets, on_missing_collection=self._forget_collections)
         self._edges = ChromaEdges(self._connected, collection_name(prefix, EDGES), self._errors)
+        self._breakers = ChromaBreakers(self._connected, collection_name(prefix, BREAKERS), self._errors)
         self._client: ClientAPI | None = None
         self._records: Collection | None = None
         self._index: Collection | None = None
@@ -368,6 +371,10 @@ class ChromaStore:
         """Every edge touching `node_ids` in `direction` (a `where` on source/target)."""
         return self._edges.touching(node_ids, direction)
 
+    def breaker_store(self) -> ChromaBreakers:
+        """The circuit breakers' event log, `<prefix>-breakers`, on this store's client."""
+        return self._breakers
+
     def ping(self) -> None:
         """Heartbeat plus a record count: proves the server answers and the collection exists."""
         records, _ = self._collections()
@@ -383,6 +390,7 @@ class ChromaStore:
             client, self._client = self._client, None
             self._records = self._index = None
         self._edges.forget()
+        self._breakers.forget()
         if client is not None:
             close_client(client)
 
@@ -430,6 +438,7 @@ class ChromaStore:
         with self._lock:
             self._records = self._index = None
         self._edges.forget()
+        self._breakers.forget()
 
 
 def _now_us() -> int:

@@ -8,8 +8,9 @@ Where rules come from, in order:
 In each directory, only `*.yaml` / `*.yml` files directly inside it are read, sorted by name;
 dot-files (editor swap files, Kubernetes `..data` links) and subdirectories are skipped. A file
 holds one guardrail map or a list of them. A top-level map with a `circuit_breakers` key is
-circuit-breaker configuration, not a guardrail, and is skipped (the reference server loaded it as a
-rule "unknown" that warned on every check).
+circuit-breaker configuration (`cstp.domain.breakers.config`), not a guardrail: its breakers go to
+`RuleSet.breakers` (the reference server loaded it as a rule "unknown" that warned on every
+check, and read breakers only from two fixed directories).
 
 Any broken file or rule raises GuardrailError naming the file (and rule): loading is all or nothing,
 so a server never runs with half a policy. Two rules with the same id are an error, except that a
@@ -27,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from cstp.domain.breakers.config import BreakerConfig, check_unique, parse_breakers
 from cstp.domain.errors import GuardrailError
 from cstp.domain.guardrails.rules import CompiledRule, RuleSet, compile_rule
 
@@ -80,9 +82,12 @@ def load_rules(dirs: Sequence[Path], *, include_packaged: bool = True) -> RuleSe
     """Read, validate and compile every rule file. Raises GuardrailError on the first problem."""
     sources = discover(dirs, include_packaged=include_packaged)
     rules: dict[str, CompiledRule] = {}
+    breakers: list[BreakerConfig] = []
     packaged_ids: set[str] = set()
     for path, packaged in sources:
-        for raw in read_file(path):
+        maps, file_breakers = read_document(path)
+        breakers.extend(file_breakers)
+        for raw in maps:
             rule = compile_rule(raw, str(path))
             previous = rules.get(rule.id)
             if previous is None:
@@ -98,12 +103,18 @@ def load_rules(dirs: Sequence[Path], *, include_packaged: bool = True) -> RuleSe
                     file=str(path),
                     rule_id=rule.id,
                 )
+    check_unique(breakers)
     files = tuple(path for path, _ in sources)
-    return RuleSet(tuple(rules.values()), files, fingerprint(files))
+    return RuleSet(tuple(rules.values()), files, fingerprint(files), tuple(breakers))
 
 
 def read_file(path: Path) -> list[Mapping[str, Any]]:
     """The guardrail maps in one file (none for an empty or circuit-breaker file)."""
+    return read_document(path)[0]
+
+
+def read_document(path: Path) -> tuple[list[Mapping[str, Any]], list[BreakerConfig]]:
+    """The guardrail maps and the circuit breakers in one file."""
     where = str(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -115,12 +126,11 @@ def read_file(path: Path) -> list[Mapping[str, Any]]:
         reason = " ".join(str(e).split())
         raise GuardrailError(f"invalid YAML: {reason}", code="yaml_error", file=where) from None
     if data is None:
-        return []
+        return [], []
     if isinstance(data, dict):
         if "circuit_breakers" in data:
-            log.debug("skipping %s: circuit-breaker configuration, not guardrails", where)
-            return []
-        return [data]
+            return [], parse_breakers(data, where)
+        return [data], []
     if not isinstance(data, list):
         raise GuardrailError(
             f"a guardrail file holds a map or a list of maps, not a {type(data).__name__}",
@@ -134,7 +144,7 @@ def read_file(path: Path) -> list[Mapping[str, Any]]:
                 code="bad_type",
                 file=where,
             )
-    return data
+    return data, []
 
 
 def _is_rule_file(path: Path) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cstp.domain.breakers.config import BreakerConfig
 from cstp.domain.errors import GuardrailError
 from cstp.domain.guardrails.cel import CelCompileError, CelProgram
 from cstp.domain.guardrails.conditions import (
@@ -71,11 +72,14 @@ class RuleSet:
     """Every loaded rule in load order, the files they came from, and a fingerprint of those files
     (paths, sizes, mtimes) so a watcher can tell a real change from noise.
 
-    Thread safety: immutable; a reload builds a new RuleSet and swaps it in whole."""
+    Thread safety: immutable; a reload builds a new RuleSet and swaps it in whole, breakers
+    included, so a reload updates them too."""
 
     rules: tuple[CompiledRule, ...] = ()
     files: tuple[Path, ...] = ()
     fingerprint: str = ""
+    # The circuit breakers configured in the same files (`circuit_breakers:` maps).
+    breakers: tuple[BreakerConfig, ...] = ()
 
     def __len__(self) -> int:
         return len(self.rules)

@@ -5,6 +5,11 @@ server never starts with a policy it cannot enforce. After that, `reload()` (on 
 the server, or from the file watcher in `cstp.runtime.guardrail_watcher`) swaps in a new RuleSet
 only if the whole set loads; a broken edit keeps the last good set, and `status()` reports the
 error until a later reload succeeds.
+
+Circuit breakers configured in the same files are enforced by the same `check` (see
+`breaker_gate`), when the service is given the shared `BreakerStore`; `breakers` is then the
+`CircuitBreakers` the breaker methods use. Without a store, configured breakers are listed in the
+log as not enforced.
 """
 
 from __future__ import annotations
@@ -12,16 +17,20 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cstp.domain.breakers.service import CircuitBreakers
 from cstp.domain.errors import GuardrailError
+from cstp.domain.guardrails import breaker_gate
 from cstp.domain.guardrails.action import ActionContext
 from cstp.domain.guardrails.engine import Finding, Verdict, evaluate, evaluate_record
 from cstp.domain.guardrails.loader import discover, fingerprint, load_rules
 from cstp.domain.guardrails.rules import CompiledRule, RuleSet
+from cstp.domain.ports import BreakerStore
 
 AUDIT_LOGGER = "cstp.guardrails.audit"
 _MAX_REPORTED = 1024  # distinct (rule, error) pairs logged at WARNING before falling to DEBUG
@@ -42,6 +51,8 @@ class GuardrailService:
         dirs: Sequence[Path],
         *,
         include_packaged: bool = True,
+        breaker_store: BreakerStore | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.dirs = tuple(Path(d) for d in dirs)
         self._include_packaged = include_packaged
@@ -55,11 +66,19 @@ class GuardrailService:
         self._last_error: dict[str, Any] | None = None
         self._reported: set[tuple[str, str]] = set()
         self._log.info("guardrails loaded: %d rules from %d files", len(self._rules), len(self._rules.files))
+        self.breakers: CircuitBreakers | None = None
+        if breaker_store is not None:
+            self.breakers = CircuitBreakers(breaker_store, lambda: self._rules.breakers, clock=clock)
+        elif self._rules.breakers:
+            self._log.warning("%d circuit breakers configured but not enforced", len(self._rules.breakers))
 
     def check(self, action: ActionContext | Mapping[str, Any], agent_id: str) -> Verdict:
         """checkGuardrails: evaluate `action` and write one audit line for `agent_id`."""
         ctx = action if isinstance(action, ActionContext) else ActionContext.from_action(action)
-        verdict = evaluate(self._rules, ctx)
+        rules = self._rules
+        verdict = evaluate(rules, ctx)
+        if rules.breakers and self.breakers is not None:
+            verdict = breaker_gate.gate(verdict, ctx, agent_id, self.breakers)
         self._report(verdict, agent_id, ctx.phase)
         return verdict
 
@@ -113,6 +132,7 @@ class GuardrailService:
         rules = self._rules
         return {
             "loaded": len(rules),
+            "breakers": len(rules.breakers),
             "files": [str(f) for f in rules.files],
             "last_error": dict(self._last_error) if self._last_error else None,
             "last_reload": self._last_reload,
