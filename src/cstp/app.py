@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -42,6 +43,10 @@ from cstp.methods import (
     query,
     update,
 )
+from cstp.methods import capture
+from cstp.domain.ports import TrackerStore
+from cstp.domain.tracker import Tracker
+from cstp.runtime.write_behind import WriteBehind
 from cstp.methods.context import CallContext, Services
 from cstp.methods.errors import ERRORS
 from cstp.rpc import Dispatcher
@@ -70,11 +75,15 @@ class Adapters:
 
     store: DecisionStore
     embedder: Embedder
+    # The deliberation tracker's rows; None: the decision store's own (`tracker()` of a Chroma
+    # store), or process memory for a store without one.
+    tracker: TrackerStore | None = None
 
 
 def all_methods() -> MethodTable:
-    """Every registered method. The agent card lists exactly these."""
-    return method_table(
+    """Every registered method. The agent card lists exactly these. Capture wraps the observed
+    methods (`methods.capture`), so every transport that dispatches through this table captures."""
+    return capture.with_capture(method_table(
         decisions.METHODS,
         query.METHODS,
         calibration.METHODS,
@@ -84,7 +93,7 @@ def all_methods() -> MethodTable:
         analytics.METHODS,
         update.METHODS,
         graph.METHODS,
-    )
+    ))
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -156,7 +165,21 @@ def _timed_adapters(
     raw_store = given.store if given else build_store(settings, embedder.space)
     store: DecisionStore = TimedStore(raw_store, lambda op, s: metrics.store_latency.labels(op).observe(s))
     stack.callback(store.close)
-    return Adapters(store, embedder)
+    return Adapters(store, embedder, tracker_store(given, raw_store))
+
+
+def tracker_store(given: Adapters | None, raw_store: DecisionStore) -> TrackerStore:
+    """The given tracker rows, else the decision store's own (so every process on one Chroma
+    database shares them), else process memory (a store that has none, e.g. the memory store)."""
+    if given is not None and given.tracker is not None:
+        return given.tracker
+    own = getattr(raw_store, "tracker", None)
+    if callable(own):
+        found: TrackerStore = own()
+        return found
+    from cstp.adapters.memory_tracker import MemoryTracker
+
+    return MemoryTracker()
 
 
 def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Services:
@@ -184,7 +207,32 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     )
     search = SearchService(store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()))
     graph_service = GraphService(store, decision_service)
-    return Services(decision_service, search, guardrail_service, settings.agent_name, graph=graph_service)
+    assert adapters.tracker is not None  # _timed_adapters always sets it
+    tracker_rows = adapters.tracker
+    tracker: Tracker
+
+    def purge() -> object:
+        return tracker.purge()
+
+    # Captured inputs are written behind the request (see runtime.write_behind); closed before the
+    # store (the stack closes in reverse), so queued inputs are written at shutdown.
+    behind: WriteBehind[Any] = WriteBehind(tracker_rows.add, purge=purge)
+    stack.callback(behind.close)
+    tracker = Tracker(
+        tracker_rows,
+        sink=behind,
+        input_ttl=settings.tracker_input_ttl,
+        session_ttl=settings.tracker_session_ttl,
+        history_size=settings.tracker_history_size,
+    )
+    return Services(
+        decision_service,
+        search,
+        guardrail_service,
+        settings.agent_name,
+        graph=graph_service,
+        tracker=tracker,
+    )
 
 
 def _web_state(

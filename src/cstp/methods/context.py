@@ -8,6 +8,7 @@ from cstp.domain.decisions import DecisionService
 from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
 from cstp.domain.search import SearchService
+from cstp.domain.tracker import Tracker
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,8 @@ class Services:
     guardrails: GuardrailService
     agent_name: str  # the server's name, echoed as `agent` in results
     graph: GraphService
+    # Deliberation capture (methods.capture); None only for services built without one (tools).
+    tracker: Tracker | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ from cstp.adapters.chroma.schema import (
     where_for,
 )
 from cstp.adapters.chroma.strategies import Hit, nearest_matching, newest_matching
+from cstp.adapters.chroma.tracker import TRACKER, ChromaTracker
 from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.errors import ConfigError, StoreUnavailable
 from cstp.domain.filters import DecisionFilter
@@ -88,7 +89,7 @@ class ChromaStore:
         secrets: Sequence[str] = (),
     ) -> None:
         """Prefer `ChromaStore.embedded` / `ChromaStore.server`; this takes a client factory."""
-        if space in (_RECORDS, EDGES):
+        if space in (_RECORDS, EDGES, TRACKER):
             raise ConfigError(f"embedding space name {space!r} is reserved")
         self._open_client = open_client
         self._space = space
@@ -97,6 +98,7 @@ class ChromaStore:
         self._lock = threading.RLock()
         self._errors = ChromaErrors(location, secrets, on_missing_collection=self._forget_collections)
         self._edges = ChromaEdges(self._connected, collection_name(prefix, EDGES), self._errors)
+        self._tracker = ChromaTracker(self._connected, collection_name(prefix, TRACKER), self._errors)
         self._client: ClientAPI | None = None
         self._records: Collection | None = None
         self._index: Collection | None = None
@@ -334,6 +336,7 @@ class ChromaStore:
             client, self._client = self._client, None
             self._records = self._index = None
         self._edges.forget()
+        self._tracker.forget()
         if client is not None:
             close_client(client)
 
@@ -359,6 +362,10 @@ class ChromaStore:
                     )
             return self._records, self._index
 
+    def tracker(self) -> ChromaTracker:
+        """The deliberation tracker's rows (`<prefix>-tracker`), on this store's client."""
+        return self._tracker
+
     def _connected(self) -> ClientAPI:
         """The open client, connecting on first use (for the edge collection)."""
         self._collections()
@@ -381,6 +388,7 @@ class ChromaStore:
         with self._lock:
             self._records = self._index = None
         self._edges.forget()
+        self._tracker.forget()
 
 
 def _matrix(vectors: Sequence[Vector]) -> np.ndarray[Any, np.dtype[np.float32]]:
