@@ -28,25 +28,27 @@ from cstp.adapters.bm25s_index import Bm25sIndex
 from cstp.domain.decisions import DecisionService
 from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
-from cstp.domain.ports import DecisionStore, Embedder, Vector
+from cstp.domain.ports import DecisionStore, Embedder, TrackerStore, Vector
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
+from cstp.domain.tracker import Tracker
 from cstp.methods import (
     analytics,
     browse,
     calibration,
+    capture,
     compaction,
     decisions,
     graph,
     guardrails,
     query,
+    ready,
+    session,
+    tracker,
     update,
+    workflow,
 )
-from cstp.methods import capture
-from cstp.domain.ports import TrackerStore
-from cstp.domain.tracker import Tracker
-from cstp.runtime.write_behind import WriteBehind
 from cstp.methods.context import CallContext, Services
 from cstp.methods.errors import ERRORS
 from cstp.rpc import Dispatcher
@@ -54,6 +56,8 @@ from cstp.rpc.table import MethodTable, method_table
 from cstp.runtime.coalesce import Coalescer
 from cstp.runtime.guardrail_watcher import GuardrailWatcher
 from cstp.runtime.instrumented import TimedEmbedder, TimedStore
+from cstp.runtime.snapshot import DigestCache
+from cstp.runtime.write_behind import WriteBehind
 from cstp.settings import Settings
 from cstp.web import health, routes
 from cstp.web.agent_card import a2a_card, cstp_card
@@ -66,6 +70,7 @@ from cstp.web.state import WebState, dispatch_on
 logger = logging.getLogger("cstp")
 
 BATCH_THREADS = 16
+WORKFLOW_THREADS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +88,23 @@ class Adapters:
 def all_methods() -> MethodTable:
     """Every registered method. The agent card lists exactly these. Capture wraps the observed
     methods (`methods.capture`), so every transport that dispatches through this table captures."""
-    return capture.with_capture(method_table(
-        decisions.METHODS,
-        query.METHODS,
-        calibration.METHODS,
-        guardrails.METHODS,
-        compaction.METHODS,
-        browse.METHODS,
-        analytics.METHODS,
-        update.METHODS,
-        graph.METHODS,
-    ))
+    return capture.with_capture(
+        method_table(
+            decisions.METHODS,
+            query.METHODS,
+            calibration.METHODS,
+            guardrails.METHODS,
+            compaction.METHODS,
+            browse.METHODS,
+            analytics.METHODS,
+            update.METHODS,
+            graph.METHODS,
+            tracker.METHODS,
+            workflow.METHODS,
+            session.METHODS,
+            ready.METHODS,
+        )
+    )
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -209,16 +220,19 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     graph_service = GraphService(store, decision_service)
     assert adapters.tracker is not None  # _timed_adapters always sets it
     tracker_rows = adapters.tracker
-    tracker: Tracker
+    deliberation: Tracker
 
     def purge() -> object:
-        return tracker.purge()
+        return deliberation.purge()
 
     # Captured inputs are written behind the request (see runtime.write_behind); closed before the
     # store (the stack closes in reverse), so queued inputs are written at shutdown.
     behind: WriteBehind[Any] = WriteBehind(tracker_rows.add, purge=purge)
     stack.callback(behind.close)
-    tracker = Tracker(
+    # preAction's concurrent parts (query and calibration beside the guardrail check).
+    pool = ThreadPoolExecutor(WORKFLOW_THREADS, thread_name_prefix="cstp-workflow")
+    stack.callback(pool.shutdown, wait=False, cancel_futures=True)
+    deliberation = Tracker(
         tracker_rows,
         sink=behind,
         input_ttl=settings.tracker_input_ttl,
@@ -231,7 +245,9 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         guardrail_service,
         settings.agent_name,
         graph=graph_service,
-        tracker=tracker,
+        tracker=deliberation,
+        digest=DigestCache(store),
+        pool=pool,
     )
 
 

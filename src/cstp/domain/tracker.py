@@ -194,7 +194,13 @@ def _input_row(owner: str, i: TrackedInput, ttl: timedelta) -> TrackerRow:
 def _input_of(row: TrackerRow) -> TrackedInput:
     p = row.payload
     return TrackedInput(
-        row.id, str(p["type"]), str(p["text"]), str(p["source"]), row.created_at, row.key, dict(p.get("data") or {})
+        row.id,
+        str(p["type"]),
+        str(p["text"]),
+        str(p["source"]),
+        row.created_at,
+        row.key,
+        dict(p.get("data") or {}),
     )
 
 
@@ -276,13 +282,29 @@ class Tracker:
 
     # --- capture (request path: must not block) ---------------------------------------------------
     def capture(
-        self, owner: str, key: str, type: InputType, text: str, source: str, data: dict[str, Any] | None = None
+        self,
+        owner: str,
+        key: str,
+        type: InputType,
+        text: str,
+        source: str,
+        data: dict[str, Any] | None = None,
     ) -> TrackedInput:
-        tracked = TrackedInput(
+        """Capture an input of `owner` under `key` (handed to the sink, not yet written)."""
+        tracked = self.new_input(key, type, text, source, data)
+        self.keep(owner, tracked)
+        return tracked
+
+    def new_input(
+        self, key: str, type: InputType, text: str, source: str, data: dict[str, Any] | None = None
+    ) -> TrackedInput:
+        """An input captured now, not kept anywhere yet (see `keep`)."""
+        return TrackedInput(
             f"{_ID_PREFIX[type]}-{secrets.token_hex(4)}", type, text, source, self._clock(), key, data or {}
         )
+
+    def keep(self, owner: str, tracked: TrackedInput) -> None:
         self._sink.put(_input_row(owner, tracked, self.input_ttl))
-        return tracked
 
     # --- consumption ------------------------------------------------------------------------------
     def take(self, owner: str, keys: Sequence[str]) -> Taken:

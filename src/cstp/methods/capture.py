@@ -15,14 +15,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import PrivateAttr
 
 from cstp.domain.errors import CstpError
 from cstp.domain.records import DecisionDraft
-from cstp.domain.tracker import Taken, Tracker, consume_keys, deliberation_of, transport_key
+from cstp.domain.tracker import (
+    Taken,
+    TrackedInput,
+    Tracker,
+    consume_keys,
+    deliberation_of,
+    transport_key,
+)
 from cstp.methods import decisions
 from cstp.methods.context import CallContext
 from cstp.methods.decisions import RecordParams, RecordResult
@@ -34,38 +41,50 @@ logger = logging.getLogger("cstp.tracker")
 TOP_RESULTS = 5
 
 
-def _query(tracker: Tracker, ctx: CallContext, p: Any, r: Any) -> None:
-    if not p.query.strip():
-        return  # list mode looks nothing up
-    rows = r.decisions
-    tracker.capture(
-        ctx.agent,
-        transport_key(ctx.agent),
+def query_input(
+    tracker: Tracker, key: str, query: str, mode: str, hits: Sequence[tuple[str, str, float]]
+) -> TrackedInput:
+    """The input a query makes: `hits` are (id, title, distance), nearest first."""
+    return tracker.new_input(
+        key,
         "query",
-        f"Queried '{p.query[:50]}': {len(rows)} results ({r.retrieval_mode})",
+        f"Queried '{query[:50]}': {len(hits)} results ({mode})",
         "cstp:queryDecisions",
         {
-            "query": p.query,
-            "result_count": len(rows),
-            "retrieval_mode": r.retrieval_mode,
+            "query": query,
+            "result_count": len(hits),
+            "retrieval_mode": mode,
             "top_results": [
-                {"id": row.id, "summary": row.title[:80], "distance": row.distance} for row in rows[:TOP_RESULTS]
+                {"id": i, "summary": title[:80], "distance": distance}
+                for i, title, distance in hits[:TOP_RESULTS]
             ],
         },
     )
 
 
-def _check(tracker: Tracker, ctx: CallContext, p: Any, r: Any) -> None:
-    description = p.action.description
-    status = "allowed" if r.allowed else f"blocked ({len(r.violations)} violations)"
-    tracker.capture(
-        ctx.agent,
-        transport_key(ctx.agent),
+def guardrail_input(
+    tracker: Tracker, key: str, description: str, allowed: bool, violations: int
+) -> TrackedInput:
+    status = "allowed" if allowed else f"blocked ({violations} violations)"
+    return tracker.new_input(
+        key,
         "guardrail",
         f"Checked '{description[:50]}': {status}",
         "cstp:checkGuardrails",
-        {"description": description, "allowed": r.allowed, "violation_count": len(r.violations)},
+        {"description": description, "allowed": allowed, "violation_count": violations},
     )
+
+
+def _query(tracker: Tracker, ctx: CallContext, p: Any, r: Any) -> None:
+    if not p.query.strip():
+        return  # list mode looks nothing up
+    hits = [(row.id, row.title, row.distance) for row in r.decisions]
+    tracker.keep(ctx.agent, query_input(tracker, transport_key(ctx.agent), p.query, r.retrieval_mode, hits))
+
+
+def _check(tracker: Tracker, ctx: CallContext, p: Any, r: Any) -> None:
+    key = transport_key(ctx.agent)
+    tracker.keep(ctx.agent, guardrail_input(tracker, key, p.action.description, r.allowed, len(r.violations)))
 
 
 def _lookup(tracker: Tracker, ctx: CallContext, p: Any, r: Any) -> None:
@@ -146,8 +165,14 @@ class TrackedRecordResult(RecordResult):
     related_count: int | None = None
 
 
-def record_decision(p: TrackedRecordParams, ctx: CallContext) -> TrackedRecordResult:
-    """recordDecision consuming the caller's tracked inputs (peeked first, deleted once stored)."""
+def record_decision(
+    p: TrackedRecordParams, ctx: CallContext, extra: Sequence[TrackedInput] = ()
+) -> TrackedRecordResult:
+    """recordDecision consuming the caller's tracked inputs (peeked first, deleted once stored).
+
+    `extra` are inputs the caller gathered in the same call and never stored (preAction's own
+    query and check), appended after the stored ones.
+    """
     tracker = ctx.services.tracker
     taken: Taken | None = None
     if tracker is not None:
@@ -155,6 +180,8 @@ def record_decision(p: TrackedRecordParams, ctx: CallContext) -> TrackedRecordRe
             taken = tracker.take(ctx.agent, consume_keys(ctx.agent, p.agent_id, p.decision_id))
         except CstpError as e:
             logger.warning("tracked inputs not read", extra={"error": str(e)})
+        if extra:
+            taken = Taken(ctx.agent, (*(taken.inputs if taken else ()), *extra))
     params = p
     if taken is not None and taken.inputs:
         params = p.model_copy()

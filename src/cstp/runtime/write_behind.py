@@ -64,7 +64,9 @@ class WriteBehind(Generic[T]):
             if self._closed or len(self._queue) >= self._capacity:
                 self.dropped += 1
                 if self.dropped == 1 or self.dropped % 1000 == 0:
-                    logger.warning("tracker queue full: captured input dropped", extra={"dropped": self.dropped})
+                    logger.warning(
+                        "tracker queue full: captured input dropped", extra={"dropped": self.dropped}
+                    )
                 return
             self._queue.append(item)
             self._queued += 1

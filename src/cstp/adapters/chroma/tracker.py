@@ -88,7 +88,7 @@ class ChromaTracker:
         collection = self._open()
         with self._errors.call("save tracker rows"):
             # Every key is always written, so upsert's metadata merge cannot leave stale keys.
-            collection.upsert(ids=ids, embeddings=vectors, metadatas=[row_metadata(r) for r in unique])  # type: ignore[arg-type]
+            collection.upsert(ids=ids, embeddings=vectors, metadatas=[row_metadata(r) for r in unique])
 
     def rows(self, owner: str | None, kind: Kind, now: datetime) -> list[TrackerRow]:
         clauses: list[Where] = [{"kind": kind}, {"expires_us": {"$gt": epoch_micros(now)}}]
