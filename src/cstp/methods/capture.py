@@ -14,6 +14,7 @@ the observed call does not wait for the store.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -123,6 +124,7 @@ OBSERVED: Mapping[str, Observer] = {
 
 
 def _observing(handler: Callable[[Any, Any], Any], observe: Observer) -> Callable[[Any, Any], Any]:
+    @functools.wraps(handler)  # keeps the handler's annotations (the method table is checked on them)
     def observed(p: Any, ctx: CallContext) -> Any:
         result = handler(p, ctx)
         tracker = ctx.services.tracker

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 
 from cstp.domain.digest import Digest
 from cstp.domain.errors import InvalidInput, StoreUnavailable
@@ -32,11 +32,13 @@ _READY_REASON = {"review_outcome": "overdue_review", "stale_pending": "stale_pen
 
 class SessionParams(Params):
     task_description: str | None = Field(
-        default=None, max_length=10_000, validation_alias="taskDescription", alias="task_description"
+        default=None, max_length=10_000, validation_alias=AliasChoices("taskDescription", "task_description")
     )
     include: list[Section] = Field(default_factory=lambda: list(DEFAULT_INCLUDE))
-    decisions_limit: Int = Field(default=10)
-    ready_limit: Int = Field(default=5)
+    decisions_limit: Int = Field(
+        default=10, validation_alias=AliasChoices("decisionsLimit", "decisions_limit")
+    )
+    ready_limit: Int = Field(default=5, validation_alias=AliasChoices("readyLimit", "ready_limit"))
     format: str = "json"
 
     @field_validator("decisions_limit")
@@ -77,19 +79,22 @@ class PatternOut(Result):
 
 
 class SessionResult(Result):
-    agent_profile: ProfileOut = Field(serialization_alias="agentProfile")
-    relevant_decisions: list[DecisionSummary] = Field(serialization_alias="relevantDecisions")
-    active_guardrails: list[RuleOut] = Field(serialization_alias="activeGuardrails")
-    calibration_by_category: dict[str, Overall] = Field(serialization_alias="calibrationByCategory")
-    ready_queue: list[ReadyItem] = Field(serialization_alias="readyQueue")
-    confirmed_patterns: list[PatternOut] = Field(serialization_alias="confirmedPatterns")
-    query_time_ms: int = Field(serialization_alias="queryTimeMs")
+    """JSON format: every section key but `markdown`; markdown format: `markdown` and
+    `queryTimeMs` only (unset keys are absent from the reply)."""
+
+    agent_profile: ProfileOut | None = Field(default=None, serialization_alias="agentProfile")
+    relevant_decisions: list[DecisionSummary] | None = Field(
+        default=None, serialization_alias="relevantDecisions"
+    )
+    active_guardrails: list[RuleOut] | None = Field(default=None, serialization_alias="activeGuardrails")
+    calibration_by_category: dict[str, Overall] | None = Field(
+        default=None, serialization_alias="calibrationByCategory"
+    )
+    ready_queue: list[ReadyItem] | None = Field(default=None, serialization_alias="readyQueue")
+    confirmed_patterns: list[PatternOut] | None = Field(default=None, serialization_alias="confirmedPatterns")
+    query_time_ms: int = Field(default=0, serialization_alias="queryTimeMs")
     wisdom: list[WisdomEntry] | None = None
-
-
-class MarkdownResult(Result):
-    markdown: str
-    query_time_ms: int = Field(serialization_alias="queryTimeMs")
+    markdown: str | None = None
 
 
 def _profile(d: Digest) -> ProfileOut:
@@ -174,6 +179,7 @@ def build(p: SessionParams, ctx: CallContext, started: float) -> SessionResult:
 def markdown(r: SessionResult, agent: str) -> str:
     """The reference's layout: the text agents' prompts were written against."""
     p = r.agent_profile
+    assert p is not None  # `build` always sets every section
     lines = [f"## CSTP Decision Context ({agent})", "", "### Profile"]
     lines.append(f"- **Decisions:** {p.total_decisions} total, {p.reviewed} reviewed")
     if p.overall_accuracy is not None:
@@ -229,12 +235,12 @@ def markdown(r: SessionResult, agent: str) -> str:
     return "\n".join(lines)
 
 
-def get_session_context(p: SessionParams, ctx: CallContext) -> SessionResult | MarkdownResult:
+def get_session_context(p: SessionParams, ctx: CallContext) -> SessionResult:
     started = time.perf_counter()
     result = build(p, ctx, started)
     if p.format == "markdown":
         text = markdown(result, ctx.agent)
-        return MarkdownResult(markdown=text, query_time_ms=int((time.perf_counter() - started) * 1000))
+        return SessionResult(markdown=text, query_time_ms=int((time.perf_counter() - started) * 1000))
     return result
 
 
@@ -243,6 +249,7 @@ METHODS: tuple[MethodSpec[Any, Any], ...] = (
         "cstp.getSessionContext",
         SessionParams,
         get_session_context,
+        result=SessionResult,
         summary="Start-of-session context: profile, relevant decisions, guardrails, calibration, queue",
         errors=(InvalidInput, StoreUnavailable),
     ),

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from cstp.domain.calibration import Calibration
 from cstp.domain.compaction import level_of
@@ -42,22 +42,14 @@ T = TypeVar("T")
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
-    query_limit: Int = Field(default=5, ge=1, le=50)
-    auto_record: bool = True
-    include_patterns: bool = True
-
-    @model_validator(mode="before")
-    @classmethod
-    def _names(cls, data: Any) -> Any:
-        # Both casings: queryLimit / query_limit and so on.
-        if isinstance(data, dict):
-            renamed = {
-                "queryLimit": "query_limit",
-                "autoRecord": "auto_record",
-                "includePatterns": "include_patterns",
-            }
-            return {renamed.get(k, k): v for k, v in data.items()}
-        return data
+    # The reference does not clamp queryLimit; cstp bounds it like queryDecisions' limit.
+    query_limit: Int = Field(
+        default=5, ge=1, le=50, validation_alias=AliasChoices("queryLimit", "query_limit")
+    )
+    auto_record: bool = Field(default=True, validation_alias=AliasChoices("autoRecord", "auto_record"))
+    include_patterns: bool = Field(
+        default=True, validation_alias=AliasChoices("includePatterns", "include_patterns")
+    )
 
 
 class PreActionParams(Params):
