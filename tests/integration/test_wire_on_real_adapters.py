@@ -16,6 +16,7 @@ from tests.methods import (
     test_ambiguous_ids,
     test_analytics,
     test_calibration,
+    test_capture,
     test_compaction,
     test_graph,
     test_guardrails_methods,
@@ -23,11 +24,12 @@ from tests.methods import (
     test_reason_stats,
     test_record_get_review,
     test_update_decision,
+    test_workflow,
 )
 from tests.methods.test_query import ids, q
 from tests.web import test_http_surface
 
-_FIXTURES = {"seeded", "reviewed", "guarded", "aged", "learnt", "seed", "prs", "add", "chain"}
+_FIXTURES = {"seeded", "reviewed", "guarded", "aged", "learnt", "seed", "prs", "add", "chain", "two", "track_record"}
 for _module in (
     test_http_surface,
     test_calibration,
@@ -40,6 +42,8 @@ for _module in (
     test_analytics,
     test_reason_stats,
     test_update_decision,
+    test_capture,
+    test_workflow,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") or _name in _FIXTURES:

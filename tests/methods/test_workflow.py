@@ -40,7 +40,7 @@ def seed(client: Any, *decisions: Decision) -> None:
 
 
 @pytest.fixture
-def chain(client: Any) -> Any:
+def track_record(client: Any) -> Any:
     """Three reviewed architecture decisions sharing a pattern, and a pending one."""
     for text, outcome in [
         ("Cache rendered pages at the edge", "success"),
@@ -58,9 +58,9 @@ def chain(client: Any) -> Any:
 
 
 # --- preAction -----------------------------------------------------------------------------------
-def test_pre_action_returns_every_part_and_records_when_allowed(chain: Any) -> None:
+def test_pre_action_returns_every_part_and_records_when_allowed(track_record: Any) -> None:
     r = result(
-        chain,
+        track_record,
         "cstp.preAction",
         {
             "action": {
@@ -102,7 +102,7 @@ def test_pre_action_returns_every_part_and_records_when_allowed(chain: Any) -> N
     assert {"brierScore", "calibrationGap", "interpretation"} <= set(cal)
     [pattern] = r["patternsSummary"]
     assert (pattern["pattern"], pattern["count"], len(pattern["exampleIds"])) == ("cache hot reads", 3, 3)
-    stored = codec.to_record(chain.app.state.services.decisions.get(r["decisionId"]))
+    stored = codec.to_record(track_record.app.state.services.decisions.get(r["decisionId"]))
     assert (stored["decision"], stored["confidence"], stored["tags"], stored["pattern"]) == (
         "Cache search results at the edge",
         0.75,
@@ -116,18 +116,18 @@ def test_pre_action_returns_every_part_and_records_when_allowed(chain: Any) -> N
     assert stored["related_to"] and stored["recorded_by"] == "tester"
 
 
-def test_pre_action_blocked_by_a_guardrail_records_nothing_and_says_why(chain: Any) -> None:
-    before = chain.app.state.adapters.store.count()
+def test_pre_action_blocked_by_a_guardrail_records_nothing_and_says_why(track_record: Any) -> None:
+    before = track_record.app.state.adapters.store.count()
     r = result(
-        chain,
+        track_record,
         "cstp.preAction",
         {"action": {"description": "Drop the audit log", "stakes": "high", "confidence": 0.3}},
     )
     assert r["allowed"] is False and r["decisionId"] is None
     assert r["blockReasons"] and r["guardrailResults"][0]["guardrailId"] == "no-high-stakes-low-confidence"
-    assert chain.app.state.adapters.store.count() == before
+    assert track_record.app.state.adapters.store.count() == before
     # the query and the check are kept for the agent's next record
-    later = result(chain, "cstp.recordDecision", {"decision": "Archive the audit log instead"})
+    later = result(track_record, "cstp.recordDecision", {"decision": "Archive the audit log instead"})
     assert later["deliberation_inputs_count"] == 2
 
 
@@ -145,9 +145,9 @@ def test_pre_action_warnings_are_results_but_not_block_reasons(client: Any) -> N
     assert r["calibrationContext"] == {"reviewedDecisions": 0}
 
 
-def test_pre_action_options_take_both_casings_and_defaults(chain: Any) -> None:
+def test_pre_action_options_take_both_casings_and_defaults(track_record: Any) -> None:
     snake = result(
-        chain,
+        track_record,
         "cstp.preAction",
         {
             "action": {"description": "Cache things"},
@@ -159,8 +159,8 @@ def test_pre_action_options_take_both_casings_and_defaults(chain: Any) -> None:
         and snake["decisionId"] is None
         and snake["patternsSummary"] == []
     )
-    default = result(chain, "cstp.preAction", {"action": {"description": "Cache more things"}})
-    stored = chain.app.state.services.decisions.get(default["decisionId"])
+    default = result(track_record, "cstp.preAction", {"action": {"description": "Cache more things"}})
+    stored = track_record.app.state.services.decisions.get(default["decisionId"])
     assert (stored.confidence, stored.category, stored.stakes) == (0.5, "process", "medium")
 
 
@@ -200,10 +200,10 @@ def test_pre_action_with_the_embedder_down_degrades_only_the_query(settings_fact
 
 
 # --- getSessionContext --------------------------------------------------------------------------
-def test_session_context_json_has_every_section(chain: Any) -> None:
-    seed(chain, old("5a1e0001", 45 * DAY, decision="An old pending call", pattern="cache hot reads"))
+def test_session_context_json_has_every_section(track_record: Any) -> None:
+    seed(track_record, old("5a1e0001", 45 * DAY, decision="An old pending call", pattern="cache hot reads"))
     r = result(
-        chain,
+        track_record,
         "cstp.getSessionContext",
         {
             "taskDescription": "cache pages",
@@ -236,15 +236,15 @@ def test_session_context_json_has_every_section(chain: Any) -> None:
     assert isinstance(r["wisdom"], list) and isinstance(r["queryTimeMs"], int)
 
 
-def test_session_context_defaults_leave_out_wisdom_and_need_a_task_for_decisions(chain: Any) -> None:
-    r = result(chain, "cstp.getSessionContext", {})
+def test_session_context_defaults_leave_out_wisdom_and_need_a_task_for_decisions(track_record: Any) -> None:
+    r = result(track_record, "cstp.getSessionContext", {})
     assert "wisdom" not in r and r["relevantDecisions"] == []
-    only = result(chain, "cstp.getSessionContext", {"include": ["guardrails"]})
+    only = result(track_record, "cstp.getSessionContext", {"include": ["guardrails"]})
     assert only["calibrationByCategory"] == {} and only["readyQueue"] == [] and only["activeGuardrails"]
 
 
-def test_session_context_markdown_is_the_prompt_text(chain: Any) -> None:
-    r = result(chain, "cstp.getSessionContext", {"format": "markdown", "task_description": "cache pages"})
+def test_session_context_markdown_is_the_prompt_text(track_record: Any) -> None:
+    r = result(track_record, "cstp.getSessionContext", {"format": "markdown", "task_description": "cache pages"})
     assert set(r) == {"markdown", "queryTimeMs"}
     md = r["markdown"]
     assert md.startswith("## CSTP Decision Context (tester)")
