@@ -29,7 +29,19 @@ from tests.methods import (
 from tests.methods.test_query import ids, q
 from tests.web import test_http_surface
 
-_FIXTURES = {"seeded", "reviewed", "guarded", "aged", "learnt", "seed", "prs", "add", "chain", "two", "track_record"}
+_FIXTURES = {
+    "seeded",
+    "reviewed",
+    "guarded",
+    "aged",
+    "learnt",
+    "seed",
+    "prs",
+    "add",
+    "chain",
+    "two",
+    "track_record",
+}
 for _module in (
     test_http_surface,
     test_calibration,

@@ -244,7 +244,9 @@ def test_session_context_defaults_leave_out_wisdom_and_need_a_task_for_decisions
 
 
 def test_session_context_markdown_is_the_prompt_text(track_record: Any) -> None:
-    r = result(track_record, "cstp.getSessionContext", {"format": "markdown", "task_description": "cache pages"})
+    r = result(
+        track_record, "cstp.getSessionContext", {"format": "markdown", "task_description": "cache pages"}
+    )
     assert set(r) == {"markdown", "queryTimeMs"}
     md = r["markdown"]
     assert md.startswith("## CSTP Decision Context (tester)")
