@@ -33,7 +33,7 @@ class DigestCache:
         self,
         store: DecisionStore,
         *,
-        max_age: float = 10.0,
+        max_age: float = 30.0,
         sync_below: float = 0.1,
         build: Callable[[DecisionStore], Digest] | None = None,
     ) -> None:
