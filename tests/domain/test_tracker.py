@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from cstp.adapters.memory_tracker import MemoryTracker
 from cstp.domain.tracker import Tracker, consume_keys, deliberation_of, scoped_key, transport_key
 
@@ -130,3 +132,15 @@ def test_captured_inputs_are_appended_to_an_explicit_deliberation_with_steps_ren
     assert [s["type"] for s in merged["steps"][2:]] == ["analysis", "constraint"]
     assert merged["total_duration_ms"] == 2000
     assert explicit["steps"] == [{"step": 1, "thought": "t"}, {"step": 2, "thought": "u"}]  # not mutated
+
+
+def test_purge_keeps_at_most_the_newest_live_inputs_per_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cstp.domain.tracker.MAX_LIVE_INPUTS", 3)
+    tracker, clock, _ = make()
+    for n in range(5):
+        tracker.capture("a1", "rpc:a1", "query", f"q{n}", "s")
+        clock.advance(1)
+    tracker.capture("a2", "rpc:a2", "query", "other", "s")
+    assert tracker.purge() == 2
+    assert [i.text for _, i in tracker.inputs("a1")] == ["q2", "q3", "q4"]
+    assert [i.text for _, i in tracker.inputs("a2")] == ["other"]

@@ -48,6 +48,7 @@ _STEP_TYPE: dict[str, str] = {
     "reasoning": "reasoning",
 }
 MAX_INPUTS_PER_RECORD = 100  # a record consumes at most this many (the newest) inputs
+MAX_LIVE_INPUTS = 1000  # per agent: the purge deletes older ones beyond this
 SUMMARY_INPUTS = 10  # inputs listed in a history entry
 SUMMARY_TEXT = 80
 
@@ -355,10 +356,15 @@ class Tracker:
         """Delete expired rows; a key whose inputs all expired unconsumed gets an "expired"
         history line (with a deterministic id, so processes purging together write it once)."""
         now = self._clock()
+        live_rows = self._store.rows(None, "input", now)
+        surplus = self._surplus(live_rows)
+        if surplus:
+            self._store.delete([r.id for r in surplus])
         expired = self._store.expired(now)
         if not expired:
-            return 0
-        live = {(r.owner, r.key) for r in self._store.rows(None, "input", now)}
+            return len(surplus)
+        dropped = {r.id for r in surplus}
+        live = {(r.owner, r.key) for r in live_rows if r.id not in dropped}
         lapsed: dict[tuple[str, str], list[TrackerRow]] = {}
         for r in expired:
             if r.kind == "input" and (r.owner, r.key) not in live:
@@ -374,7 +380,21 @@ class Tracker:
             history.append(_entry_row(owner, f"x-{digest}", entry, self.session_ttl))
         if history:
             self._store.add(history)
-        return len(expired)
+        return len(expired) + len(surplus)
+
+    @staticmethod
+    def _surplus(rows: Sequence[TrackerRow]) -> list[TrackerRow]:
+        """Each owner's live inputs beyond the newest MAX_LIVE_INPUTS (an agent capturing faster
+        than the TTL drains must not grow the collection without bound)."""
+        by_owner: dict[str, list[TrackerRow]] = {}
+        for r in rows:
+            by_owner.setdefault(r.owner, []).append(r)
+        out: list[TrackerRow] = []
+        for owned in by_owner.values():
+            if len(owned) > MAX_LIVE_INPUTS:
+                owned.sort(key=lambda r: r.created_at)
+                out.extend(owned[: len(owned) - MAX_LIVE_INPUTS])
+        return out
 
     def _trim_history(self, owner: str) -> None:
         rows = sorted(self._store.rows(owner, "consumed", self._clock()), key=lambda r: r.created_at)

@@ -1,10 +1,11 @@
 """`DecisionStore` on ChromaDB: embedded (`PersistentClient`, same process) or a Chroma server.
 
-Three collections per database, named from the configured prefix:
+Four collections per database, named from the configured prefix:
 
 - `<prefix>-records`: every decision, the source of truth, independent of any embedding model.
 - `<prefix>-<space>`: the vector index of one embedding space (cosine distance).
 - `<prefix>-edges`: the decision graph (`cstp.adapters.chroma.edges`), shared by every space.
+- `<prefix>-tracker`: the deliberation tracker's rows (`cstp.adapters.chroma.tracker`, `tracker()`).
 
 The first two carry the metadata of `cstp.adapters.chroma.schema` (with the whole record as JSON, so
 a search returns complete decisions). Writes go to the records, then the index; `record_versions()`
