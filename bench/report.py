@@ -88,6 +88,13 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         False,
         "ms",
     )
+    add(
+        "preAction p50 − category-filtered query p50 (like for like), 10k, c=1, embedded",
+        r and r.get("like_for_like_overhead_p50_ms"),
+        5.0,
+        False,
+        "ms",
+    )
     r = _find(res, "getSessionContext", store="embedded", size=10_000, concurrency=1)
     add("getSessionContext p50, 10k, c=1, embedded", r and r["p50_ms"], 50, False, "ms")
     r = _find(res, "recordDecision", concurrency=16)
