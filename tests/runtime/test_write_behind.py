@@ -62,3 +62,14 @@ def test_a_store_failure_is_logged_and_the_queue_moves_on() -> None:
     assert behind.flush()
     assert [x for c in calls for x in c] == [1, 2]
     behind.close()
+
+
+def test_rows_are_written_together_after_the_linger_and_flush_cuts_it_short() -> None:
+    batches: list[list[int]] = []
+    behind: WriteBehind[int] = WriteBehind(lambda items: batches.append(list(items)), linger=60)
+    for n in range(5):
+        behind.put(n)
+    assert batches == []  # still lingering (a minute)
+    assert behind.flush()
+    assert batches == [[0, 1, 2, 3, 4]]
+    behind.close()

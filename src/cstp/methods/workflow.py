@@ -260,7 +260,7 @@ def _record(p: PreActionParams, ctx: CallContext, inputs: list[TrackedInput]) ->
     record = capture.TrackedRecordParams.model_validate(
         {
             "decision": a.description,
-            "confidence": a.confidence if a.confidence else 0.5,
+            "confidence": 0.5 if a.confidence is None else a.confidence,
             "category": a.category or "process",
             "stakes": a.stakes,
             "reasons": [r.model_dump() for r in p.reasons],

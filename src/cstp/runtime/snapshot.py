@@ -80,6 +80,8 @@ class DigestCache:
                 self._rebuild()
             except CstpError as e:
                 logger.warning("digest refresh failed", extra={"error": str(e)})
+            except Exception:  # a bug: logged; the cached digest keeps answering
+                logger.exception("digest refresh failed")
             finally:
                 with self._lock:
                     self._refreshing = False

@@ -2,9 +2,13 @@
 
 Capture runs inside queryDecisions and checkGuardrails (the latter on the event loop), so it may
 not wait for Chroma. `WriteBehind.put` appends to a bounded in-memory queue and returns; one daemon
-thread writes whatever is queued in batches, at once (no timer delay), so a row reaches the shared
-store within one store round trip of the reply. `flush` waits until every row put before it is
-written: the record path calls it, so a record on this process always sees this process's inputs.
+thread writes what is queued in batches. It lingers `linger` seconds (0.2) after the first queued
+row before writing, so that a stream of calls costs a few store writes per second rather than one
+per call: a Chroma upsert holds the interpreter for milliseconds (embedded Chroma most), and one per
+captured call measurably slowed the calls themselves. A row therefore reaches the shared store
+within `linger` plus one store write of the reply. `flush` cuts the linger short and waits until
+every row put before it is written: the record path calls it, so a record on this process always
+sees this process's inputs.
 
 When the queue is full (the store is down or far slower than the request rate) new rows are
 dropped and counted: capture is best effort and never fails or stalls the call it observes. Store
@@ -44,12 +48,15 @@ class WriteBehind(Generic[T]):
         batch: int = 500,
         purge: Callable[[], object] | None = None,
         purge_every: float = 30.0,
+        linger: float = 0.2,
     ) -> None:
         self._write = write
         self._capacity = capacity
         self._batch = batch
         self._purge = purge
         self._purge_every = purge_every
+        self._linger = linger
+        self._urgent = 0  # flushes waiting: write without lingering
         self._queue: deque[T] = deque()
         self._cond = threading.Condition()
         self._queued = 0  # rows accepted so far
@@ -78,12 +85,19 @@ class WriteBehind(Generic[T]):
         deadline = time.monotonic() + timeout
         with self._cond:
             target = self._queued
-            while self._done < target:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-        return True
+            if self._done >= target:
+                return True
+            self._urgent += 1  # the writer stops lingering
+            self._cond.notify_all()
+            try:
+                while self._done < target:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._cond.wait(remaining)
+                return True
+            finally:
+                self._urgent -= 1
 
     def close(self) -> None:
         """Write what is queued (bounded by FLUSH_TIMEOUT) and stop the thread."""
@@ -109,12 +123,24 @@ class WriteBehind(Generic[T]):
                         break  # purge time
                 if self._closed and not self._queue:
                     return
+                # Linger for more rows unless a flush waits, the batch is full or we are closing.
+                until = time.monotonic() + self._linger
+                while (
+                    self._queue
+                    and not self._urgent
+                    and not self._closed
+                    and len(self._queue) < self._batch
+                    and (left := until - time.monotonic()) > 0
+                ):
+                    self._cond.wait(left)
                 chunk = [self._queue.popleft() for _ in range(min(self._batch, len(self._queue)))]
             if chunk:
                 try:
                     self._write(chunk)
                 except CstpError as e:
                     logger.warning("captured inputs not written", extra={"rows": len(chunk), "error": str(e)})
+                except Exception:  # a bug: log it, and keep the writer alive (flushes wait on it)
+                    logger.exception("captured inputs not written")
                 with self._cond:
                     self._done += len(chunk)
                     self._cond.notify_all()
@@ -124,3 +150,5 @@ class WriteBehind(Generic[T]):
                     self._purge()
                 except CstpError as e:
                     logger.warning("tracker purge failed", extra={"error": str(e)})
+                except Exception:  # a bug: log it, and keep the writer alive
+                    logger.exception("tracker purge failed")
