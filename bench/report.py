@@ -80,6 +80,23 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     for scenario in ("listDecisions (one filter, sorted, page of 50)", "getStats"):
         r = _find(res, scenario, store="embedded", size=100_000, concurrency=1)
         add(f"{scenario} p50, 100k, c=1, embedded", r and r["p50_ms"], 50, False, "ms")
+    r = _find(res, "preAction (autoRecord off)", store="embedded", size=10_000, concurrency=1)
+    add(
+        "preAction p50 − queryDecisions semantic p50, 10k, c=1, embedded",
+        r and r.get("overhead_p50_ms"),
+        5.0,
+        False,
+        "ms",
+    )
+    add(
+        "preAction p50 − category-filtered query p50 (like for like), 10k, c=1, embedded",
+        r and r.get("like_for_like_overhead_p50_ms"),
+        5.0,
+        False,
+        "ms",
+    )
+    r = _find(res, "getSessionContext", store="embedded", size=10_000, concurrency=1)
+    add("getSessionContext p50, 10k, c=1, embedded", r and r["p50_ms"], 50, False, "ms")
     r = _find(res, "recordDecision", concurrency=16)
     add("recordDecision throughput at c=16", r and r["rps"], 300, True, "req/s")
     g200 = [r for r in res if r["scenario"].startswith("checkGuardrails") and (r.get("rules") or 0) >= 150]

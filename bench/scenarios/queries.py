@@ -18,7 +18,7 @@ from bench import datagen, floors, preload
 from bench.harness import Harness
 from bench.load import Run
 from bench.procs import HOST, Proc, http_get, rpc, rss_mb, start_chroma, start_cstp
-from bench.scenarios import browse, record
+from bench.scenarios import browse, record, workflow
 from cstp.adapters.chroma.client import ExplicitVectorsOnly, collection_name
 from cstp.adapters.chroma.schema import where_for
 from cstp.adapters.chroma.store import ChromaStore
@@ -203,10 +203,13 @@ def _one(
             h.validate(server, "cstp.queryDecisions", params[mode])
         if cfg.warmup_s:
             h.measure(server, bodies["semantic"] + bodies["hybrid"], 4, cfg.warmup_s)
+        semantic_p50: dict[int, float] = {}
         for mode in MODES:
             floor_p50 = embed_floor + cfloors[mode]["p50_ms"]
             for c in cfg.concurrencies:
                 r = h.measure(server, bodies[mode], c, cfg.run_s, watch)
+                if mode == "semantic" and r.requests:
+                    semantic_p50[c] = r.p50_ms
                 h.add(
                     row(
                         f"queryDecisions {mode}",
@@ -219,6 +222,7 @@ def _one(
                     )
                 )
         browse.run(h, server, store, size, watch, http, row)
+        workflow.run(h, server, store, size, watch, http, row, semantic_p50)
         mem["rss_after_queries_mb"] = rss_mb(server.pid)
         mem["chroma_server_rss_after_queries_mb"] = rss_mb(chroma.pid) if chroma else None
         if store == cfg.record_store and size == cfg.record_size:

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -30,21 +31,27 @@ from cstp.domain.decisions import DecisionService
 from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
 from cstp.domain.guardrails.breaker_gate import review_hook
-from cstp.domain.ports import BreakerStore, DecisionStore, Embedder, Vector
+from cstp.domain.ports import BreakerStore, DecisionStore, Embedder, TrackerStore, Vector
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
+from cstp.domain.tracker import Tracker
 from cstp.methods import (
     analytics,
     breakers,
     browse,
     calibration,
+    capture,
     compaction,
     decisions,
     graph,
     guardrails,
     query,
+    ready,
+    session,
+    tracker,
     update,
+    workflow,
 )
 from cstp.methods.context import CallContext, Services
 from cstp.methods.errors import ERRORS
@@ -54,6 +61,8 @@ from cstp.runtime.breaker_poller import BreakerPoller
 from cstp.runtime.coalesce import Coalescer
 from cstp.runtime.guardrail_watcher import GuardrailWatcher
 from cstp.runtime.instrumented import TimedEmbedder, TimedStore
+from cstp.runtime.snapshot import DigestCache
+from cstp.runtime.write_behind import WriteBehind
 from cstp.settings import Settings
 from cstp.web import health, routes
 from cstp.web.agent_card import a2a_card, cstp_card
@@ -66,6 +75,7 @@ from cstp.web.state import WebState, dispatch_on
 logger = logging.getLogger("cstp")
 
 BATCH_THREADS = 16
+WORKFLOW_THREADS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +88,31 @@ class Adapters:
     store: DecisionStore
     embedder: Embedder
     breakers: BreakerStore | None = None
+    # The deliberation tracker's rows; None: the decision store's own (`tracker()` of a Chroma
+    # store), or process memory for a store without one.
+    tracker: TrackerStore | None = None
 
 
 def all_methods() -> MethodTable:
-    """Every registered method. The agent card lists exactly these."""
-    return method_table(
-        decisions.METHODS,
-        query.METHODS,
-        calibration.METHODS,
-        guardrails.METHODS,
-        compaction.METHODS,
-        browse.METHODS,
-        analytics.METHODS,
-        update.METHODS,
-        graph.METHODS,
-        breakers.METHODS,
+    """Every registered method. The agent card lists exactly these. Capture wraps the observed
+    methods (`methods.capture`), so every transport that dispatches through this table captures."""
+    return capture.with_capture(
+        method_table(
+            decisions.METHODS,
+            query.METHODS,
+            calibration.METHODS,
+            guardrails.METHODS,
+            compaction.METHODS,
+            browse.METHODS,
+            analytics.METHODS,
+            update.METHODS,
+            graph.METHODS,
+            breakers.METHODS,
+            tracker.METHODS,
+            workflow.METHODS,
+            session.METHODS,
+            ready.METHODS,
+        )
     )
 
 
@@ -165,7 +185,22 @@ def _timed_adapters(
     raw_store = given.store if given else build_store(settings, embedder.space)
     store: DecisionStore = TimedStore(raw_store, lambda op, s: metrics.store_latency.labels(op).observe(s))
     stack.callback(store.close)
-    return Adapters(store, embedder, (given.breakers if given else None) or breaker_store_of(raw_store))
+    breaker_log = (given.breakers if given else None) or breaker_store_of(raw_store)
+    return Adapters(store, embedder, breaker_log, tracker_store(given, raw_store))
+
+
+def tracker_store(given: Adapters | None, raw_store: DecisionStore) -> TrackerStore:
+    """The given tracker rows, else the decision store's own (so every process on one Chroma
+    database shares them), else process memory (a store that has none, e.g. the memory store)."""
+    if given is not None and given.tracker is not None:
+        return given.tracker
+    own = getattr(raw_store, "tracker", None)
+    if callable(own):
+        found: TrackerStore = own()
+        return found
+    from cstp.adapters.memory_tracker import MemoryTracker
+
+    return MemoryTracker()
 
 
 def breaker_store_of(store: DecisionStore) -> BreakerStore:
@@ -207,6 +242,27 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     search = SearchService(store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()))
     graph_service = GraphService(store, decision_service)
     browse_service = BrowseService(store, Catalogue(store), decision_service.scan)
+    assert adapters.tracker is not None  # _timed_adapters always sets it
+    tracker_rows = adapters.tracker
+    deliberation: Tracker
+
+    def purge() -> object:
+        return deliberation.purge()
+
+    # Captured inputs are written behind the request (see runtime.write_behind); closed before the
+    # store (the stack closes in reverse), so queued inputs are written at shutdown.
+    behind: WriteBehind[Any] = WriteBehind(tracker_rows.add, purge=purge)
+    stack.callback(behind.close)
+    # preAction's concurrent parts (query and calibration beside the guardrail check).
+    pool = ThreadPoolExecutor(WORKFLOW_THREADS, thread_name_prefix="cstp-workflow")
+    stack.callback(pool.shutdown, wait=False, cancel_futures=True)
+    deliberation = Tracker(
+        tracker_rows,
+        sink=behind,
+        input_ttl=settings.tracker_input_ttl,
+        session_ttl=settings.tracker_session_ttl,
+        history_size=settings.tracker_history_size,
+    )
     return Services(
         decision_service,
         search,
@@ -214,6 +270,9 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         settings.agent_name,
         graph=graph_service,
         browse=browse_service,
+        tracker=deliberation,
+        digest=DigestCache(store),
+        pool=pool,
     )
 
 

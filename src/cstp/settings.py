@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     guardrails_paths: str = Field("", validation_alias=_env("GUARDRAILS_PATHS"))
     guardrails_watch: bool = Field(True, validation_alias=_env("GUARDRAILS_WATCH"))
 
+    # --- deliberation tracker -------------------------------------------------------------------
+    tracker_input_ttl: float = Field(300, gt=0, le=86_400, validation_alias=_env("CSTP_TRACKER_INPUT_TTL"))
+    tracker_session_ttl: float = Field(
+        1800, gt=0, le=604_800, validation_alias=_env("CSTP_TRACKER_SESSION_TTL")
+    )
+    tracker_history_size: int = Field(50, ge=1, le=1000, validation_alias=_env("CSTP_TRACKER_HISTORY_SIZE"))
+
     @field_validator("chroma_url", "agent_contact", mode="before")
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:

@@ -17,6 +17,7 @@ from tests.methods import (
     test_analytics,
     test_breakers_methods,
     test_calibration,
+    test_capture,
     test_compaction,
     test_graph,
     test_guardrails_methods,
@@ -24,6 +25,7 @@ from tests.methods import (
     test_reason_stats,
     test_record_get_review,
     test_update_decision,
+    test_workflow,
 )
 from tests.methods.test_query import ids, q
 from tests.web import test_http_surface
@@ -39,6 +41,8 @@ _FIXTURES = {
     "add",
     "chain",
     "breaker_client",
+    "two",
+    "track_record",
 }
 for _module in (
     test_http_surface,
@@ -53,6 +57,8 @@ for _module in (
     test_reason_stats,
     test_update_decision,
     test_breakers_methods,
+    test_capture,
+    test_workflow,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") or _name in _FIXTURES:

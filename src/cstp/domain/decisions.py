@@ -257,6 +257,28 @@ class DecisionService:
         )
         return updated, indexed
 
+    def add_thought(
+        self, decision_id: str, thought: Mapping[str, Any], step: Mapping[str, Any]
+    ) -> tuple[Decision, int]:
+        """Append a reasoning input and step to a stored decision's deliberation (recordThought
+        after the decision), numbering the step after the last one; returns it and the number."""
+        current = self.get(decision_id)
+        existing = current.details.get("deliberation")
+        deliberation = dict(existing) if isinstance(existing, dict) else {}
+        inputs = [i for i in deliberation.get("inputs") or [] if isinstance(i, dict)]
+        steps = [s for s in deliberation.get("steps") or [] if isinstance(s, dict)]
+        number = max((s["step"] for s in steps if isinstance(s.get("step"), int)), default=0) + 1
+        deliberation["inputs"] = [*inputs, dict(thought)]
+        deliberation["steps"] = [*steps, {**step, "step": number}]
+        updated = dataclasses.replace(
+            current,
+            details={**current.details, "deliberation": deliberation},
+            rev=current.rev + 1,
+            updated_at=utcnow(),
+        )
+        self._write(updated)
+        return updated, number
+
     # --- reads -----------------------------------------------------------------------------------
     def find(self, decision_id: str) -> Decision | None:
         """The decision with exactly this id, else the only one whose id starts with it (clients

@@ -19,6 +19,7 @@ the service find index entries that are missing or stale after a crash and repai
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from datetime import datetime
 from typing import Literal, Protocol
 
 from cstp.domain.breakers.state import BreakerEvent
@@ -26,6 +27,7 @@ from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.facts import Changes
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Decision, ScoredDecision
+from cstp.domain.tracker import Kind, TrackerRow
 
 Vector = Sequence[float]
 Purpose = Literal["document", "query"]
@@ -203,4 +205,33 @@ class BreakerStore(Protocol):
 
     def delete(self, event_ids: Collection[str]) -> None:
         """Remove events by id (compaction); ids not stored are ignored."""
+        ...
+
+
+class TrackerStore(Protocol):
+    """The deliberation tracker's rows (`domain.tracker.TrackerRow`): captured inputs and history.
+
+    Shared by every server process on one database, so an input captured by one process is
+    consumed by a record handled by another. Rows expire; `expired` and `delete` let the tracker
+    purge them. `cstp.adapters.memory_tracker` and `cstp.adapters.chroma.tracker` implement it.
+    """
+
+    def add(self, rows: Sequence[TrackerRow]) -> None:
+        """Durably upsert the rows by id; returns when every process can read them."""
+        ...
+
+    def rows(self, owner: str | None, kind: Kind, now: datetime) -> list[TrackerRow]:
+        """Rows of `kind` belonging to `owner` (None: every owner) not yet expired at `now`."""
+        ...
+
+    def expired(self, now: datetime) -> list[TrackerRow]:
+        """Every row (any owner, any kind) whose expiry is at or before `now`."""
+        ...
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove rows by id; unknown ids are ignored."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from cstp.domain.browsing import BrowseService
@@ -9,6 +10,8 @@ from cstp.domain.decisions import DecisionService
 from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
 from cstp.domain.search import SearchService
+from cstp.domain.tracker import Tracker
+from cstp.runtime.snapshot import DigestCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,11 @@ class Services:
     agent_name: str  # the server's name, echoed as `agent` in results
     graph: GraphService
     browse: BrowseService
+    # Deliberation capture (methods.capture); None only for services built without one (tools).
+    tracker: Tracker | None = None
+    # The agent-workflow methods' store summaries, and the threads preAction runs its parts on.
+    digest: DigestCache | None = None
+    pool: Executor | None = None
 
 
 @dataclass(frozen=True, slots=True)

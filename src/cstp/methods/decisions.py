@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -37,13 +38,14 @@ _STORE_ERRORS = (StoreUnavailable,)
 
 
 def parse_review_in(value: str) -> timedelta:
-    """`"<int>d|w|m"` → timedelta (m = 30 days)."""
+    """`"<int>d|w|m"` → timedelta (m = 30 days). The count may be signed, as the reference's
+    `int()` allows: `"-1d"` is a decision recorded after the fact whose review is already due."""
     value = value.strip().lower()
     unit = value[-1:] if value else ""
     days = {"d": 1, "w": 7, "m": 30}.get(unit)
-    number = value[:-1]
-    if days is None or not number.isdigit():
-        raise InvalidInput('reviewIn must look like "7d", "2w" or "1m"', field="reviewIn")
+    number = value[:-1].strip()
+    if days is None or not re.fullmatch(r"[+-]?\d{1,6}", number):
+        raise InvalidInput('reviewIn must look like "7d", "2w", "1m" or "-1d"', field="reviewIn")
     return timedelta(days=int(number) * days)
 
 

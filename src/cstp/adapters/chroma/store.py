@@ -1,11 +1,12 @@
 """`DecisionStore` on ChromaDB: embedded (`PersistentClient`, same process) or a Chroma server.
 
-Three collections per database, named from the configured prefix:
+Four collections per database, named from the configured prefix:
 
 - `<prefix>-records`: every decision, the source of truth, independent of any embedding model.
 - `<prefix>-<space>`: the vector index of one embedding space (cosine distance).
 - `<prefix>-edges`: the decision graph (`cstp.adapters.chroma.edges`), shared by every space.
 - `<prefix>-breakers`: the circuit breakers' event log (`cstp.adapters.chroma.breakers`).
+- `<prefix>-tracker`: the deliberation tracker's rows (`cstp.adapters.chroma.tracker`, `tracker()`).
 
 The first two carry the metadata of `cstp.adapters.chroma.schema` (with the whole record as JSON, so
 a search returns complete decisions). Writes go to the records, then the index; `record_versions()`
@@ -61,6 +62,7 @@ from cstp.adapters.chroma.schema import (
     where_for,
 )
 from cstp.adapters.chroma.strategies import Hit, nearest_matching, newest_matching
+from cstp.adapters.chroma.tracker import TRACKER, ChromaTracker
 from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.errors import ConfigError, StoreUnavailable
 from cstp.domain.facts import Changes, DecisionFacts
@@ -100,7 +102,7 @@ class ChromaStore:
         change_overlap_s: float = EMBEDDED_OVERLAP_S,
     ) -> None:
         """Prefer `ChromaStore.embedded` / `ChromaStore.server`; this takes a client factory."""
-        if space in (_RECORDS, EDGES, BREAKERS):
+        if space in (_RECORDS, EDGES, BREAKERS, TRACKER):
             raise ConfigError(f"embedding space name {space!r} is reserved")
         self._open_client = open_client
         self._space = space
@@ -110,6 +112,7 @@ class ChromaStore:
         self._errors = ChromaErrors(location, secrets, on_missing_collection=self._forget_collections)
         self._edges = ChromaEdges(self._connected, collection_name(prefix, EDGES), self._errors)
         self._breakers = ChromaBreakers(self._connected, collection_name(prefix, BREAKERS), self._errors)
+        self._tracker = ChromaTracker(self._connected, collection_name(prefix, TRACKER), self._errors)
         self._client: ClientAPI | None = None
         self._records: Collection | None = None
         self._index: Collection | None = None
@@ -391,6 +394,7 @@ class ChromaStore:
             self._records = self._index = None
         self._edges.forget()
         self._breakers.forget()
+        self._tracker.forget()
         if client is not None:
             close_client(client)
 
@@ -416,6 +420,10 @@ class ChromaStore:
                     )
             return self._records, self._index
 
+    def tracker(self) -> ChromaTracker:
+        """The deliberation tracker's rows (`<prefix>-tracker`), on this store's client."""
+        return self._tracker
+
     def _connected(self) -> ClientAPI:
         """The open client, connecting on first use (for the edge collection)."""
         self._collections()
@@ -439,6 +447,7 @@ class ChromaStore:
             self._records = self._index = None
         self._edges.forget()
         self._breakers.forget()
+        self._tracker.forget()
 
 
 def _now_us() -> int:

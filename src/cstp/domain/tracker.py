@@ -1,0 +1,403 @@
+"""Deliberation capture: what an agent looked at before it decided.
+
+The queries, guardrail checks, lookups, stats and thoughts an agent makes are captured as
+`TrackedInput`s under a *tracker key*, and its next `recordDecision` consumes them: they become the
+decision's `deliberation` (inputs plus one numbered step each) and the query hits become its
+`related_to`.
+
+Keys follow the reference server (most specific first when consuming):
+`agent:<A>:decision:<D>` → `decision:<D>` → `agent:<A>` → the transport key `rpc:<caller>`.
+Unlike the reference, every key lives *under the authenticated caller* (`owner`): an `agentId` a
+client sends only narrows the key inside the caller's own inputs, it never reaches another agent's.
+JSON-RPC and MCP calls reach the same handlers with the same caller, so they share one key scheme.
+
+State lives in a `TrackerStore` every server process shares (the Chroma adapter keeps it in its
+own collection), so a query answered by one process and the record handled by another still meet.
+Capturing must not slow the call it observes: `capture` only hands the input to a `sink` (the
+runtime's write-behind queue); `take` first asks the sink to flush, so the next record on this
+process always sees what this process captured.
+
+Lifetimes: an input is usable for `input_ttl` (300 s) after capture; consumption history entries
+are kept `session_ttl` (1800 s), at most `history_size` (50) per caller; expired rows are purged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from cstp.domain.records import utcnow
+
+if TYPE_CHECKING:  # ports imports this module's row type
+    from cstp.domain.ports import TrackerStore
+
+InputType = Literal["query", "guardrail", "lookup", "stats", "reasoning"]
+Kind = Literal["input", "consumed"]
+
+_ID_PREFIX: dict[str, str] = {"query": "q", "guardrail": "g", "lookup": "l", "stats": "s", "reasoning": "r"}
+# Step types of the auto-built deliberation (as the reference maps them).
+_STEP_TYPE: dict[str, str] = {
+    "query": "analysis",
+    "guardrail": "constraint",
+    "lookup": "analysis",
+    "stats": "empirical",
+    "reasoning": "reasoning",
+}
+MAX_INPUTS_PER_RECORD = 100  # a record consumes at most this many (the newest) inputs
+MAX_LIVE_INPUTS = 1000  # per agent: the purge deletes older ones beyond this
+SUMMARY_INPUTS = 10  # inputs listed in a history entry
+SUMMARY_TEXT = 80
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerRow:
+    """What a `TrackerStore` keeps: an input or a history entry, with its owner and expiry.
+
+    `payload` is plain JSON data the tracker encodes and decodes; the store never looks inside.
+    """
+
+    id: str
+    owner: str  # the authenticated agent the row belongs to
+    kind: Kind
+    key: str
+    created_at: datetime
+    expires_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedInput:
+    id: str
+    type: str
+    text: str
+    source: str  # the method, e.g. "cstp:queryDecisions"
+    captured_at: datetime
+    key: str
+    data: dict[str, Any] = field(default_factory=dict)  # e.g. a query's top results
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedEntry:
+    """One line of the tracker history: a key consumed by a record, or left to expire."""
+
+    key: str
+    at: datetime
+    input_count: int
+    agent_id: str | None  # the `agentId` scoping part of the key, if any
+    decision_id: str | None  # the decision that consumed the inputs
+    status: Literal["consumed", "expired"]
+    inputs_summary: tuple[dict[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What a record is about to consume (nothing is deleted until `Tracker.consumed`)."""
+
+    owner: str
+    inputs: tuple[TrackedInput, ...]
+
+    def related(self) -> list[dict[str, Any]]:
+        """`related_to` from the query inputs' top results: one per id, nearest first."""
+        best: dict[str, dict[str, Any]] = {}
+        for i in self.inputs:
+            for r in i.data.get("top_results", []) if i.type == "query" else []:
+                rid = r.get("id")
+                if not rid:
+                    continue
+                distance = float(r.get("distance", 0.0))
+                if rid not in best or distance < best[rid]["distance"]:
+                    best[rid] = {"id": rid, "summary": r.get("summary", ""), "distance": distance}
+        return sorted(best.values(), key=lambda r: r["distance"])
+
+
+# --- keys -----------------------------------------------------------------------------------------
+def transport_key(agent: str) -> str:
+    """The key of an agent's un-scoped calls, the same over JSON-RPC and MCP."""
+    return f"rpc:{agent}"
+
+
+def scoped_key(agent: str, agent_id: str | None, decision_id: str | None) -> str:
+    """Where a scoped call (recordThought, preAction) files its inputs; `agent` is the caller."""
+    if agent_id and decision_id:
+        return f"agent:{agent_id}:decision:{decision_id}"
+    if agent_id:
+        return f"agent:{agent_id}"
+    if decision_id:
+        return f"decision:{decision_id}"
+    return transport_key(agent)
+
+
+def consume_keys(agent: str, agent_id: str | None, decision_id: str | None) -> list[str]:
+    """The keys a record consumes, most specific first (all under the caller `agent`)."""
+    keys = []
+    if agent_id and decision_id:
+        keys.append(f"agent:{agent_id}:decision:{decision_id}")
+    if decision_id:
+        keys.append(f"decision:{decision_id}")
+    if agent_id:
+        keys.append(f"agent:{agent_id}")
+    keys.append(transport_key(agent))
+    return list(dict.fromkeys(keys))
+
+
+def _agent_of(key: str) -> str | None:
+    if key.startswith("agent:"):
+        return key.removeprefix("agent:").split(":decision:")[0]
+    return None
+
+
+# --- deliberation ---------------------------------------------------------------------------------
+def deliberation_of(inputs: Sequence[TrackedInput], explicit: dict[str, Any] | None) -> dict[str, Any]:
+    """The explicit deliberation (if any) with the captured inputs and one step per input appended,
+    steps renumbered after the explicit ones; input ids already present are not repeated."""
+    out: dict[str, Any] = dict(explicit or {})
+    given_inputs = [i for i in out.get("inputs") or [] if isinstance(i, dict)]
+    given_steps = [s for s in out.get("steps") or [] if isinstance(s, dict)]
+    seen = {i.get("id") for i in given_inputs}
+    last = max((s["step"] for s in given_steps if isinstance(s.get("step"), int)), default=0)
+    for n, i in enumerate(inputs, start=1):
+        stamp = i.captured_at.isoformat()
+        if i.id not in seen:
+            given_inputs.append({"id": i.id, "text": i.text, "source": i.source, "timestamp": stamp})
+        given_steps.append(
+            {
+                "step": last + n,
+                "thought": i.text,
+                "inputs_used": [i.id],
+                "timestamp": stamp,
+                "type": _STEP_TYPE.get(i.type, "analysis"),
+                "conclusion": False,
+            }
+        )
+    out["inputs"] = given_inputs
+    out["steps"] = given_steps
+    if len(inputs) >= 2 and "total_duration_ms" not in out:
+        span = inputs[-1].captured_at - inputs[0].captured_at
+        out["total_duration_ms"] = int(span.total_seconds() * 1000)
+    return out
+
+
+def _summary(inputs: Iterable[TrackedInput]) -> tuple[dict[str, str], ...]:
+    return tuple(
+        {"id": i.id, "type": i.type, "text": i.text[:SUMMARY_TEXT]} for i in list(inputs)[:SUMMARY_INPUTS]
+    )
+
+
+def _input_row(owner: str, i: TrackedInput, ttl: timedelta) -> TrackerRow:
+    payload = {"type": i.type, "text": i.text, "source": i.source, "data": i.data}
+    return TrackerRow(i.id, owner, "input", i.key, i.captured_at, i.captured_at + ttl, payload)
+
+
+def _input_of(row: TrackerRow) -> TrackedInput:
+    p = row.payload
+    return TrackedInput(
+        row.id,
+        str(p["type"]),
+        str(p["text"]),
+        str(p["source"]),
+        row.created_at,
+        row.key,
+        dict(p.get("data") or {}),
+    )
+
+
+def _entry_row(owner: str, row_id: str, e: ConsumedEntry, ttl: timedelta) -> TrackerRow:
+    payload = {
+        "input_count": e.input_count,
+        "agent_id": e.agent_id,
+        "decision_id": e.decision_id,
+        "status": e.status,
+        "inputs_summary": list(e.inputs_summary),
+    }
+    return TrackerRow(row_id, owner, "consumed", e.key, e.at, e.at + ttl, payload)
+
+
+def _entry_of(row: TrackerRow) -> ConsumedEntry:
+    p = row.payload
+    return ConsumedEntry(
+        key=row.key,
+        at=row.created_at,
+        input_count=int(p["input_count"]),
+        agent_id=p.get("agent_id"),
+        decision_id=p.get("decision_id"),
+        status="expired" if p.get("status") == "expired" else "consumed",
+        inputs_summary=tuple(p.get("inputs_summary") or ()),
+    )
+
+
+class TrackerSink(Protocol):
+    """Where `Tracker.capture` sends rows: the runtime's write-behind queue, or `DirectSink`."""
+
+    def put(self, row: TrackerRow) -> None:
+        """Accept a row without waiting for I/O (or write it at once: `DirectSink`)."""
+        ...
+
+    def flush(self) -> object:
+        """Return once every row put before the call is written."""
+        ...
+
+
+class DirectSink:
+    """Writes each row straight to the store (tests, tools): nothing is ever pending."""
+
+    def __init__(self, store: TrackerStore) -> None:
+        self._store = store
+
+    def put(self, row: TrackerRow) -> None:
+        self._store.add([row])
+
+    def flush(self) -> None:
+        """Nothing is pending."""
+
+
+class Tracker:
+    """Captures inputs and hands them to the next record of the same caller and key.
+
+    Thread-safe: it holds no state of its own besides configuration; the store and sink are
+    thread-safe.
+    """
+
+    def __init__(
+        self,
+        store: TrackerStore,
+        *,
+        sink: TrackerSink | None = None,
+        input_ttl: float = 300,
+        session_ttl: float = 1800,
+        history_size: int = 50,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._sink = sink or DirectSink(store)
+        self.input_ttl = timedelta(seconds=input_ttl)
+        self.session_ttl = timedelta(seconds=session_ttl)
+        self.history_size = history_size
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # --- capture (request path: must not block) ---------------------------------------------------
+    def capture(
+        self,
+        owner: str,
+        key: str,
+        type: InputType,
+        text: str,
+        source: str,
+        data: dict[str, Any] | None = None,
+    ) -> TrackedInput:
+        """Capture an input of `owner` under `key` (handed to the sink, not yet written)."""
+        tracked = self.new_input(key, type, text, source, data)
+        self.keep(owner, tracked)
+        return tracked
+
+    def new_input(
+        self, key: str, type: InputType, text: str, source: str, data: dict[str, Any] | None = None
+    ) -> TrackedInput:
+        """An input captured now, not kept anywhere yet (see `keep`)."""
+        return TrackedInput(
+            f"{_ID_PREFIX[type]}-{secrets.token_hex(4)}", type, text, source, self._clock(), key, data or {}
+        )
+
+    def keep(self, owner: str, tracked: TrackedInput) -> None:
+        self._sink.put(_input_row(owner, tracked, self.input_ttl))
+
+    # --- consumption ------------------------------------------------------------------------------
+    def take(self, owner: str, keys: Sequence[str]) -> Taken:
+        """`owner`'s live inputs under `keys`, key priority first and oldest first within a key."""
+        self._sink.flush()
+        rank = {k: n for n, k in enumerate(keys)}
+        rows = [r for r in self._store.rows(owner, "input", self._clock()) if r.key in rank]
+        rows.sort(key=lambda r: r.created_at)
+        rows = rows[-MAX_INPUTS_PER_RECORD:]
+        rows.sort(key=lambda r: rank[r.key])  # stable: oldest first within a key
+        return Taken(owner, tuple(_input_of(r) for r in rows))
+
+    def consumed(self, taken: Taken, decision_id: str) -> None:
+        """The record that took `taken` is stored: delete its inputs and write history lines."""
+        if not taken.inputs:
+            return
+        now = self._clock()
+        self._store.delete([i.id for i in taken.inputs])
+        by_key: dict[str, list[TrackedInput]] = {}
+        for i in taken.inputs:
+            by_key.setdefault(i.key, []).append(i)
+        rows = [
+            _entry_row(
+                taken.owner,
+                f"c-{secrets.token_hex(6)}",
+                ConsumedEntry(key, now, len(items), _agent_of(key), decision_id, "consumed", _summary(items)),
+                self.session_ttl,
+            )
+            for key, items in by_key.items()
+        ]
+        self._store.add(rows)
+        self._trim_history(taken.owner)
+
+    # --- reading ----------------------------------------------------------------------------------
+    def inputs(self, owner: str | None) -> list[tuple[str, TrackedInput]]:
+        """(owner, input) of every live input of `owner` (None: every owner), oldest first."""
+        self._sink.flush()
+        rows = sorted(self._store.rows(owner, "input", self._clock()), key=lambda r: r.created_at)
+        return [(r.owner, _input_of(r)) for r in rows]
+
+    def history(self, owner: str | None, limit: int = 20) -> list[tuple[str, ConsumedEntry]]:
+        """(owner, entry), newest first."""
+        rows = sorted(self._store.rows(owner, "consumed", self._clock()), key=lambda r: r.created_at)
+        return [(r.owner, _entry_of(r)) for r in reversed(rows)][:limit]
+
+    # --- upkeep -----------------------------------------------------------------------------------
+    def purge(self) -> int:
+        """Delete expired rows; a key whose inputs all expired unconsumed gets an "expired"
+        history line (with a deterministic id, so processes purging together write it once)."""
+        now = self._clock()
+        live_rows = self._store.rows(None, "input", now)
+        surplus = self._surplus(live_rows)
+        if surplus:
+            self._store.delete([r.id for r in surplus])
+        expired = self._store.expired(now)
+        if not expired:
+            return len(surplus)
+        dropped = {r.id for r in surplus}
+        live = {(r.owner, r.key) for r in live_rows if r.id not in dropped}
+        lapsed: dict[tuple[str, str], list[TrackerRow]] = {}
+        for r in expired:
+            if r.kind == "input" and (r.owner, r.key) not in live:
+                lapsed.setdefault((r.owner, r.key), []).append(r)
+        self._store.delete([r.id for r in expired])
+        history = []
+        for (owner, key), rows in lapsed.items():
+            rows.sort(key=lambda r: r.created_at)
+            digest = hashlib.sha256(f"{owner}\0{key}\0{rows[-1].id}".encode()).hexdigest()[:12]
+            entry = ConsumedEntry(
+                key, now, 0, _agent_of(key), None, "expired", _summary(_input_of(r) for r in rows)
+            )
+            history.append(_entry_row(owner, f"x-{digest}", entry, self.session_ttl))
+        if history:
+            self._store.add(history)
+        return len(expired) + len(surplus)
+
+    @staticmethod
+    def _surplus(rows: Sequence[TrackerRow]) -> list[TrackerRow]:
+        """Each owner's live inputs beyond the newest MAX_LIVE_INPUTS (an agent capturing faster
+        than the TTL drains must not grow the collection without bound)."""
+        by_owner: dict[str, list[TrackerRow]] = {}
+        for r in rows:
+            by_owner.setdefault(r.owner, []).append(r)
+        out: list[TrackerRow] = []
+        for owned in by_owner.values():
+            if len(owned) > MAX_LIVE_INPUTS:
+                owned.sort(key=lambda r: r.created_at)
+                out.extend(owned[: len(owned) - MAX_LIVE_INPUTS])
+        return out
+
+    def _trim_history(self, owner: str) -> None:
+        rows = sorted(self._store.rows(owner, "consumed", self._clock()), key=lambda r: r.created_at)
+        surplus = rows[: max(0, len(rows) - self.history_size)]
+        if surplus:
+            self._store.delete([r.id for r in surplus])

@@ -1,0 +1,146 @@
+"""The tracker's rules: keys, TTLs (on an injected clock), consumption, history and purging."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cstp.adapters.memory_tracker import MemoryTracker
+from cstp.domain.tracker import Tracker, consume_keys, deliberation_of, scoped_key, transport_key
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def make(history: int = 50) -> tuple[Tracker, Clock, MemoryTracker]:
+    clock, rows = Clock(), MemoryTracker()
+    return Tracker(rows, input_ttl=300, session_ttl=1800, history_size=history, clock=clock), clock, rows
+
+
+def test_keys_follow_the_reference_priority_under_the_caller() -> None:
+    assert transport_key("a1") == "rpc:a1"
+    assert scoped_key("a1", "sub", "d1") == "agent:sub:decision:d1"
+    assert scoped_key("a1", None, "d1") == "decision:d1"
+    assert scoped_key("a1", "sub", None) == "agent:sub"
+    assert scoped_key("a1", None, None) == "rpc:a1"
+    assert consume_keys("a1", "sub", "d1") == ["agent:sub:decision:d1", "decision:d1", "agent:sub", "rpc:a1"]
+    assert consume_keys("a1", None, None) == ["rpc:a1"]
+
+
+def test_an_input_expires_after_the_input_ttl() -> None:
+    tracker, clock, _ = make()
+    tracker.capture("a1", "rpc:a1", "query", "Queried 'x'", "cstp:queryDecisions")
+    clock.advance(299)
+    assert len(tracker.take("a1", ["rpc:a1"]).inputs) == 1
+    clock.advance(1)
+    assert tracker.take("a1", ["rpc:a1"]).inputs == ()
+
+
+def test_take_reads_only_the_owners_inputs_under_the_given_keys_in_priority_order() -> None:
+    tracker, clock, _ = make()
+    tracker.capture("a1", "rpc:a1", "query", "transport", "s")
+    clock.advance(1)
+    tracker.capture("a1", "agent:sub", "reasoning", "scoped", "s")
+    tracker.capture("a2", "rpc:a1", "query", "another owner with a look-alike key", "s")
+    tracker.capture("a1", "decision:zz", "reasoning", "other key", "s")
+    taken = tracker.take("a1", ["agent:sub", "rpc:a1"])
+    assert [i.text for i in taken.inputs] == ["scoped", "transport"]
+
+
+def test_consumed_inputs_are_gone_and_leave_a_history_line_with_the_decision() -> None:
+    tracker, _, rows = make()
+    tracker.capture("a1", "rpc:a1", "query", "q", "s")
+    taken = tracker.take("a1", ["rpc:a1"])
+    tracker.consumed(taken, "dec00001")
+    assert tracker.take("a1", ["rpc:a1"]).inputs == ()
+    [(owner, entry)] = tracker.history("a1")
+    assert (owner, entry.key, entry.decision_id, entry.input_count, entry.status) == (
+        "a1",
+        "rpc:a1",
+        "dec00001",
+        1,
+        "consumed",
+    )
+    assert tracker.history("a2") == []
+
+
+def test_history_is_bounded_per_owner() -> None:
+    tracker, clock, _ = make(history=3)
+    for n in range(5):
+        tracker.capture("a1", "rpc:a1", "query", f"q{n}", "s")
+        tracker.consumed(tracker.take("a1", ["rpc:a1"]), f"d{n}")
+        clock.advance(1)
+    assert [e.decision_id for _, e in tracker.history("a1")] == ["d4", "d3", "d2"]
+
+
+def test_purge_deletes_expired_rows_and_notes_keys_that_lapsed_unconsumed() -> None:
+    tracker, clock, rows = make()
+    tracker.capture("a1", "agent:sub", "reasoning", "forgotten thought", "s")
+    clock.advance(301)
+    tracker.capture("a1", "rpc:a1", "query", "fresh", "s")
+    assert tracker.purge() == 1
+    assert [r.key for r in rows.rows(None, "input", clock())] == ["rpc:a1"]
+    [(_, entry)] = tracker.history("a1")
+    assert (entry.key, entry.status, entry.agent_id, entry.inputs_summary[0]["text"]) == (
+        "agent:sub",
+        "expired",
+        "sub",
+        "forgotten thought",
+    )
+    clock.advance(1800)  # history lines expire after the session TTL ("fresh" lapses meanwhile)
+    tracker.purge()
+    assert [e.key for _, e in tracker.history("a1")] == ["rpc:a1"]
+
+
+def test_related_decisions_come_from_query_results_nearest_first_once_each() -> None:
+    tracker, _, _ = make()
+    top = [{"id": "aaa", "summary": "A", "distance": 0.4}, {"id": "bbb", "summary": "B", "distance": 0.2}]
+    tracker.capture("a1", "rpc:a1", "query", "q1", "s", {"top_results": top})
+    tracker.capture(
+        "a1", "rpc:a1", "query", "q2", "s", {"top_results": [{"id": "aaa", "summary": "A", "distance": 0.1}]}
+    )
+    tracker.capture("a1", "rpc:a1", "guardrail", "g", "s", {"top_results": [{"id": "ccc", "distance": 0}]})
+    related = tracker.take("a1", ["rpc:a1"]).related()
+    assert related == [
+        {"id": "aaa", "summary": "A", "distance": 0.1},
+        {"id": "bbb", "summary": "B", "distance": 0.2},
+    ]
+
+
+def test_captured_inputs_are_appended_to_an_explicit_deliberation_with_steps_renumbered() -> None:
+    tracker, clock, _ = make()
+    tracker.capture("a1", "rpc:a1", "query", "q", "cstp:queryDecisions")
+    clock.advance(2)
+    tracker.capture("a1", "rpc:a1", "guardrail", "g", "cstp:checkGuardrails")
+    inputs = tracker.take("a1", ["rpc:a1"]).inputs
+    explicit = {
+        "inputs": [{"id": "mine", "text": "my input"}],
+        "steps": [{"step": 1, "thought": "t"}, {"step": 2, "thought": "u"}],
+    }
+    merged = deliberation_of(inputs, explicit)
+    assert [i["id"] for i in merged["inputs"]] == ["mine", inputs[0].id, inputs[1].id]
+    assert [s["step"] for s in merged["steps"]] == [1, 2, 3, 4]
+    assert [s["type"] for s in merged["steps"][2:]] == ["analysis", "constraint"]
+    assert merged["total_duration_ms"] == 2000
+    assert explicit["steps"] == [{"step": 1, "thought": "t"}, {"step": 2, "thought": "u"}]  # not mutated
+
+
+def test_purge_keeps_at_most_the_newest_live_inputs_per_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cstp.domain.tracker.MAX_LIVE_INPUTS", 3)
+    tracker, clock, _ = make()
+    for n in range(5):
+        tracker.capture("a1", "rpc:a1", "query", f"q{n}", "s")
+        clock.advance(1)
+    tracker.capture("a2", "rpc:a2", "query", "other", "s")
+    assert tracker.purge() == 2
+    assert [i.text for _, i in tracker.inputs("a1")] == ["q2", "q3", "q4"]
+    assert [i.text for _, i in tracker.inputs("a2")] == ["other"]
