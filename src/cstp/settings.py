@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # --- auth -----------------------------------------------------------------------------------
     auth_tokens: SecretStr | None = Field(None, validation_alias=_env("CSTP_AUTH_TOKENS"))
     admin_agents: str = Field("", validation_alias=_env("CSTP_ADMIN_AGENTS"))
+    # Browser origins /mcp accepts (comma-separated; `http://localhost:*` for any port, `*` for any).
+    mcp_allowed_origins: str = Field("", validation_alias=_env("CSTP_MCP_ALLOWED_ORIGINS"))
 
     # --- storage --------------------------------------------------------------------------------
     chroma_url: str | None = Field(None, validation_alias=_env("CHROMA_URL"))
@@ -156,6 +158,12 @@ class Settings(BaseSettings):
         return frozenset(a.strip() for a in self.admin_agents.split(",") if a.strip())
 
     @property
+    def mcp_origins(self) -> tuple[str, ...]:
+        """Origins allowed on /mcp. Requests without an Origin (every non-browser client) need none;
+        one with an Origin not listed is refused, which is what stops DNS rebinding."""
+        return tuple(o.strip().rstrip("/") for o in self.mcp_allowed_origins.split(",") if o.strip())
+
+    @property
     def token_file(self) -> Path:
         """Where a generated token is kept when none is configured."""
         return self.data_dir / "auth_token"
@@ -207,6 +215,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "log_level": "log_level",
         "max_body_bytes": "max_body_bytes",
         "shutdown_timeout": "shutdown_timeout",
+        "mcp_allowed_origins": "mcp_allowed_origins",
     },
     "agent": {
         "name": "agent_name",

@@ -25,6 +25,8 @@ _QUIET = {"/health", "/ready", "/metrics"}
 _RPC = "/cstp"
 _ROUTES = {
     "/cstp",
+    "/mcp",
+    "/mcp/",
     "/health",
     "/ready",
     "/metrics",
