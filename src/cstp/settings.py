@@ -206,6 +206,40 @@ class _SecretFileSource(PydanticBaseSettingsSource):
         return values
 
 
+class BridgeSettings(BaseSettings):
+    """`cstp-server mcp` (the stdio MCP server): which cstp server it forwards to, and as whom.
+
+    The reference client's variables and defaults, except the port (8100 is ours). CSTP_URL is
+    the server's base URL, as the other clients take it (without /cstp or /mcp).
+    """
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
+
+    url: str = Field("http://localhost:8100", validation_alias=_env("CSTP_URL"))
+    token: SecretStr | None = Field(None, validation_alias=_env("CSTP_TOKEN"))
+    timeout: float = Field(60.0, gt=0, validation_alias=_env("CSTP_TIMEOUT"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "WARNING", validation_alias=_env("LOG_LEVEL")
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:8100")
+        v = v.rstrip("/")
+        for suffix in ("/mcp", "/cstp"):
+            v = v.removesuffix(suffix)
+        return v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+
 # YAML sections of config/server.yaml → setting names.
 _SECTIONS: dict[str, dict[str, str]] = {
     "server": {
