@@ -25,11 +25,24 @@ from tests.methods import (
     test_update_decision,
 )
 from tests.methods.test_query import ids, q
-from tests.web import test_http_surface
+from tests.web import test_http_surface, test_mcp_http
 
-_FIXTURES = {"seeded", "reviewed", "guarded", "aged", "learnt", "seed", "prs", "add", "chain"}
+_FIXTURES = {
+    "seeded",
+    "reviewed",
+    "guarded",
+    "aged",
+    "learnt",
+    "seed",
+    "prs",
+    "add",
+    "chain",
+    "live",
+    "mcp_seeded",
+}
 for _module in (
     test_http_surface,
+    test_mcp_http,
     test_calibration,
     test_compaction,
     test_graph,

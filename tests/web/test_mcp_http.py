@@ -56,7 +56,7 @@ class Seeded:
 
 
 @pytest.fixture
-def seeded(live: Live) -> Seeded:
+def mcp_seeded(live: Live) -> Seeded:
     ids = []
     for text, category in (
         ("Use PostgreSQL as the primary database for billing", "architecture"),
@@ -197,7 +197,7 @@ def test_the_reference_tool_names_whose_methods_exist_are_all_served(live: Live)
     anyio.run(main)
 
 
-def test_every_listed_tool_works_and_matches_its_json_rpc_twin(seeded: Seeded) -> None:
+def test_every_listed_tool_works_and_matches_its_json_rpc_twin(mcp_seeded: Seeded) -> None:
     listed = _listed()
     missing = [t.name for t in listed if t.name not in EXAMPLES]
     assert not missing, f"listed tools without an example in EXAMPLES: {missing}"
@@ -205,9 +205,9 @@ def test_every_listed_tool_works_and_matches_its_json_rpc_twin(seeded: Seeded) -
     assert not unchecked, f"write tools without a check in WRITE_CHECKS: {unchecked}"
 
     async def main() -> None:
-        async with session(seeded.live.mcp) as s:
+        async with session(mcp_seeded.live.mcp) as s:
             for spec in listed:
-                args = EXAMPLES[spec.name](seeded)
+                args = EXAMPLES[spec.name](mcp_seeded)
                 result = await s.call_tool(spec.name, args)
                 assert not result.is_error, (spec.name, result.content)
                 structured = result.structured_content
@@ -215,17 +215,17 @@ def test_every_listed_tool_works_and_matches_its_json_rpc_twin(seeded: Seeded) -
                 text = result.content[0].text  # type: ignore[union-attr]
                 assert json.loads(text) == structured, spec.name
                 if spec.read_only:
-                    twin = seeded.live.rpc(spec.method, spec.params(args))["result"]
+                    twin = mcp_seeded.live.rpc(spec.method, spec.params(args))["result"]
                     assert _stable(structured) == _stable(spec.shape(twin)), spec.name
                 else:
-                    WRITE_CHECKS[spec.name](seeded, structured)
+                    WRITE_CHECKS[spec.name](mcp_seeded, structured)
 
     anyio.run(main)
 
 
-def test_tool_defaults_are_the_reference_tools_defaults(seeded: Seeded) -> None:
+def test_tool_defaults_are_the_reference_tools_defaults(mcp_seeded: Seeded) -> None:
     async def main() -> None:
-        async with session(seeded.live.mcp) as s:
+        async with session(mcp_seeded.live.mcp) as s:
             result = await s.call_tool("query_decisions", {"query": "billing database"})
         structured = result.structured_content
         assert structured["retrievalMode"] == "hybrid"  # the method alone defaults to semantic
@@ -384,15 +384,17 @@ def test_listed_origins_are_allowed(app_factory: Any) -> None:
             assert response.status_code == status, origin
 
 
-def test_the_stateless_2026_protocol_client_works_too(seeded: Seeded) -> None:
+def test_the_stateless_2026_protocol_client_works_too(mcp_seeded: Seeded) -> None:
     async def main() -> None:
         async with (
             httpx2.AsyncClient(headers=AUTH) as http,
-            Client(streamable_http_client(seeded.live.mcp, http_client=http), mode="2026-07-28") as client,
+            Client(
+                streamable_http_client(mcp_seeded.live.mcp, http_client=http), mode="2026-07-28"
+            ) as client,
         ):
             names = [t.name for t in (await client.list_tools()).tools]
             assert names == [t.name for t in _listed()]
-            result = await client.call_tool("get_decision", {"id": seeded.a})
+            result = await client.call_tool("get_decision", {"id": mcp_seeded.a})
             assert result.structured_content["found"] is True
 
     anyio.run(main)
