@@ -78,5 +78,6 @@ def configure(level: str, secrets: Iterable[str] = (), stream: IO[str] | None = 
         lg.propagate = True
     # uvicorn's access log duplicates our request log line.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    for noisy in ("chromadb", "httpx", "httpx2", "httpcore", "watchfiles"):
+    # The MCP SDK logs "Terminating session: None" at INFO for every stateless request.
+    for noisy in ("chromadb", "httpx", "httpx2", "httpcore", "watchfiles", "mcp"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

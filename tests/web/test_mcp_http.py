@@ -450,3 +450,25 @@ def test_agent_cards_list_the_mcp_interface(live: Live) -> None:
     a2a = httpx.get(live.url + "/.well-known/agent-card.json").json()
     (extension,) = a2a["capabilities"]["extensions"]
     assert extension["params"]["tools"] == names and extension["params"]["transport"] == "streamable-http"
+
+
+def test_a_tool_call_logs_one_call_line_under_its_method(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="cstp")
+
+    async def main() -> None:
+        async with session(live.mcp) as s:
+            await s.call_tool("get_stats", {})
+
+    anyio.run(main)
+    calls = [
+        r
+        for r in caplog.records
+        if r.name == "cstp.rpc" and getattr(r, "method", None) == "cstp.getCalibration"
+    ]
+    assert len(calls) == 1 and getattr(calls[0], "outcome", None) == "ok"
+    http = [r for r in caplog.records if r.name == "cstp.http" and r.levelno >= logging.INFO]
+    assert all(getattr(r, "path", None) not in ("/mcp", "/mcp/") for r in http)  # the call line says it
