@@ -472,3 +472,16 @@ def test_a_tool_call_logs_one_call_line_under_its_method(
     assert len(calls) == 1 and getattr(calls[0], "outcome", None) == "ok"
     http = [r for r in caplog.records if r.name == "cstp.http" and r.levelno >= logging.INFO]
     assert all(getattr(r, "path", None) not in ("/mcp", "/mcp/") for r in http)  # the call line says it
+
+
+def test_get_and_delete_are_405_after_the_token_check(live: Live) -> None:
+    for method in ("GET", "DELETE"):
+        assert httpx.request(method, live.mcp, headers=_ACCEPT, timeout=10).status_code == 401
+        response = httpx.request(method, live.mcp, headers={**_ACCEPT, **AUTH}, timeout=10)
+        assert response.status_code == 405 and response.headers["allow"] == "POST"
+
+
+def test_a_body_over_the_limit_is_413(live: Live) -> None:
+    body = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"' + b"x" * 1_100_000 + b'"}}'
+    response = httpx.post(live.mcp, content=body, headers={**_ACCEPT, **AUTH}, timeout=30)
+    assert response.status_code == 413

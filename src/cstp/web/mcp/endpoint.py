@@ -12,8 +12,9 @@ Then the SDK's session manager answers it, in stateless mode: no session id is h
 state is kept between requests, so any replica behind a load balancer can answer any request. It
 negotiates the protocol revision (the `MCP-Protocol-Version` header, both the initialize-handshake
 revisions and the stateless 2026-07-28 one) and returns JSON responses, not SSE streams: every tool
-call gives one result. The authenticated agent rides in the ASGI scope to the tool call, which
-runs the method as that agent, exactly as `POST /cstp` would.
+call gives one result. A GET (the optional server-to-client stream) or DELETE (ending a session)
+has nothing to do here and gets 405, as the specification allows. The authenticated agent rides
+in the ASGI scope to the tool call, which runs the method as that agent, as `POST /cstp` would.
 """
 
 from __future__ import annotations
@@ -113,6 +114,11 @@ class McpEndpoint:
             agent = self.authenticate(_header(scope, b"authorization"))
         except Unauthorized as e:
             await _refuse(send, 401, e.detail, [(b"www-authenticate", b"Bearer")])
+            return
+        if scope["method"] != "POST":
+            # Stateless: no session to delete, and no server-initiated messages to stream on a GET
+            # (the SDK would hold such a stream open, doing nothing, until the client gives up).
+            await _refuse(send, 405, "Method Not Allowed: MCP requests are POSTs", [(b"allow", b"POST")])
             return
         token = logs.agent.set(agent)
         try:
