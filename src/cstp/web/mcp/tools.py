@@ -69,8 +69,8 @@ def _object(properties: Mapping[str, JsonObject], required: tuple[str, ...] = ()
 _CONFIDENCE = _number("How sure you are that this is right, from 0 to 1.", minimum=0, maximum=1)
 _DECISION_ID = _string("A decision id (the full id or a unique prefix of it).", minLength=1)
 _AGENT_ID = _string(
-    "Optional: a sub-agent or workstream name, to keep this call's deliberation separate from "
-    "other work done with the same token. It never changes who records the decision."
+    "Optional: the sub-agent or workstream making this call, under the same token. It scopes the "
+    "call and never changes who the caller is: decisions are recorded by the token's agent."
 )
 _REASONS = _strings(
     "Why: each reason has a type and a text.",
