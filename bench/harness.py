@@ -129,9 +129,18 @@ class Harness:
         watch: tuple[int, ...] = (),
         kind: str | None = None,
         expect_error: bool = False,
+        mcp: bool = False,
     ) -> Run:
         run = self.client.run(
-            server.port, self.token, bodies, concurrency, seconds, (server.pid, *watch), kind, expect_error
+            server.port,
+            self.token,
+            bodies,
+            concurrency,
+            seconds,
+            (server.pid, *watch),
+            kind,
+            expect_error,
+            mcp,
         )
         if concurrency > 1:
             self.drain(server, watch)

@@ -165,8 +165,10 @@ class LoadClient:
         watch_pids: tuple[int, ...] = (),
         kind: str | None = None,
         expect_error: bool = False,
+        mcp: bool = False,
     ) -> Run:
-        kind = kind or self.kind
+        """`mcp`: the bodies are MCP tools/call requests for POST /mcp (the asyncio client only)."""
+        kind = "python" if mcp else (kind or self.kind)
         path = self._bodies_file(bodies)
         url = f"http://{HOST}:{port}"
         if kind == "wrk":
@@ -199,6 +201,7 @@ class LoadClient:
                 "--seconds",
                 str(seconds),
                 *(["--expect-error"] if expect_error else []),
+                *(["--path", "/mcp", "--mcp"] if mcp else []),
             ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         server_before = sum(cpu_seconds(p) for p in watch_pids)

@@ -32,6 +32,7 @@ async def _worker(
     offset: int,
     deadline: float,
     expect_error: bool,
+    mcp: bool,
     out: dict[str, list[int]],
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
@@ -52,7 +53,8 @@ async def _worker(
                     break
             body = await reader.readexactly(length) if length else b""
             latencies.append((time.perf_counter_ns() - start) // 1000)
-            if status != 200 or (b'"error"' in body[:80]) != expect_error:
+            failed = (b'"isError":true' in body) if mcp else (b'"error"' in body[:80])
+            if status != 200 or failed != expect_error:
                 out["errors"].append(1)
     except (OSError, asyncio.IncompleteReadError):
         out["socket_errors"].append(1)
@@ -64,10 +66,16 @@ async def _main(args: argparse.Namespace) -> None:
     url = urlsplit(args.url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
     bodies = [line.strip() for line in open(args.bodies, encoding="utf-8") if line.strip()]
+    # An MCP tools/call (Streamable HTTP) also names the revision and accepts JSON or SSE.
+    extra = (
+        "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2025-11-25\r\n"
+        if args.mcp
+        else ""
+    )
     requests = [
         (
-            f"POST /cstp HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {args.token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(b.encode())}\r\n\r\n{b}"
+            f"POST {args.path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {args.token}\r\n"
+            f"{extra}Content-Type: application/json\r\nContent-Length: {len(b.encode())}\r\n\r\n{b}"
         ).encode()
         for b in bodies
     ]
@@ -76,7 +84,7 @@ async def _main(args: argparse.Namespace) -> None:
     deadline = started + args.seconds
     await asyncio.gather(
         *(
-            _worker(host, port, requests, c * 7, deadline, args.expect_error, out)
+            _worker(host, port, requests, c * 7, deadline, args.expect_error, args.mcp, out)
             for c in range(args.concurrency)
         )
     )
@@ -105,6 +113,10 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--expect-error", action="store_true", help="a JSON-RPC error is the expected reply")
+    p.add_argument("--path", default="/cstp", help="request path (default /cstp)")
+    p.add_argument(
+        "--mcp", action="store_true", help="the bodies are MCP tools/call requests (isError = error)"
+    )
     args = p.parse_args()
     if not args.token:
         p.error("--token or BENCH_TOKEN is required")

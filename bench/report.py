@@ -77,6 +77,16 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         True,
         "req/s",
     )
+    pairs = (data["floors"].get("mcp") or {}).get("pairs", {})
+    for tool in ("check_action", "get_decision"):
+        pair = pairs.get(tool) or {}
+        add(
+            f"MCP {tool} p50 − its JSON-RPC twin's p50 ({pair.get('method', 'twin')}), c=1",
+            pair.get("extra_p50_ms"),
+            2.0,
+            False,
+            "ms",
+        )
     for scenario in ("listDecisions (one filter, sorted, page of 50)", "getStats"):
         r = _find(res, scenario, store="embedded", size=100_000, concurrency=1)
         add(f"{scenario} p50, 100k, c=1, embedded", r and r["p50_ms"], 50, False, "ms")
@@ -200,6 +210,25 @@ def markdown(data: dict[str, Any]) -> str:
                 ["cstp", int(c.removeprefix("c=")), m["rps"], m["p50_ms"], m["p99_ms"], m["server_cpu_ms"]]
             )
         parts.append(_table(["server", "c", "req/s", "p50 ms", "p99 ms", "server CPU ms/req"], hrows))
+    if fl.get("mcp"):
+        mc = fl["mcp"]
+        parts += ["", "## MCP tool calls against their JSON-RPC twins (one server, c=1)", ""]
+        parts.append(f"Medians of {mc['repeats']} alternating runs per pair.")
+        parts.append("")
+        mrows = [
+            [
+                tool,
+                m["method"],
+                m["mcp_p50_ms"],
+                m["rpc_p50_ms"],
+                m["extra_p50_ms"],
+                m["mcp_server_cpu_ms"],
+                m["rpc_server_cpu_ms"],
+            ]
+            for tool, m in mc["pairs"].items()
+        ]
+        headers = ["tool", "twin", "tool p50 ms", "twin p50 ms", "extra ms", "tool CPU ms", "twin CPU ms"]
+        parts.append(_table(headers, mrows))
     parts += ["", "## Floors (in-process, same model, same collections)", ""]
     frows = []
     for store, sizes in fl.get("embed_query", {}).items():

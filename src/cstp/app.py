@@ -67,10 +67,12 @@ from cstp.settings import Settings
 from cstp.web import health, routes
 from cstp.web.agent_card import a2a_card, cstp_card
 from cstp.web.auth import Authenticator, load_or_generate, parse_tokens
+from cstp.web.mcp import tools as mcp_tools
+from cstp.web.mcp.endpoint import McpEndpoint, McpMount
 from cstp.web.metrics import Metrics
 from cstp.web.middleware import RequestContext
 from cstp.web.rpc_endpoint import RpcFastPath
-from cstp.web.state import WebState, dispatch_on
+from cstp.web.state import WebState, call_on, dispatch_on
 
 logger = logging.getLogger("cstp")
 
@@ -283,7 +285,8 @@ def _web_state(
     watcher: GuardrailWatcher | None,
     metrics: Metrics,
     stack: ExitStack,
-) -> WebState:
+) -> tuple[WebState, McpEndpoint]:
+    """The routes' state, and the /mcp endpoint running tools through the same dispatcher."""
     batch_executor = ThreadPoolExecutor(BATCH_THREADS, thread_name_prefix="cstp-batch")
     # At shutdown, batch members not yet started are dropped (the graceful timeout has passed, the
     # client is gone); the running ones finish, since a store write must not be cut in half.
@@ -304,17 +307,33 @@ def _web_state(
     )
     pairs = auth_pairs(settings)
     admins = admin_agents(settings, pairs)
-    return WebState(
-        authenticate=Authenticator.from_pairs(pairs).authenticate,
-        dispatch=dispatch_on(dispatcher, lambda agent: CallContext(agent, services, admin=agent in admins)),
+    authenticate = Authenticator.from_pairs(pairs).authenticate
+
+    def context(agent: str) -> CallContext:
+        return CallContext(agent, services, admin=agent in admins)
+
+    tools = mcp_tools.available(table)
+    names = [t.name for t in tools]
+    mcp = McpEndpoint(
+        tools,
+        call_on(dispatcher, context),
+        authenticate,
+        allowed_origins=settings.mcp_origins,
+        max_body_bytes=settings.max_body_bytes,
+        version=__version__,
+    )
+    web = WebState(
+        authenticate=authenticate,
+        dispatch=dispatch_on(dispatcher, context),
         readiness=lambda: health.run_probes(probes),
-        cstp_card=cstp_card(settings, table, __version__),
-        a2a_card=a2a_card(settings, table, __version__),
+        cstp_card=cstp_card(settings, table, __version__, names),
+        a2a_card=a2a_card(settings, table, __version__, names),
         registry=metrics.registry,
         max_body_bytes=settings.max_body_bytes,
         version=__version__,
         started=time.monotonic(),
     )
+    return web, mcp
 
 
 def _install_sighup(reload: Callable[[], object]) -> Callable[[], None]:
@@ -353,7 +372,7 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
         poller = BreakerPoller(services.guardrails.breakers) if services.guardrails.breakers else None
         if poller is not None:
             stack.callback(poller.stop)
-        web = _web_state(settings, timed, services, watcher, metrics, stack)
+        web, mcp = _web_state(settings, timed, services, watcher, metrics, stack)
         metrics.add_gauges(
             {
                 "cstp_decisions": ("Stored decisions", timed.store.count),
@@ -386,7 +405,8 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
                 },
             )
             try:
-                yield
+                async with mcp.run():  # the MCP session manager's task group
+                    yield
             finally:
                 remove_hup()
                 logger.info("shutting down: closing components")
@@ -405,6 +425,7 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
     )
     app.include_router(routes.router)
     app.add_middleware(RpcFastPath)  # inside RequestContext: the call still gets its id and metrics
+    app.add_middleware(McpMount, endpoint=mcp)  # /mcp and /mcp/, also inside RequestContext
     app.add_middleware(RequestContext, metrics=metrics)
     app.state.web = web
     # For tests and tools in-process: the services and the (timed) adapters the app runs on.

@@ -39,8 +39,9 @@ def _parser() -> argparse.ArgumentParser:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "check-config"],
-        help="serve (default), or check-config: validate settings and guardrails, then exit",
+        choices=["serve", "check-config", "mcp"],
+        help="serve (default); check-config: validate settings and guardrails, then exit; "
+        "mcp: an MCP server on stdin/stdout forwarding to the cstp server at CSTP_URL (token CSTP_TOKEN)",
     )
     p.add_argument("--host", help="bind address (CSTP_HOST, default 0.0.0.0)")
     p.add_argument("--port", type=int, help="port (CSTP_PORT, default 8100)")
@@ -73,6 +74,10 @@ def _stopped_gracefully(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "mcp":  # a client of a running server: none of the server's settings apply
+        from cstp.web.mcp import stdio
+
+        return stdio.main(__version__)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     try:
         settings = load_settings(args.config, **overrides)

@@ -65,9 +65,10 @@ def json_handler(stream: IO[str], secrets: Iterable[str] = ()) -> logging.Handle
     return handler
 
 
-def configure(level: str, secrets: Iterable[str] = ()) -> None:
-    """Route every logger (ours, uvicorn's, chromadb's) through one JSON handler on stdout."""
-    handler = json_handler(sys.stdout, secrets)
+def configure(level: str, secrets: Iterable[str] = (), stream: IO[str] | None = None) -> None:
+    """Route every logger (ours, uvicorn's, chromadb's) through one JSON handler on stdout (or
+    `stream`: the stdio MCP server keeps stdout for the protocol)."""
+    handler = json_handler(stream or sys.stdout, secrets)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -77,5 +78,6 @@ def configure(level: str, secrets: Iterable[str] = ()) -> None:
         lg.propagate = True
     # uvicorn's access log duplicates our request log line.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    for noisy in ("chromadb", "httpx", "httpcore", "watchfiles"):
+    # The MCP SDK logs "Terminating session: None" at INFO for every stateless request.
+    for noisy in ("chromadb", "httpx", "httpx2", "httpcore", "watchfiles", "mcp"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # --- auth -----------------------------------------------------------------------------------
     auth_tokens: SecretStr | None = Field(None, validation_alias=_env("CSTP_AUTH_TOKENS"))
     admin_agents: str = Field("", validation_alias=_env("CSTP_ADMIN_AGENTS"))
+    # Browser origins /mcp accepts (comma-separated; `http://localhost:*` for any port, `*` for any).
+    mcp_allowed_origins: str = Field("", validation_alias=_env("CSTP_MCP_ALLOWED_ORIGINS"))
 
     # --- storage --------------------------------------------------------------------------------
     chroma_url: str | None = Field(None, validation_alias=_env("CHROMA_URL"))
@@ -163,6 +165,12 @@ class Settings(BaseSettings):
         return frozenset(a.strip() for a in self.admin_agents.split(",") if a.strip())
 
     @property
+    def mcp_origins(self) -> tuple[str, ...]:
+        """Origins allowed on /mcp. Requests without an Origin (every non-browser client) need none;
+        one with an Origin not listed is refused, which is what stops DNS rebinding."""
+        return tuple(o.strip().rstrip("/") for o in self.mcp_allowed_origins.split(",") if o.strip())
+
+    @property
     def token_file(self) -> Path:
         """Where a generated token is kept when none is configured."""
         return self.data_dir / "auth_token"
@@ -205,6 +213,40 @@ class _SecretFileSource(PydanticBaseSettingsSource):
         return values
 
 
+class BridgeSettings(BaseSettings):
+    """`cstp-server mcp` (the stdio MCP server): which cstp server it forwards to, and as whom.
+
+    The reference client's variables and defaults, except the port (8100 is ours). CSTP_URL is
+    the server's base URL, as the other clients take it (without /cstp or /mcp).
+    """
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
+
+    url: str = Field("http://localhost:8100", validation_alias=_env("CSTP_URL"))
+    token: SecretStr | None = Field(None, validation_alias=_env("CSTP_TOKEN"))
+    timeout: float = Field(60.0, gt=0, validation_alias=_env("CSTP_TIMEOUT"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "WARNING", validation_alias=_env("LOG_LEVEL")
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:8100")
+        v = v.rstrip("/")
+        for suffix in ("/mcp", "/cstp"):
+            v = v.removesuffix(suffix)
+        return v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+
 # YAML sections of config/server.yaml → setting names.
 _SECTIONS: dict[str, dict[str, str]] = {
     "server": {
@@ -214,6 +256,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "log_level": "log_level",
         "max_body_bytes": "max_body_bytes",
         "shutdown_timeout": "shutdown_timeout",
+        "mcp_allowed_origins": "mcp_allowed_origins",
     },
     "agent": {
         "name": "agent_name",

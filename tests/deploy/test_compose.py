@@ -248,3 +248,75 @@ def test_data_survives_compose_down_and_up(stack_factory: Any) -> None:
     s.up()
     assert rpc(s.url, "cstp.getDecision", {"id": rid})["found"] is True
     assert rid in query_ids(s.url, "how often do we change cryptographic keys")
+
+
+# --- MCP through the same published port ----------------------------------------------------------
+
+
+def test_mcp_is_served_on_the_same_port_with_the_same_tokens(stack: Stack) -> None:
+    import anyio
+
+    from tests.web.mcp_live import session
+
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    accept = {"Accept": "application/json, text/event-stream"}
+    r = httpx.post(f"{stack.url}/mcp", json=init, headers=accept, timeout=30)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+
+    async def main() -> str:
+        async with session(f"{stack.url}/mcp", TOKEN) as s:
+            names = {t.name for t in (await s.list_tools()).tools}
+            assert {"query_decisions", "log_decision", "check_action"} <= names
+            logged = await s.call_tool(
+                "log_decision",
+                {"decision": "Serve MCP from the stack", "confidence": 0.7, "category": "integration"},
+            )
+            assert not logged.is_error, logged.content
+            return str(logged.structured_content["id"])
+
+    decision_id = anyio.run(main)
+    found = rpc(stack.url, "cstp.getDecision", {"id": decision_id})
+    assert found["decision"]["recorded_by"] == "deployer"
+
+
+def test_stdio_mcp_runs_inside_the_container(stack: Stack) -> None:
+    import anyio
+    from mcp import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    from tests.deploy.conftest import base_env
+
+    container = stack.container("cstp-server")
+    params = StdioServerParameters(
+        command="docker",
+        args=[
+            "exec",
+            "-i",
+            "-e",
+            f"CSTP_TOKEN={TOKEN}",
+            "-e",
+            f"CSTP_URL={stack.url}",
+            container,
+            "cstp-server",
+            "mcp",
+        ],
+        env=base_env(),
+    )
+
+    async def main() -> None:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as s:
+            await s.initialize()
+            result = await s.call_tool("get_stats", {})
+            assert not result.is_error, result.content
+            assert "overall" in result.structured_content
+
+    anyio.run(main)

@@ -28,7 +28,7 @@ from tests.methods import (
     test_workflow,
 )
 from tests.methods.test_query import ids, q
-from tests.web import test_http_surface
+from tests.web import test_http_surface, test_mcp_http
 
 _FIXTURES = {
     "seeded",
@@ -43,9 +43,12 @@ _FIXTURES = {
     "breaker_client",
     "two",
     "track_record",
+    "live",
+    "mcp_seeded",
 }
 for _module in (
     test_http_surface,
+    test_mcp_http,
     test_calibration,
     test_compaction,
     test_graph,

@@ -182,3 +182,19 @@ def test_json_nested_near_the_parsers_limit_still_gets_a_json_rpc_reply() -> Non
     # JSON-RPC reply (result or error), never an exception.
     reply = json.loads(dispatch(nested(2_000), TABLE) or b"null")
     assert reply["jsonrpc"] == "2.0" and ("result" in reply or "error" in reply)
+
+
+def test_call_runs_one_decoded_call_through_the_same_pipeline() -> None:
+    seen: list[tuple[Any, str]] = []
+    d = Dispatcher(TABLE, ERRORS, lambda method, outcome, s: seen.append((method, outcome)))
+    assert d.call("echo", {"limit": 3}, "ctx") == {
+        "jsonrpc": "2.0",
+        "result": {"limit": 3, "ctx": "ctx"},
+        "id": 0,
+    }
+    invalid = d.call("echo", {"limit": 0}, None)["error"]
+    assert invalid["code"] == -32602 and invalid["data"]["errors"][0]["field"] == "limit"
+    assert d.call("boom", {}, None)["error"] == {"code": -32603, "message": "Internal error"}
+    assert d.call("nope", {}, None)["error"]["code"] == -32601
+    assert seen == [("echo", "ok"), ("echo", "error-32602"), ("boom", "error-32603"), (None, "error-32601")]
+    assert d.inline(d.request("echo", {})) is False  # blocking by default, as for a request body

@@ -244,6 +244,19 @@ class Dispatcher:
     def dispatch(self, body: bytes, ctx: Any = None) -> bytes | None:
         return self.reply(self.decode(body), ctx)
 
+    def call(self, method: str, params: dict[str, Any], ctx: Any = None) -> dict[str, Any]:
+        """One call, already decoded, through the same pipeline as a request object: the reply
+        object (`result` or `error`), with the same validation, error mapping, metrics and log line.
+        For transports that carry calls in another envelope (MCP tools)."""
+        reply: dict[str, Any] = _call_one(
+            self.request(method, params), self.table, ctx, self.observe, self.errors
+        )
+        return reply
+
+    def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The request object `call` runs; `inline` of it says whether `call` may stay on the loop."""
+        return {"jsonrpc": "2.0", "method": method, "params": params, "id": 0}
+
 
 def dispatch(
     body: bytes,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +27,21 @@ class Card:
         return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
-def cstp_card(settings: Settings, table: MethodTable, version: str) -> Card:
-    """`/.well-known/agent.json`, in the reference server's key order."""
+MCP_PATH = "/mcp"
+MCP_SPEC = "https://modelcontextprotocol.io/specification"
+
+
+def _mcp_interface(settings: Settings, tools: Sequence[str]) -> dict[str, Any]:
+    """The MCP interface: Streamable HTTP at /mcp, the same bearer token, these tools."""
+    return {
+        "url": settings.agent_url.rstrip("/") + MCP_PATH,
+        "transport": "streamable-http",
+        "tools": list(tools),
+    }
+
+
+def cstp_card(settings: Settings, table: MethodTable, version: str, mcp_tools: Sequence[str] = ()) -> Card:
+    """`/.well-known/agent.json`, in the reference server's key order (plus `capabilities.mcp`)."""
     card: dict[str, Any] = {
         "name": settings.agent_name,
         "description": settings.agent_description,
@@ -35,6 +49,7 @@ def cstp_card(settings: Settings, table: MethodTable, version: str) -> Card:
         "url": settings.agent_url,
         "capabilities": {
             "cstp": {"version": CSTP_PROTOCOL_VERSION, "methods": sorted(table)},
+            **({"mcp": _mcp_interface(settings, mcp_tools)} if mcp_tools else {}),
         },
         "authentication": {"schemes": ["bearer"]},
     }
@@ -43,8 +58,9 @@ def cstp_card(settings: Settings, table: MethodTable, version: str) -> Card:
     return Card.of(card)
 
 
-def a2a_card(settings: Settings, table: MethodTable, version: str) -> Card:
-    """`/.well-known/agent-card.json` in the A2A AgentCard shape; one skill per method."""
+def a2a_card(settings: Settings, table: MethodTable, version: str, mcp_tools: Sequence[str] = ()) -> Card:
+    """`/.well-known/agent-card.json` in the A2A AgentCard shape; one skill per method. The MCP
+    interface is an A2A capability extension (A2A's interfaces are A2A protocol bindings only)."""
     base = settings.agent_url.rstrip("/")
     card: dict[str, Any] = {
         "name": settings.agent_name,
@@ -57,7 +73,24 @@ def a2a_card(settings: Settings, table: MethodTable, version: str) -> Card:
                 "protocolVersion": CSTP_PROTOCOL_VERSION,
             }
         ],
-        "capabilities": {"streaming": False, "pushNotifications": False},
+        "capabilities": {
+            "streaming": False,
+            "pushNotifications": False,
+            **(
+                {
+                    "extensions": [
+                        {
+                            "uri": MCP_SPEC,
+                            "description": "MCP tools over Streamable HTTP, with the same bearer token",
+                            "required": False,
+                            "params": _mcp_interface(settings, mcp_tools),
+                        }
+                    ]
+                }
+                if mcp_tools
+                else {}
+            ),
+        },
         "defaultInputModes": ["application/json"],
         "defaultOutputModes": ["application/json"],
         "securitySchemes": {

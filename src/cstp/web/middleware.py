@@ -1,10 +1,10 @@
 """ASGI middleware: request id, one log line per HTTP request, and HTTP metrics.
 
 A plain ASGI callable (not Starlette's BaseHTTPMiddleware, which costs a task and a memory stream
-per request). A JSON-RPC request answered 200/204 logs its HTTP line at DEBUG: each call in it
-already logged an INFO line (method, outcome, duration, agent, request id), so one request does
-not cost two JSON log lines. Refused requests (401, 413) and every other route keep an INFO line;
-the probes (/health, /ready, /metrics) log at DEBUG.
+per request). A JSON-RPC request answered 200/204 (and an MCP request answered 200/202) logs its
+HTTP line at DEBUG: each call in it already logged an INFO line (method, outcome, duration, agent,
+request id), so one request does not cost two JSON log lines. Refused requests (401, 413) and
+every other route keep an INFO line; the probes (/health, /ready, /metrics) log at DEBUG.
 """
 
 from __future__ import annotations
@@ -23,8 +23,11 @@ logger = logging.getLogger("cstp.http")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _QUIET = {"/health", "/ready", "/metrics"}
 _RPC = "/cstp"
+_MCP = {"/mcp", "/mcp/"}  # a tool call logs its method's call line, as a JSON-RPC call does
 _ROUTES = {
     "/cstp",
+    "/mcp",
+    "/mcp/",
     "/health",
     "/ready",
     "/metrics",
@@ -78,7 +81,7 @@ class RequestContext:
             path = scope.get("path", "")
             route = path if path in _ROUTES else "other"
             self.metrics.http_requests.labels(route, str(status)).inc()
-            quiet = path in _QUIET or (path == _RPC and status in (200, 204))
+            quiet = path in _QUIET or ((path == _RPC or path in _MCP) and status in (200, 202, 204))
             level = logging.DEBUG if quiet else logging.INFO
             if logger.isEnabledFor(level):
                 logger.log(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import anyio.to_thread
 from prometheus_client import CollectorRegistry
@@ -55,3 +56,21 @@ def dispatch_on(dispatcher: Dispatcher, context: Callable[[str], object]) -> Dis
         return await anyio.to_thread.run_sync(dispatcher.reply, payload, ctx)
 
     return dispatch
+
+
+# method, params, authenticated agent → the JSON-RPC reply object (`result` or `error`)
+Call = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]
+
+
+def call_on(dispatcher: Dispatcher, context: Callable[[str], object]) -> Call:
+    """`Call` running one method through `dispatcher` with the handler context `context(agent)`,
+    on the event loop or a worker thread as `dispatch_on` decides: the same pipeline (validation,
+    error texts, metrics, log line) and the same handler as the method's `POST /cstp` twin."""
+
+    async def call(method: str, params: dict[str, Any], agent: str) -> dict[str, Any]:
+        ctx = context(agent)
+        if dispatcher.inline(dispatcher.request(method, params)):
+            return dispatcher.call(method, params, ctx)
+        return await anyio.to_thread.run_sync(dispatcher.call, method, params, ctx)
+
+    return call
