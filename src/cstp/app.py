@@ -31,6 +31,8 @@ from cstp.domain.ports import DecisionStore, Embedder, Vector
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
+from cstp.domain.snapshot import BackupService, Snapshots
+from cstp.domain.transfer import TransferService
 from cstp.methods import (
     analytics,
     browse,
@@ -42,6 +44,8 @@ from cstp.methods import (
     query,
     update,
 )
+from cstp.methods import backup as backup_methods
+from cstp.methods import transfer as transfer_methods
 from cstp.methods.context import CallContext, Services
 from cstp.methods.errors import ERRORS
 from cstp.rpc import Dispatcher
@@ -61,6 +65,8 @@ from cstp.web.state import WebState, dispatch_on
 logger = logging.getLogger("cstp")
 
 BATCH_THREADS = 16
+# Methods whose requests may be up to CSTP_IMPORT_MAX_BODY_BYTES (the others: CSTP_MAX_BODY_BYTES).
+BULK_METHODS = frozenset({"cstp.importDecisions", "cstp.restoreWrite"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +76,8 @@ class Adapters:
 
     store: DecisionStore
     embedder: Embedder
+    # Raw collection access for backup/restore; taken from the store when it offers `snapshots()`.
+    snapshots: Snapshots | None = None
 
 
 def all_methods() -> MethodTable:
@@ -84,6 +92,8 @@ def all_methods() -> MethodTable:
         analytics.METHODS,
         update.METHODS,
         graph.METHODS,
+        transfer_methods.METHODS,
+        backup_methods.METHODS,
     )
 
 
@@ -156,7 +166,12 @@ def _timed_adapters(
     raw_store = given.store if given else build_store(settings, embedder.space)
     store: DecisionStore = TimedStore(raw_store, lambda op, s: metrics.store_latency.labels(op).observe(s))
     stack.callback(store.close)
-    return Adapters(store, embedder)
+    from cstp.adapters.chroma.store import ChromaStore
+
+    snapshots = given.snapshots if given and given.snapshots else None
+    if snapshots is None and isinstance(raw_store, ChromaStore):
+        snapshots = raw_store.snapshots()
+    return Adapters(store, embedder, snapshots)
 
 
 def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Services:
@@ -184,7 +199,19 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     )
     search = SearchService(store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()))
     graph_service = GraphService(store, decision_service)
-    return Services(decision_service, search, guardrail_service, settings.agent_name, graph=graph_service)
+    # Imports embed in one call per request (the embedder batches by CSTP_EMBED_BATCH_SIZE) and
+    # bypass the group commit: a bulk batch is its own group.
+    transfer = TransferService(store, lambda texts: embedder.embed(texts, "document"), decision_service)
+    backup = BackupService(adapters.snapshots, decision_service) if adapters.snapshots else None
+    return Services(
+        decision_service,
+        search,
+        guardrail_service,
+        settings.agent_name,
+        graph=graph_service,
+        transfer=transfer,
+        backup=backup,
+    )
 
 
 def _web_state(
@@ -218,6 +245,8 @@ def _web_state(
         a2a_card=a2a_card(settings, table, __version__),
         registry=metrics.registry,
         max_body_bytes=settings.max_body_bytes,
+        bulk_body_bytes=settings.import_max_body_bytes,
+        bulk_methods=BULK_METHODS,
         version=__version__,
         started=time.monotonic(),
     )

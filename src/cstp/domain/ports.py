@@ -26,6 +26,9 @@ from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Decision, ScoredDecision
 
 Vector = Sequence[float]
+# What `DecisionStore.page` returns. Named because the stores define a method called `list`, which
+# hides the builtin inside their class bodies (as `edges.EdgeList`).
+DecisionPage = list[Decision]
 Purpose = Literal["document", "query"]
 
 
@@ -49,6 +52,10 @@ class DecisionStore(Protocol):
         """The record with exactly this id, or None."""
         ...
 
+    def get_many(self, decision_ids: Collection[str]) -> dict[str, Decision]:
+        """id → record for every id in `decision_ids` that exists (one read, for bulk imports)."""
+        ...
+
     def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
         """Up to `limit` record ids starting with `prefix`, ascending; an empty prefix matches none.
 
@@ -67,6 +74,15 @@ class DecisionStore(Protocol):
 
     def scan(self, flt: DecisionFilter | None = None) -> Iterator[Decision]:
         """Every record matching `flt` (all when None), in no particular order, read in batches."""
+        ...
+
+    def page(self, flt: DecisionFilter | None, offset: int, limit: int) -> DecisionPage:
+        """Up to `limit` records matching `flt` (all when None), skipping the first `offset`.
+
+        The order is the store's insertion order, which neither updates nor new records change for
+        records already stored: paging from 0 while others write sees every record that existed
+        when paging began exactly once (exports page through a running server this way).
+        """
         ...
 
     def count(self) -> int:

@@ -8,6 +8,8 @@ from cstp.domain.decisions import DecisionService
 from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
 from cstp.domain.search import SearchService
+from cstp.domain.snapshot import BackupService
+from cstp.domain.transfer import TransferService
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +21,8 @@ class Services:
     guardrails: GuardrailService
     agent_name: str  # the server's name, echoed as `agent` in results
     graph: GraphService
+    transfer: TransferService | None = None  # bulk import / export (cstp.importDecisions ...)
+    backup: BackupService | None = None  # raw collection snapshots; None when the store has none
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import DecisionStore, Embedder, Purpose, Vector
+from cstp.domain.ports import DecisionPage, DecisionStore, Embedder, Purpose, Vector
 from cstp.domain.records import Decision, ScoredDecision
 
 Observe = Callable[[str, float], None]
@@ -39,6 +39,10 @@ class TimedStore:
         result: Decision | None = self._timed("get", self._inner.get, decision_id)
         return result
 
+    def get_many(self, decision_ids: Collection[str]) -> dict[str, Decision]:
+        result: dict[str, Decision] = self._timed("get_many", self._inner.get_many, decision_ids)
+        return result
+
     def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
         result: list[str] = self._timed("ids_with_prefix", self._inner.ids_with_prefix, prefix, limit)
         return result
@@ -53,6 +57,10 @@ class TimedStore:
 
     def scan(self, flt: DecisionFilter | None = None) -> Iterator[Decision]:
         return self._inner.scan(flt)
+
+    def page(self, flt: DecisionFilter | None, offset: int, limit: int) -> DecisionPage:
+        result: DecisionPage = self._timed("page", self._inner.page, flt, offset, limit)
+        return result
 
     def count(self) -> int:
         result: int = self._timed("count", self._inner.count)

@@ -55,11 +55,12 @@ from cstp.adapters.chroma.schema import (
     record_vector,
     where_for,
 )
+from cstp.adapters.chroma.snapshot import ChromaSnapshots
 from cstp.adapters.chroma.strategies import Hit, nearest_matching, newest_matching
 from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.errors import ConfigError, StoreUnavailable
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import Vector
+from cstp.domain.ports import DecisionPage, Vector
 from cstp.domain.records import Decision, ScoredDecision
 
 # Writes are sent in chunks below the server's max batch (5461 items for 1.5.9, see
@@ -92,6 +93,7 @@ class ChromaStore:
             raise ConfigError(f"embedding space name {space!r} is reserved")
         self._open_client = open_client
         self._space = space
+        self._prefix = prefix
         self._records_name = collection_name(prefix, _RECORDS)
         self._index_name = collection_name(prefix, space)
         self._lock = threading.RLock()
@@ -188,6 +190,20 @@ class ChromaStore:
         metadatas = found["metadatas"] or []
         return decision_from_metadata(dict(metadatas[0])) if metadatas else None
 
+    def get_many(self, decision_ids: Iterable[str]) -> dict[str, Decision]:
+        """id → record for the ids that exist, read in chunks of READ_PAGE ids."""
+        ids = list(dict.fromkeys(decision_ids))
+        if not ids:
+            return {}
+        records, _ = self._collections()
+        found: dict[str, Decision] = {}
+        for start in range(0, len(ids), READ_PAGE):
+            with self._errors.call("get"):
+                result = records.get(ids=ids[start : start + READ_PAGE], include=["metadatas"])
+            for i, meta in rows(result):
+                found[i] = decision_from_metadata(meta)
+        return found
+
     def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
         """Up to `limit` ids starting with `prefix`, ascending; an empty prefix matches nothing.
 
@@ -254,6 +270,16 @@ class ChromaStore:
             for _, meta in rows(page):
                 yield decision_from_metadata(meta)
 
+    def page(self, flt: DecisionFilter | None, offset: int, limit: int) -> DecisionPage:
+        """One `get` with offset and limit (Chroma returns records in insertion order)."""
+        if limit <= 0 or (flt is not None and is_unsatisfiable(flt)):
+            return []
+        records, _ = self._collections()
+        where = where_for(flt) if flt is not None else None
+        with self._errors.call("read"):
+            result = records.get(where=where, include=["metadatas"], limit=limit, offset=max(offset, 0))
+        return [decision_from_metadata(meta) for _, meta in rows(result)]
+
     def count(self) -> int:
         """Number of records."""
         records, _ = self._collections()
@@ -318,6 +344,15 @@ class ChromaStore:
     def edges(self, node_ids: Iterable[str], direction: Direction = "both") -> EdgeList:
         """Every edge touching `node_ids` in `direction` (a `where` on source/target)."""
         return self._edges.touching(node_ids, direction)
+
+    def snapshots(self) -> ChromaSnapshots:
+        """Raw access to every collection of this deployment, for backup and restore."""
+
+        def written() -> None:
+            self._forget_collections()  # a restore may have created the collections under us
+            self._bump_revision()
+
+        return ChromaSnapshots(self._connected, self._prefix, self._errors, written)
 
     def ping(self) -> None:
         """Heartbeat plus a record count: proves the server answers and the collection exists."""
