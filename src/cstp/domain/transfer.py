@@ -124,7 +124,7 @@ def entry_from_line(line: Mapping[str, Any]) -> Entry:
     decision = decision_from_record(record)
     if not isinstance(raw_edges, list):
         raise InvalidInput("edges must be a list", field="edges")
-    edges = tuple(_edge(e, decision.id) for e in raw_edges)
+    edges = tuple(_edge(e, decision.id, decision.date) for e in raw_edges)
     return Entry(decision, edges)
 
 
@@ -198,7 +198,9 @@ def _is_iso(value: Any) -> bool:
     return True
 
 
-def _edge(raw: Any, source: str) -> Edge:
+def _edge(raw: Any, source: str, default_date: datetime) -> Edge:
+    """An edge leaving `source`; one without a creation time (older side files) gets the date of
+    its source decision."""
     if not isinstance(raw, Mapping):
         raise InvalidInput("an edge must be an object", field="edges")
     if raw.get("source", source) != source:
@@ -210,7 +212,7 @@ def _edge(raw: Any, source: str) -> Edge:
         raise InvalidInput(f"edge type {edge_type!r} is unknown", field="edges")
     if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
         raise InvalidInput("edge weight must be a positive number", field="edges")
-    created = raw.get("created_at")
+    created = raw.get("created_at") or default_date.isoformat()
     if not _is_iso(created):
         raise InvalidInput("edge created_at must be an ISO 8601 date", field="edges")
     return Edge(
