@@ -57,12 +57,12 @@ def serve(settings_factory: Any, tmp_path: Path) -> Iterator[Callable[..., LiveS
 
     def start(name: str = "a", **overrides: Any) -> LiveServer:
         data_dir = tmp_path / name
-        settings = settings_factory(
-            data_dir=data_dir,
-            auth_tokens=f"tester:{TOKEN},guest:{GUEST_TOKEN}",
-            admin_agents="tester",
-            **overrides,
-        )
+        values: dict[str, Any] = {
+            "data_dir": data_dir,
+            "auth_tokens": f"tester:{TOKEN},guest:{GUEST_TOKEN}",
+            "admin_agents": "tester",
+        }
+        settings = settings_factory(**(values | overrides))
         store = ChromaStore.embedded(data_dir / "chroma", prefix="cstp", space=HashEmbedder.space)
         app = create_app(settings, adapters=Adapters(store, HashEmbedder()))
         port = free_port()

@@ -22,12 +22,13 @@ from tests.methods import (
     test_query,
     test_reason_stats,
     test_record_get_review,
+    test_transfer_methods,
     test_update_decision,
 )
 from tests.methods.test_query import ids, q
 from tests.web import test_http_surface
 
-_FIXTURES = {"seeded", "reviewed", "guarded", "aged", "learnt", "seed", "prs", "add", "chain"}
+_FIXTURES = {"seeded", "reviewed", "guarded", "aged", "learnt", "seed", "prs", "add", "chain", "admin"}
 for _module in (
     test_http_surface,
     test_calibration,
@@ -40,6 +41,7 @@ for _module in (
     test_analytics,
     test_reason_stats,
     test_update_decision,
+    test_transfer_methods,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") or _name in _FIXTURES:

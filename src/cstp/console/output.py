@@ -25,8 +25,9 @@ def emit_json(value: Any) -> None:
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     t = Table(title=title, show_lines=False, header_style="bold")
-    for column in columns:
-        t.add_column(column, overflow="fold")
+    for n, column in enumerate(columns):
+        # The first column is the key (an id): never broken across lines, so it can be copied.
+        t.add_column(column, overflow="fold", no_wrap=n == 0)
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
     out.print(t)
