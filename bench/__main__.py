@@ -53,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-workdir", action="store_true", help="keep data directories and logs")
     p.add_argument(
         "--only",
-        choices=["http-floor"],
-        help="run one scenario: http-floor (a trivial method against the reference server's figures)",
+        choices=["http-floor", "transfer"],
+        help="run one scenario: http-floor (a trivial method against the reference server's figures) "
+        "or transfer (cstp import / export of 10k decisions)",
     )
     p.add_argument("--report", type=Path, help="print the Markdown report of an earlier JSON file and exit")
     return p
@@ -116,8 +117,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(h: Harness, args: argparse.Namespace) -> None:
-    from bench.scenarios import docker_ops, guardrails, http_floor, queries
+    from bench.scenarios import docker_ops, guardrails, http_floor, queries, transfer
 
+    if args.only == "transfer":
+        from cstp.adapters.onnx_embedder import OnnxEmbedder
+
+        only = OnnxEmbedder()
+        try:
+            transfer.run(h, only)
+        finally:
+            only.close()
+        h.docker = {"skipped": "--only transfer"}
+        return
     http_floor.run(h)
     if args.only == "http-floor":
         h.docker = {"skipped": "--only http-floor"}
@@ -134,6 +145,7 @@ def _run(h: Harness, args: argparse.Namespace) -> None:
     source = "from the cache" if real.cached else f"embedded in {real.embed_seconds:.1f}s"
     h.log(f"{len(real.matrix)} real document vectors, {source}")
     queries.run(h, embedder, real)
+    transfer.run(h, embedder)
     guardrails.run(h)
     if args.no_docker:
         h.docker = {"skipped": "--no-docker"}

@@ -96,6 +96,9 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         True,
         "×",
     )
+    t = data["floors"].get("transfer") or {}
+    add("cstp import at 10k ÷ batched-embedding ceiling (same run)", t.get("import_vs_ceiling"), 0.8, True, "×")
+    add("cstp export at 10k", t.get("export_per_s"), 5000, True, "decisions/s")
     d = data.get("docker") or {}
     add("container start → /ready 200 (median)", d.get("start_to_ready_median_s"), 2.0, False, "s")
     add("docker stop → exit, idle (median)", d.get("stop_median_s"), 1.0, False, "s")
@@ -183,6 +186,22 @@ def markdown(data: dict[str, Any]) -> str:
                 ["cstp", int(c.removeprefix("c=")), m["rps"], m["p50_ms"], m["p99_ms"], m["server_cpu_ms"]]
             )
         parts.append(_table(["server", "c", "req/s", "p50 ms", "p99 ms", "server CPU ms/req"], hrows))
+    t = fl.get("transfer")
+    if t:
+        parts += ["", f"## Transfer: cstp import / export of {t['size']:,} decisions (embedded, ONNX)", ""]
+        parts.append(
+            _table(
+                ["figure", "value"],
+                [
+                    ["import, decisions/s", t["import_per_s"]],
+                    ["batched-embedding ceiling, docs/s (same model, same run)", t["embed_ceiling_docs_per_s"]],
+                    ["import ÷ ceiling", t["import_vs_ceiling"]],
+                    ["re-import (all unchanged), decisions/s", t["reimport_unchanged_per_s"]],
+                    ["export, decisions/s", t["export_per_s"]],
+                    ["export file, bytes", t["export_bytes"]],
+                ],
+            )
+        )
     parts += ["", "## Floors (in-process, same model, same collections)", ""]
     frows = []
     for store, sizes in fl.get("embed_query", {}).items():
