@@ -97,7 +97,13 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         "×",
     )
     t = data["floors"].get("transfer") or {}
-    add("cstp import at 10k ÷ batched-embedding ceiling (same run)", t.get("import_vs_ceiling"), 0.8, True, "×")
+    add(
+        "cstp import at 10k ÷ batched-embedding ceiling (same run)",
+        t.get("import_vs_ceiling"),
+        0.8,
+        True,
+        "×",
+    )
     add("cstp export at 10k", t.get("export_per_s"), 5000, True, "decisions/s")
     d = data.get("docker") or {}
     add("container start → /ready 200 (median)", d.get("start_to_ready_median_s"), 2.0, False, "s")
@@ -194,7 +200,10 @@ def markdown(data: dict[str, Any]) -> str:
                 ["figure", "value"],
                 [
                     ["import, decisions/s", t["import_per_s"]],
-                    ["batched-embedding ceiling, docs/s (same model, same run)", t["embed_ceiling_docs_per_s"]],
+                    [
+                        "batched-embedding ceiling, docs/s (same model, same run)",
+                        t["embed_ceiling_docs_per_s"],
+                    ],
                     ["import ÷ ceiling", t["import_vs_ceiling"]],
                     ["re-import (all unchanged), decisions/s", t["reimport_unchanged_per_s"]],
                     ["export, decisions/s", t["export_per_s"]],

@@ -40,7 +40,9 @@ def _cli(url: str, token: str, *args: str) -> tuple[float, Any]:
     from cstp.console.main import app
 
     started = time.perf_counter()
-    result = CliRunner().invoke(app, ["--url", url, "--token", token, "--json", *args], catch_exceptions=False)
+    result = CliRunner().invoke(
+        app, ["--url", url, "--token", token, "--json", *args], catch_exceptions=False
+    )
     seconds = time.perf_counter() - started
     if result.exit_code != 0:
         raise RuntimeError(f"cstp {args[0]} failed ({result.exit_code}): {result.stderr[-500:]}")
@@ -71,7 +73,9 @@ def run(h: Harness, embedder: Any, size: int = SIZE) -> None:
         seconds, result = _cli(url, h.token, "import", str(lines))
         report = json.loads(result.stdout)
         if report["imported"] != size or report["skipped"]:
-            raise RuntimeError(f"import reported {report['imported']} imported, {len(report['skipped'])} skipped")
+            raise RuntimeError(
+                f"import reported {report['imported']} imported, {len(report['skipped'])} skipped"
+            )
         import_rate = size / seconds
 
         again_s, again = _cli(url, h.token, "import", str(lines))
