@@ -6,8 +6,7 @@ reached; 2 a usage error (typer/click's own code, also used for bad option value
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +83,3 @@ def session_of(ctx: typer.Context) -> Session:
     assert isinstance(session, Session)
     return session
 
-
-def env_default(name: str, fallback: str) -> Callable[[], str]:
-    return lambda: os.environ.get(name, fallback)
