@@ -174,3 +174,13 @@ def test_a_killed_import_resumes_without_duplicates(serve, tmp_path):
     assert server.result("cstp.getStats")["total"] == total
     listed = server.result("cstp.listDecisions", {"limit": 500, "tags": ["t3"]})
     assert listed["total"] == total // 5
+
+
+def test_an_import_the_server_refuses_stops_with_exit_1_and_says_how_to_resume(serve, cli, tmp_path):
+    server = serve()
+    file = tmp_path / "one.jsonl"
+    record = {"id": "r0000001", "decision": "x", "confidence": 0.5, "date": "2026-01-01T00:00:00+00:00"}
+    file.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    result = cli(server, "import", str(file), token=GUEST_TOKEN)
+    assert result.exit_code == 1
+    assert "Error -32003" in result.stderr and "run the same command again to resume" in result.stderr

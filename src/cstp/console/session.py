@@ -82,4 +82,3 @@ def session_of(ctx: typer.Context) -> Session:
     session = ctx.obj
     assert isinstance(session, Session)
     return session
-

@@ -19,6 +19,7 @@ from typing import IO, Annotated, Any
 
 import typer
 
+from cstp.client import RpcFailure, TransportFailure
 from cstp.console import output, sources
 from cstp.console.progress import bar
 from cstp.console.session import Session, failures, session_of, usage_error
@@ -158,8 +159,16 @@ def import_(
         pending: list[tuple[list[sources.Item], Future[Any]]] = []
 
         def settle(batch: list[sources.Item], future: Future[Any]) -> None:
-            with failures():
+            try:
                 report = future.result()
+            except (RpcFailure, TransportFailure):
+                # What was stored stays stored: say so, and that running again resumes.
+                output.err.print(
+                    f"stopped: imported {tally.imported}, unchanged {tally.unchanged} so far; "
+                    "run the same command again to resume"
+                )
+                with failures():
+                    raise
             _tally(tally, batch, report)
             progress.advance(task, len(batch))
 
