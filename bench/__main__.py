@@ -53,10 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-workdir", action="store_true", help="keep data directories and logs")
     p.add_argument(
         "--only",
-        choices=["http-floor", "guardrails", "mcp"],
+        choices=["http-floor", "guardrails", "mcp", "transfer"],
         help="run one scenario: http-floor (a trivial method against the reference server's figures), "
-        "guardrails (checkGuardrails with 10 and 200 rules, and with circuit breakers) "
-        "or mcp (MCP tool calls against their JSON-RPC twins)",
+        "guardrails (checkGuardrails with 10 and 200 rules, and with circuit breakers), "
+        "mcp (MCP tool calls against their JSON-RPC twins) "
+        "or transfer (cstp import / export of 10k decisions)",
     )
     p.add_argument("--report", type=Path, help="print the Markdown report of an earlier JSON file and exit")
     return p
@@ -118,11 +119,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(h: Harness, args: argparse.Namespace) -> None:
-    from bench.scenarios import docker_ops, guardrails, http_floor, mcp, queries
+    from bench.scenarios import docker_ops, guardrails, http_floor, mcp, queries, transfer
 
     if args.only == "mcp":
         mcp.run(h)
         h.docker = {"skipped": "--only mcp"}
+        return
+    if args.only == "transfer":
+        from cstp.adapters.onnx_embedder import OnnxEmbedder
+
+        only = OnnxEmbedder()
+        try:
+            transfer.run(h, only)
+        finally:
+            only.close()
+        h.docker = {"skipped": "--only transfer"}
         return
     http_floor.run(h)
     if args.only == "http-floor":
@@ -145,6 +156,7 @@ def _run(h: Harness, args: argparse.Namespace) -> None:
     source = "from the cache" if real.cached else f"embedded in {real.embed_seconds:.1f}s"
     h.log(f"{len(real.matrix)} real document vectors, {source}")
     queries.run(h, embedder, real)
+    transfer.run(h, embedder)
     guardrails.run(h)
     if args.no_docker:
         h.docker = {"skipped": "--no-docker"}

@@ -192,6 +192,7 @@ def start_cstp(
     guardrails: Path | None = None,
     ready_timeout: float = 600.0,
     log_level: str = "WARNING",
+    extra_env: Mapping[str, str] | None = None,
 ) -> Proc:
     """Start `cstp-server` on a free port and wait for /ready 200 (start time in info)."""
     port = free_port()
@@ -208,6 +209,7 @@ def start_cstp(
         env["CHROMA_URL"] = chroma_url
     if guardrails is not None:
         env["GUARDRAILS_PATHS"] = str(guardrails)
+    env.update(extra_env or {})
     argv = [str(VENV_BIN / "cstp-server")]
     proc = reg.start(name, argv, clean_env(env), logs / f"cstp-{name}-{port}.log", port)
     proc.info["ready_s"] = wait_http(proc, f"http://{HOST}:{port}/ready", ready_timeout)

@@ -123,6 +123,15 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         True,
         "×",
     )
+    t = data["floors"].get("transfer") or {}
+    add(
+        "cstp import at 10k ÷ batched-embedding ceiling (same run)",
+        t.get("import_vs_ceiling"),
+        0.8,
+        True,
+        "×",
+    )
+    add("cstp export at 10k", t.get("export_per_s"), 5000, True, "decisions/s")
     d = data.get("docker") or {}
     add("container start → /ready 200 (median)", d.get("start_to_ready_median_s"), 2.0, False, "s")
     add("docker stop → exit, idle (median)", d.get("stop_median_s"), 1.0, False, "s")
@@ -229,6 +238,25 @@ def markdown(data: dict[str, Any]) -> str:
         ]
         headers = ["tool", "twin", "tool p50 ms", "twin p50 ms", "extra ms", "tool CPU ms", "twin CPU ms"]
         parts.append(_table(headers, mrows))
+    t = fl.get("transfer")
+    if t:
+        parts += ["", f"## Transfer: cstp import / export of {t['size']:,} decisions (embedded, ONNX)", ""]
+        parts.append(
+            _table(
+                ["figure", "value"],
+                [
+                    ["import, decisions/s", t["import_per_s"]],
+                    [
+                        "batched-embedding ceiling, docs/s (same model, same run)",
+                        t["embed_ceiling_docs_per_s"],
+                    ],
+                    ["import ÷ ceiling", t["import_vs_ceiling"]],
+                    ["re-import (all unchanged), decisions/s", t["reimport_unchanged_per_s"]],
+                    ["export, decisions/s", t["export_per_s"]],
+                    ["export file, bytes", t["export_bytes"]],
+                ],
+            )
+        )
     parts += ["", "## Floors (in-process, same model, same collections)", ""]
     frows = []
     for store, sizes in fl.get("embed_query", {}).items():

@@ -35,7 +35,9 @@ from cstp.domain.ports import BreakerStore, DecisionStore, Embedder, TrackerStor
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
+from cstp.domain.snapshot import BackupService, Snapshots
 from cstp.domain.tracker import Tracker
+from cstp.domain.transfer import TransferService
 from cstp.methods import (
     analytics,
     breakers,
@@ -53,6 +55,8 @@ from cstp.methods import (
     update,
     workflow,
 )
+from cstp.methods import backup as backup_methods
+from cstp.methods import transfer as transfer_methods
 from cstp.methods.context import CallContext, Services
 from cstp.methods.errors import ERRORS
 from cstp.rpc import Dispatcher
@@ -78,6 +82,8 @@ logger = logging.getLogger("cstp")
 
 BATCH_THREADS = 16
 WORKFLOW_THREADS = 16
+# Methods whose requests may be up to CSTP_IMPORT_MAX_BODY_BYTES (the others: CSTP_MAX_BODY_BYTES).
+BULK_METHODS = frozenset({"cstp.importDecisions", "cstp.restoreWrite"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +99,9 @@ class Adapters:
     # The deliberation tracker's rows; None: the decision store's own (`tracker()` of a Chroma
     # store), or process memory for a store without one.
     tracker: TrackerStore | None = None
+
+    # Raw collection access for backup/restore; taken from the store when it offers `snapshots()`.
+    snapshots: Snapshots | None = None
 
 
 def all_methods() -> MethodTable:
@@ -114,6 +123,8 @@ def all_methods() -> MethodTable:
             workflow.METHODS,
             session.METHODS,
             ready.METHODS,
+            transfer_methods.METHODS,
+            backup_methods.METHODS,
         )
     )
 
@@ -188,7 +199,12 @@ def _timed_adapters(
     store: DecisionStore = TimedStore(raw_store, lambda op, s: metrics.store_latency.labels(op).observe(s))
     stack.callback(store.close)
     breaker_log = (given.breakers if given else None) or breaker_store_of(raw_store)
-    return Adapters(store, embedder, breaker_log, tracker_store(given, raw_store))
+    from cstp.adapters.chroma.store import ChromaStore
+
+    snapshots = given.snapshots if given and given.snapshots else None
+    if snapshots is None and isinstance(raw_store, ChromaStore):
+        snapshots = raw_store.snapshots()
+    return Adapters(store, embedder, breaker_log, tracker_store(given, raw_store), snapshots)
 
 
 def tracker_store(given: Adapters | None, raw_store: DecisionStore) -> TrackerStore:
@@ -265,6 +281,10 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         session_ttl=settings.tracker_session_ttl,
         history_size=settings.tracker_history_size,
     )
+    # Imports embed in one call per request (the embedder batches by CSTP_EMBED_BATCH_SIZE) and
+    # bypass the group commit: a bulk batch is its own group.
+    transfer = TransferService(store, lambda texts: embedder.embed(texts, "document"), decision_service)
+    backup = BackupService(adapters.snapshots, decision_service) if adapters.snapshots else None
     return Services(
         decision_service,
         search,
@@ -275,6 +295,8 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         tracker=deliberation,
         digest=DigestCache(store),
         pool=pool,
+        transfer=transfer,
+        backup=backup,
     )
 
 
@@ -330,6 +352,8 @@ def _web_state(
         a2a_card=a2a_card(settings, table, __version__, names),
         registry=metrics.registry,
         max_body_bytes=settings.max_body_bytes,
+        bulk_body_bytes=settings.import_max_body_bytes,
+        bulk_methods=BULK_METHODS,
         version=__version__,
         started=time.monotonic(),
     )

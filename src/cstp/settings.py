@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         "INFO", validation_alias=_env("LOG_LEVEL")
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias=_env("CSTP_MAX_BODY_BYTES"))
+    # Body limit of the bulk methods (cstp.importDecisions, cstp.restoreWrite): a page of
+    # thousands of records, or of vectors, is larger than any agent call.
+    import_max_body_bytes: int = Field(
+        67_108_864, ge=1024, validation_alias=_env("CSTP_IMPORT_MAX_BODY_BYTES")
+    )
     shutdown_timeout: float = Field(7.0, gt=0, le=300, validation_alias=_env("CSTP_SHUTDOWN_TIMEOUT"))
 
     # --- agent card -----------------------------------------------------------------------------
@@ -255,6 +260,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "data_dir": "data_dir",
         "log_level": "log_level",
         "max_body_bytes": "max_body_bytes",
+        "import_max_body_bytes": "import_max_body_bytes",
         "shutdown_timeout": "shutdown_timeout",
         "mcp_allowed_origins": "mcp_allowed_origins",
     },

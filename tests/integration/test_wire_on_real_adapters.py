@@ -24,6 +24,7 @@ from tests.methods import (
     test_query,
     test_reason_stats,
     test_record_get_review,
+    test_transfer_methods,
     test_update_decision,
     test_workflow,
 )
@@ -46,6 +47,7 @@ _FIXTURES = {
     "live",
     "mcp_seeded",
 }
+_FIXTURES = {"seeded", "reviewed", "guarded", "aged", "learnt", "seed", "prs", "add", "chain", "admin"}
 for _module in (
     test_http_surface,
     test_mcp_http,
@@ -62,6 +64,7 @@ for _module in (
     test_breakers_methods,
     test_capture,
     test_workflow,
+    test_transfer_methods,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") or _name in _FIXTURES:

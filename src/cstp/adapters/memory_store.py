@@ -21,7 +21,7 @@ from cstp.domain.edges import Direction, Edge, EdgeKey, EdgeList, touches
 from cstp.domain.errors import StoreUnavailable
 from cstp.domain.facts import Changes, facts_of
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import Vector
+from cstp.domain.ports import DecisionPage, Vector
 from cstp.domain.records import Decision, ScoredDecision
 
 _FloatArray = npt.NDArray[np.float64]
@@ -90,11 +90,11 @@ class MemoryStore:
             self._check_open()
             return self._data.records.get(decision_id)
 
-    def get_many(self, ids: Sequence[str]) -> list[Decision]:
-        """The records with these ids, in the order given; unknown ids left out."""
+    def get_many(self, decision_ids: Collection[str]) -> dict[str, Decision]:
+        """id → record for the ids that exist."""
         with self._data.lock:
             self._check_open()
-            return [d for i in ids if (d := self._data.records.get(i)) is not None]
+            return {i: self._data.records[i] for i in decision_ids if i in self._data.records}
 
     def changes(self, cursor: int) -> Changes:
         """Facts of the records written after `cursor`, a position in the shared write log.
@@ -162,6 +162,15 @@ class MemoryStore:
             self._check_open()
             snapshot = list(self._data.records.values())
         return (d for d in snapshot if flt is None or flt.matches(d))
+
+    def page(self, flt: DecisionFilter | None, offset: int, limit: int) -> DecisionPage:
+        """Matching records in insertion order (a dict keeps it across updates), from `offset`."""
+        if limit <= 0:
+            return []
+        with self._data.lock:
+            self._check_open()
+            matching = [d for d in self._data.records.values() if flt is None or flt.matches(d)]
+        return matching[max(offset, 0) : max(offset, 0) + limit]
 
     def count(self) -> int:
         """Number of records."""

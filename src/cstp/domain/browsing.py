@@ -61,4 +61,5 @@ class BrowseService:
             return None
         ids, total = page
         # A decision changed since the catalogue caught up is shown as it is now.
-        return browse.Page(self._store.get_many(ids), total)
+        found = self._store.get_many(ids)
+        return browse.Page([found[i] for i in ids if i in found], total)

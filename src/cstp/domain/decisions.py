@@ -12,7 +12,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -213,6 +213,13 @@ class DecisionService:
         score, suggestions = quality(draft)
         warnings = tuple(self._record_policy(d, score, agent)) if self._record_policy else ()
         return Recorded(d, indexed, score, suggestions, warnings)
+
+    def adopt_ids(self, ids: Iterable[str]) -> None:
+        """Count ids written by another path (bulk import, restore) as taken, so `_new_id` never
+        hands one out again. Before `reconcile` has run, the store is asked anyway."""
+        with self._ids_lock:
+            if self._known is not None:
+                self._known.update(ids)
 
     def review(self, decision_id: str, review: ReviewInput, agent: str) -> tuple[Decision, bool]:
         """Attach an outcome to a decision; re-embeds it (the outcome becomes searchable)."""

@@ -4,6 +4,7 @@ CstpError
 ├── InvalidInput            bad value from a caller (names the field)       → -32602
 │   └── AmbiguousId         an id prefix matches several decisions          → -32602 (candidates)
 ├── DecisionNotFound        no decision with that id                        → -32602
+├── NotAllowed              the caller may not use this method (not admin)  → -32003
 ├── GuardrailError          a guardrail file or rule is broken (file, rule) → startup / reload failure
 ├── ConfigError             a setting has an invalid value (names it)      → startup failure
 └── Unavailable             a dependency cannot serve right now             → -32603
@@ -50,6 +51,15 @@ class DecisionNotFound(CstpError):
     def __init__(self, decision_id: str) -> None:
         super().__init__(f"Decision not found: {decision_id}")
         self.decision_id = decision_id
+
+
+class NotAllowed(CstpError):
+    """The authenticated caller may not do this (an operator's method called by a non-admin).
+    `reason` is a stable code for clients (e.g. `not_admin`)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class GuardrailError(CstpError):

@@ -30,6 +30,9 @@ from cstp.domain.records import Decision, ScoredDecision
 from cstp.domain.tracker import Kind, TrackerRow
 
 Vector = Sequence[float]
+# What `DecisionStore.page` returns. Named because the stores define a method called `list`, which
+# hides the builtin inside their class bodies (as `edges.EdgeList`).
+DecisionPage = list[Decision]
 Purpose = Literal["document", "query"]
 
 
@@ -53,8 +56,8 @@ class DecisionStore(Protocol):
         """The record with exactly this id, or None."""
         ...
 
-    def get_many(self, ids: Sequence[str]) -> list[Decision]:
-        """The records with exactly these ids, in the order given; unknown ids are left out."""
+    def get_many(self, decision_ids: Collection[str]) -> dict[str, Decision]:
+        """id → record for every id in `decision_ids` that exists (one read, for bulk imports)."""
         ...
 
     def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
@@ -84,6 +87,15 @@ class DecisionStore(Protocol):
         every server process sharing the store, not only its own. A change may be reported more
         than once (keep the highest rev); none is ever skipped while writes are acknowledged
         within the store's timeout.
+        """
+        ...
+
+    def page(self, flt: DecisionFilter | None, offset: int, limit: int) -> DecisionPage:
+        """Up to `limit` records matching `flt` (all when None), skipping the first `offset`.
+
+        The order is the store's insertion order, which neither updates nor new records change for
+        records already stored: paging from 0 while others write sees every record that existed
+        when paging began exactly once (exports page through a running server this way).
         """
         ...
 

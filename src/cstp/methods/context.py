@@ -10,7 +10,9 @@ from cstp.domain.decisions import DecisionService
 from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
 from cstp.domain.search import SearchService
+from cstp.domain.snapshot import BackupService
 from cstp.domain.tracker import Tracker
+from cstp.domain.transfer import TransferService
 from cstp.runtime.snapshot import DigestCache
 
 
@@ -29,6 +31,8 @@ class Services:
     # The agent-workflow methods' store summaries, and the threads preAction runs its parts on.
     digest: DigestCache | None = None
     pool: Executor | None = None
+    transfer: TransferService | None = None  # bulk import / export (cstp.importDecisions ...)
+    backup: BackupService | None = None  # raw collection snapshots; None when the store has none
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cstp.domain import errors as domain
-from cstp.rpc.errors import ErrorTable, InternalError, InvalidParams, RpcError, Unavailable
+from cstp.rpc.errors import ErrorTable, Forbidden, InternalError, InvalidParams, RpcError, Unavailable
 
 # Unavailable subclass → (fixed message, data.component). Most specific first is not needed: the
 # lookup walks each exception's MRO.
@@ -49,6 +49,7 @@ ERRORS: ErrorTable = {
     domain.InvalidInput: _invalid_input,
     domain.AmbiguousId: _ambiguous,
     domain.DecisionNotFound: _not_found,
+    domain.NotAllowed: lambda e: Forbidden(str(e), {"reason": getattr(e, "reason", None)}),
     # A guardrail file broken at run time: the file and rule go to the log and to /ready.
     domain.GuardrailError: lambda e: InternalError("Guardrails unavailable"),
     domain.ConfigError: lambda e: InternalError("Server misconfigured"),

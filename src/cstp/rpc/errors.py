@@ -64,6 +64,13 @@ class InvalidParams(RpcError):
     message = "Invalid params"
 
 
+class Forbidden(RpcError):
+    """The caller is authenticated but may not call this method; `data.reason` says why."""
+
+    code = codes.FORBIDDEN
+    message = "Forbidden"
+
+
 class InternalError(RpcError):
     """The server failed; details are in the server log under the request id."""
 

@@ -9,7 +9,7 @@ from typing import Any
 from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.facts import Changes
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import DecisionStore, Embedder, Purpose, Vector
+from cstp.domain.ports import DecisionPage, DecisionStore, Embedder, Purpose, Vector
 from cstp.domain.records import Decision, ScoredDecision
 
 Observe = Callable[[str, float], None]
@@ -40,8 +40,8 @@ class TimedStore:
         result: Decision | None = self._timed("get", self._inner.get, decision_id)
         return result
 
-    def get_many(self, ids: Sequence[str]) -> list[Decision]:
-        result: list[Decision] = self._timed("get_many", self._inner.get_many, ids)
+    def get_many(self, decision_ids: Collection[str]) -> dict[str, Decision]:
+        result: dict[str, Decision] = self._timed("get_many", self._inner.get_many, decision_ids)
         return result
 
     def changes(self, cursor: int) -> Changes:
@@ -62,6 +62,10 @@ class TimedStore:
 
     def scan(self, flt: DecisionFilter | None = None) -> Iterator[Decision]:
         return self._inner.scan(flt)
+
+    def page(self, flt: DecisionFilter | None, offset: int, limit: int) -> DecisionPage:
+        result: DecisionPage = self._timed("page", self._inner.page, flt, offset, limit)
+        return result
 
     def count(self) -> int:
         result: int = self._timed("count", self._inner.count)

@@ -59,6 +59,18 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
+def _is_bulk(body: bytes, methods: frozenset[str]) -> bool:
+    """Whether an oversized body is one request to a bulk method (only those may exceed the usual
+    limit; decoding once more costs little next to reading megabytes)."""
+    if not methods:
+        return False
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and payload.get("method") in methods
+
+
 async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -76,13 +88,19 @@ async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
     except Unauthorized as e:
         await _detail(send, 401, e.detail, [(b"www-authenticate", b"Bearer")])
         return
+    # Bulk methods may send up to `bulk_body_bytes`; which method a body calls is known only once
+    # it is read, so a body over the usual limit is read up to the bulk one, then checked.
+    limit = max(state.max_body_bytes, state.bulk_body_bytes if state.bulk_methods else 0)
     try:
-        body = await _read_body(scope, receive, state.max_body_bytes)
+        body = await _read_body(scope, receive, limit)
     except _TooLarge:
-        await _detail(send, 413, f"Request body exceeds {state.max_body_bytes} bytes", [])
+        await _detail(send, 413, f"Request body exceeds {limit} bytes", [])
         return
     except _Disconnected:
         return  # the client is gone: nobody to answer
+    if len(body) > state.max_body_bytes and not _is_bulk(body, state.bulk_methods):
+        await _detail(send, 413, f"Request body exceeds {state.max_body_bytes} bytes", [])
+        return
     token = logs.agent.set(agent)
     try:
         reply = await state.dispatch(body, agent)

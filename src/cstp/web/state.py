@@ -36,6 +36,9 @@ class WebState:
     max_body_bytes: int
     version: str
     started: float  # time.monotonic() at build, for /health's uptime
+    # Requests to `bulk_methods` may be up to `bulk_body_bytes` (CSTP_IMPORT_MAX_BODY_BYTES).
+    bulk_body_bytes: int = 0
+    bulk_methods: frozenset[str] = frozenset()
 
 
 def dispatch_on(dispatcher: Dispatcher, context: Callable[[str], object]) -> Dispatch:

@@ -61,13 +61,14 @@ from cstp.adapters.chroma.schema import (
     record_vector,
     where_for,
 )
+from cstp.adapters.chroma.snapshot import ChromaSnapshots
 from cstp.adapters.chroma.strategies import Hit, nearest_matching, newest_matching
 from cstp.adapters.chroma.tracker import TRACKER, ChromaTracker
 from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.errors import ConfigError, StoreUnavailable
 from cstp.domain.facts import Changes, DecisionFacts
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import Vector
+from cstp.domain.ports import DecisionPage, Vector
 from cstp.domain.records import Decision, ScoredDecision
 
 # Writes are sent in chunks below the server's max batch (5461 items for 1.5.9, see
@@ -106,6 +107,7 @@ class ChromaStore:
             raise ConfigError(f"embedding space name {space!r} is reserved")
         self._open_client = open_client
         self._space = space
+        self._prefix = prefix
         self._records_name = collection_name(prefix, _RECORDS)
         self._index_name = collection_name(prefix, space)
         self._lock = threading.RLock()
@@ -213,15 +215,19 @@ class ChromaStore:
         metadatas = found["metadatas"] or []
         return decision_from_metadata(dict(metadatas[0])) if metadatas else None
 
-    def get_many(self, ids: Sequence[str]) -> list[Decision]:
-        """The records with these ids, in the order given (one read; recent ones from memory)."""
+    def get_many(self, decision_ids: Iterable[str]) -> dict[str, Decision]:
+        """id → record for the ids that exist, read in chunks of READ_PAGE ids."""
+        ids = list(dict.fromkeys(decision_ids))
         if not ids:
-            return []
+            return {}
         records, _ = self._collections()
-        with self._errors.call("get"):
-            found = records.get(ids=list(dict.fromkeys(ids)), include=["metadatas"])
-        by_id = {i: decision_from_metadata(m) for i, m in rows(found)}
-        return [by_id[i] for i in ids if i in by_id]
+        found: dict[str, Decision] = {}
+        for start in range(0, len(ids), READ_PAGE):
+            with self._errors.call("get"):
+                result = records.get(ids=ids[start : start + READ_PAGE], include=["metadatas"])
+            for i, meta in rows(result):
+                found[i] = decision_from_metadata(meta)
+        return found
 
     def changes(self, cursor: int) -> Changes:
         """Facts of the records written after `cursor` (a `written_us` stamp; 0: every record).
@@ -309,6 +315,16 @@ class ChromaStore:
             for _, meta in rows(page):
                 yield decision_from_metadata(meta)
 
+    def page(self, flt: DecisionFilter | None, offset: int, limit: int) -> DecisionPage:
+        """One `get` with offset and limit (Chroma returns records in insertion order)."""
+        if limit <= 0 or (flt is not None and is_unsatisfiable(flt)):
+            return []
+        records, _ = self._collections()
+        where = where_for(flt) if flt is not None else None
+        with self._errors.call("read"):
+            result = records.get(where=where, include=["metadatas"], limit=limit, offset=max(offset, 0))
+        return [decision_from_metadata(meta) for _, meta in rows(result)]
+
     def count(self) -> int:
         """Number of records."""
         records, _ = self._collections()
@@ -377,6 +393,14 @@ class ChromaStore:
     def breaker_store(self) -> ChromaBreakers:
         """The circuit breakers' event log, `<prefix>-breakers`, on this store's client."""
         return self._breakers
+    def snapshots(self) -> ChromaSnapshots:
+        """Raw access to every collection of this deployment, for backup and restore."""
+
+        def written() -> None:
+            self._forget_collections()  # a restore may have created the collections under us
+            self._bump_revision()
+
+        return ChromaSnapshots(self._connected, self._prefix, self._errors, written)
 
     def ping(self) -> None:
         """Heartbeat plus a record count: proves the server answers and the collection exists."""

@@ -1,0 +1,112 @@
+"""`cstp import` and `cstp export` of 10k decisions (2k in quick mode) against a real server.
+
+The import rate is set against the server's batched-embedding ceiling measured in the same run:
+the same model embedding a sample of the same documents in batches, in this process, while the
+server is idle (an import is mostly embedding; the target is ≥ 80% of that ceiling). The export
+rate has no embedding in it: pages of `cstp.exportDecisions` written as JSON Lines (target ≥
+5,000/s). Both run the command's own code in-process (typer's runner), so process start-up is
+not counted; the server is a separate process as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import datagen
+from bench.harness import Harness
+from bench.procs import start_cstp
+
+# 10k decisions in full mode (the target's size); quick mode imports 2k to stay within its budget
+# (an import is mostly embedding: 10k documents take minutes on a small machine).
+SIZES = {"full": 10_000, "quick": 2_000}
+CEILING_SAMPLE = 500
+
+
+def _write_lines(path: Path, n: int) -> list[str]:
+    from cstp.domain.transfer import to_line
+
+    docs = []
+    with path.open("w", encoding="utf-8") as fh:
+        for d in datagen.decisions(n):
+            fh.write(json.dumps(to_line(d, []), ensure_ascii=False) + "\n")
+            docs.append(d.document())
+    return docs
+
+
+def _cli(url: str, token: str, *args: str) -> tuple[float, Any]:
+    from typer.testing import CliRunner
+
+    from cstp.console.main import app
+
+    started = time.perf_counter()
+    result = CliRunner().invoke(
+        app, ["--url", url, "--token", token, "--json", *args], catch_exceptions=False
+    )
+    seconds = time.perf_counter() - started
+    if result.exit_code != 0:
+        raise RuntimeError(f"cstp {args[0]} failed ({result.exit_code}): {result.stderr[-500:]}")
+    return seconds, result
+
+
+def run(h: Harness, embedder: Any, size: int | None = None) -> None:
+    size = size or SIZES[h.config.mode]
+    work = h.workdir / "transfer"
+    work.mkdir(parents=True, exist_ok=True)
+    lines = work / "decisions.jsonl"
+    docs = _write_lines(lines, size)
+    server = start_cstp(
+        h.registry,
+        "transfer",
+        token=h.token,
+        logs=h.workdir,
+        data_dir=work / "data",
+        extra_env={"CSTP_ADMIN_AGENTS": "bench"},
+    )
+    url = f"http://127.0.0.1:{server.port}"
+    try:
+        sample = docs[:CEILING_SAMPLE]
+        embedder.embed(sample[:64], "document")  # warm-up
+        started = time.perf_counter()
+        embedder.embed(sample, "document")
+        ceiling = len(sample) / (time.perf_counter() - started)
+
+        seconds, result = _cli(url, h.token, "import", str(lines))
+        report = json.loads(result.stdout)
+        if report["imported"] != size or report["skipped"]:
+            raise RuntimeError(
+                f"import reported {report['imported']} imported, {len(report['skipped'])} skipped"
+            )
+        import_rate = size / seconds
+
+        again_s, again = _cli(url, h.token, "import", str(lines))
+        if json.loads(again.stdout)["unchanged"] != size:
+            raise RuntimeError("re-import did not report every decision unchanged")
+
+        out = work / "export.jsonl"
+        export_s, exported = _cli(url, h.token, "export", "--out", str(out))
+        count = json.loads(exported.stdout)["exported"]
+        if count != size:
+            raise RuntimeError(f"export wrote {count} decisions, expected {size}")
+    finally:
+        h.registry.stop(server)
+    h.floors["transfer"] = {
+        "size": size,
+        "embed_ceiling_docs_per_s": round(ceiling, 1),
+        "ceiling_sample": len(sample),
+        "import_s": round(seconds, 2),
+        "import_per_s": round(import_rate, 1),
+        "import_vs_ceiling": round(import_rate / ceiling, 3),
+        "reimport_unchanged_per_s": round(size / again_s, 1),
+        "export_s": round(export_s, 2),
+        "export_per_s": round(count / export_s, 1),
+        "export_bytes": out.stat().st_size,
+    }
+    t = h.floors["transfer"]
+    h.log(
+        f"transfer {size}: import {t['import_per_s']:,.0f}/s ({t['import_vs_ceiling']:.0%} of the "
+        f"{t['embed_ceiling_docs_per_s']:,.0f} docs/s embedding ceiling), re-import "
+        f"{t['reimport_unchanged_per_s']:,.0f}/s, export {t['export_per_s']:,.0f}/s"
+    )

@@ -1,0 +1,86 @@
+"""`CstpClient`: one JSON-RPC call per `call`, over a kept-alive httpx connection."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import httpx
+
+
+class RpcFailure(Exception):
+    """The server answered with a JSON-RPC error (its code, message and data)."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class TransportFailure(Exception):
+    """No JSON-RPC answer: the server is unreachable, refused the token, or sent no JSON."""
+
+
+class CstpClient:
+    """Calls `POST <url>/cstp` with a bearer token. Use as a context manager (closes the pool).
+
+    Thread safety: httpx's Client is thread-safe; the id counter is an atomic `itertools.count`.
+    """
+
+    def __init__(self, url: str, token: str | None, *, timeout: float = 60.0) -> None:
+        """`url` is the server's base URL (`http://host:8100`), with or without `/cstp`."""
+        base = url.rstrip("/")
+        self.endpoint = base if base.endswith("/cstp") else f"{base}/cstp"
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(headers=headers, timeout=timeout)
+        self._ids = itertools.count(1)
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """The `result` of `method(params)`; raises RpcFailure or TransportFailure."""
+        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or {}}
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            response = self._http.post(
+                self.endpoint, content=content, headers={"Content-Type": "application/json"}
+            )
+        except httpx.HTTPError as e:
+            raise TransportFailure(f"cannot reach {self.endpoint}: {e}") from None
+        if response.status_code in (401, 403):
+            raise TransportFailure(
+                f"the server refused the token ({response.status_code}: {_detail(response)})"
+            )
+        if response.status_code == 413:
+            raise TransportFailure(f"request too large: {_detail(response)}")
+        if response.status_code != 200:
+            raise TransportFailure(f"HTTP {response.status_code} from {self.endpoint}: {_detail(response)}")
+        try:
+            reply = response.json()
+        except ValueError:
+            raise TransportFailure(f"{self.endpoint} did not answer JSON") from None
+        if not isinstance(reply, dict):
+            raise TransportFailure(f"{self.endpoint} sent an unexpected reply")
+        if "error" in reply and reply["error"] is not None:
+            err = reply["error"]
+            raise RpcFailure(int(err.get("code", 0)), str(err.get("message", "")), err.get("data"))
+        return reply.get("result")
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CstpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"])
+    return response.text[:200]
