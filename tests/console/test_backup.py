@@ -17,10 +17,16 @@ def test_backup_then_restore_into_an_empty_server_gives_identical_results(serve,
     kinds = [c["kind"] for c in manifest["collections"]]
     assert kinds[-1] == "records" and "edges" in kinds and "test-hash-384" in kinds
     target = serve("target")
+    assert target.result("cstp.getStats", {})["total"] == 0
     restored = cli(target, "--json", "restore", str(tmp_path / "bk"))
     assert restored.exit_code == 0, restored.stderr
     assert json.loads(restored.stdout)["reindexed"] == 0  # every vector came back as it was
     assert snapshot_of(target, ids) == snapshot_of(source, ids)
+    # Listing and stats (answered from the browse catalogue, which follows the records' write
+    # stamps) show the restored decisions too.
+    listed = target.result("cstp.listDecisions", {"limit": 500})
+    assert listed["total"] == len(ids) and sorted(d["id"] for d in listed["decisions"]) == sorted(ids)
+    assert target.result("cstp.getStats", {})["total"] == len(ids)
     # The restored server goes on working: new ids are not handed out twice, writes are indexed.
     new = target.result("cstp.recordDecision", {"decision": "After the restore", "confidence": 0.5})
     assert new["id"] not in ids and new["indexed"]

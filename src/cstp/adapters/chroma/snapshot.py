@@ -7,6 +7,7 @@ by name prefix, so one added by a later feature is included without a change her
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from chromadb.api import ClientAPI
 
 from cstp.adapters.chroma.client import collection_name, explicit_vectors_only
 from cstp.adapters.chroma.errors import ChromaErrors
+from cstp.adapters.chroma.schema import RECORD_KEY, WRITTEN_KEY
 from cstp.domain.errors import InvalidInput
 from cstp.domain.snapshot import CollectionInfo, RawItem
 
@@ -89,7 +91,15 @@ class ChromaSnapshots:
                 collection.upsert(
                     ids=[item.id for item in items],
                     embeddings=np.asarray([item.vector for item in items], dtype=np.float32),
-                    metadatas=[item.metadata or None for item in items],  # type: ignore[misc]
+                    metadatas=[_restamped(item.metadata) for item in items],  # type: ignore[misc]
                     documents=documents if any(d is not None for d in documents) else None,  # type: ignore[arg-type]
                 )
         self._on_write()
+
+
+def _restamped(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A restored decision record is written now: its `written_us` becomes now, so the browse
+    catalogue of every server process on this database (which follows `written_us`) sees it."""
+    if not metadata or RECORD_KEY not in metadata:
+        return metadata or None
+    return {**metadata, WRITTEN_KEY: time.time_ns() // 1000}
