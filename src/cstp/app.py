@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import httpx
 from fastapi import FastAPI
 
 from cstp import __version__
@@ -159,6 +160,18 @@ def _timed_adapters(
     return Adapters(store, embedder)
 
 
+def _item_failure(exc: BaseException) -> bool:
+    """Whether a failed shared write may be the fault of one batch member (so each member is
+    retried alone). A timeout or a refused connection anywhere in the cause chain is an outage:
+    retrying once per member would only multiply the wait."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TimeoutError | ConnectionError | httpx.TransportError):
+            return False
+        seen = seen.__cause__ or seen.__context__
+    return True
+
+
 def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Services:
     store, embedder = adapters.store, adapters.embedder
     guardrail_service = GuardrailService(settings.guardrail_dirs)
@@ -174,7 +187,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         store.save(items)
         return [None] * len(items)
 
-    saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(save_batch, 256)
+    saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(save_batch, 256, isolate=_item_failure)
     decision_service = DecisionService(
         store,
         embedder,
