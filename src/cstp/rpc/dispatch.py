@@ -14,7 +14,6 @@ context variables. Params and results are never logged.
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from cstp.rpc.errors import (
     to_rpc_error,
 )
 from cstp.rpc.table import MethodSpec, MethodTable
+from cstp.rpc.values import BadJson, BadValue, check, decode, encode, exact_id, has_surrogate
 
 logger = logging.getLogger("cstp.rpc")
 
@@ -59,7 +59,7 @@ def _reply(req_id: Any, *, result: Any = None, error: RpcError | None = None) ->
 
 
 def _encode(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return encode(obj)
 
 
 def _describe_validation(e: ValidationError) -> InvalidParams:
@@ -76,6 +76,10 @@ def _request_id(obj: dict[str, Any]) -> Any:
         return _NO_ID
     rid = obj["id"]
     if rid is None or isinstance(rid, str) or (isinstance(rid, int | float) and not isinstance(rid, bool)):
+        if not exact_id(rid):
+            # The reply must carry the id the client sent; one that cannot be (a number beyond
+            # double precision or range, a string that is not Unicode) makes the request invalid.
+            raise InvalidRequest("Invalid Request: id cannot be echoed exactly (use a string or an integer)")
         return rid
     raise InvalidRequest("Invalid Request: id must be a string, a number or null")
 
@@ -86,6 +90,8 @@ def _method(obj: dict[str, Any]) -> str:
     method = obj.get("method")
     if not isinstance(method, str) or not method:
         raise InvalidRequest('Invalid Request: "method" must be a non-empty string')
+    if has_surrogate(method):
+        raise InvalidRequest('Invalid Request: "method" is not valid Unicode')
     return method
 
 
@@ -97,6 +103,10 @@ def _params(spec: MethodSpec[Any, Any], obj: dict[str, Any]) -> Any:
         )
     if not isinstance(params, dict):
         raise InvalidParams("Invalid params: params must be an object", {"field": "params"})
+    try:
+        check(params)
+    except BadValue as e:
+        raise InvalidParams(f"Invalid params: {e}", {"field": e.field}) from None
     try:
         return spec.params.model_validate(params)
     except ValidationError as e:
@@ -158,9 +168,9 @@ def _decode(body: bytes) -> Any:
     """The parsed body, or an `_Immediate` reply when it is not JSON."""
     started = time.perf_counter()
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        error = ParseError()
+        return decode(body)
+    except BadJson as e:
+        error = ParseError(f"Parse error: {e}")
     except RecursionError:  # valid JSON nested deeper than the parser's recursion limit
         error = ParseError("Parse error: JSON nested too deeply")
     return _Immediate(_encode(_reply(None, error=error)), error.code, time.perf_counter() - started)
