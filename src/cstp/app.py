@@ -221,12 +221,14 @@ def _web_state(
             lambda: {**services.guardrails.status(), "watching": watcher is not None and watcher.running}
         ),
     )
+    readiness = health.Readiness(probes)
+    stack.callback(readiness.close)
     pairs = auth_pairs(settings)
     admins = admin_agents(settings, pairs)
     return WebState(
         authenticate=Authenticator.from_pairs(pairs).authenticate,
         dispatch=dispatch_on(dispatcher, lambda agent: CallContext(agent, services, admin=agent in admins)),
-        readiness=lambda: health.run_probes(probes),
+        readiness=readiness,
         cstp_card=cstp_card(settings, table, __version__),
         a2a_card=a2a_card(settings, table, __version__),
         registry=metrics.registry,

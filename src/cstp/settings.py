@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias=_env("CSTP_MAX_BODY_BYTES"))
     shutdown_timeout: float = Field(7.0, gt=0, le=300, validation_alias=_env("CSTP_SHUTDOWN_TIMEOUT"))
+    # Listener limits (web.server): request line + headers, header count, and how long a request
+    # may take to arrive complete before it is answered 408 and its connection closed.
+    max_header_bytes: int = Field(32_768, ge=1024, validation_alias=_env("CSTP_MAX_HEADER_BYTES"))
+    max_headers: int = Field(100, ge=8, validation_alias=_env("CSTP_MAX_HEADERS"))
+    request_timeout: float = Field(30.0, gt=0, le=3600, validation_alias=_env("CSTP_REQUEST_TIMEOUT"))
 
     # --- agent card -----------------------------------------------------------------------------
     agent_name: str = Field("cstp", validation_alias=_env("CSTP_AGENT_NAME"))
@@ -207,6 +212,9 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "log_level": "log_level",
         "max_body_bytes": "max_body_bytes",
         "shutdown_timeout": "shutdown_timeout",
+        "max_header_bytes": "max_header_bytes",
+        "max_headers": "max_headers",
+        "request_timeout": "request_timeout",
     },
     "agent": {
         "name": "agent_name",

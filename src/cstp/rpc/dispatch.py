@@ -17,7 +17,7 @@ import contextvars
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import CancelledError, Executor, Future
 from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
@@ -164,6 +164,35 @@ def _call_one(
     return reply
 
 
+def _concurrently(
+    executor: Executor,
+    payload: list[Any],
+    table: MethodTable,
+    ctx: Any,
+    observe: Observer | None,
+    errors: ErrorTable,
+) -> list[Any]:
+    """Each member on the executor, in a copy of the caller's context (request id for the logs).
+    A member the executor refuses or cancels (it shuts down at SIGTERM past the deadline) runs on
+    this thread instead, so every member still gets its reply, and none runs twice."""
+    futures: list[Future[Any] | None] = []
+    for item in payload:
+        c = contextvars.copy_context()
+        try:
+            futures.append(executor.submit(c.run, _call_one, item, table, ctx, observe, errors))
+        except RuntimeError:
+            futures.append(None)
+    replies = []
+    for item, future in zip(payload, futures, strict=True):
+        try:
+            if future is None:
+                raise CancelledError
+            replies.append(future.result())
+        except CancelledError:
+            replies.append(_call_one(item, table, ctx, observe, errors))
+    return replies
+
+
 def _decode(body: bytes) -> Any:
     """The parsed body, or an `_Immediate` reply when it is not JSON."""
     started = time.perf_counter()
@@ -236,14 +265,7 @@ class Dispatcher:
                 # The spec lets a server process batch members in any order, concurrently; the
                 # replies keep request order. Concurrent members share embedding and write batches.
                 # Each member runs in a copy of the caller's context (request id for the logs).
-                contexts = [contextvars.copy_context() for _ in payload]
-                replies = list(
-                    self.executor.map(
-                        lambda c, item: c.run(_call_one, item, table, ctx, observe, errors),
-                        contexts,
-                        payload,
-                    )
-                )
+                replies = _concurrently(self.executor, payload, table, ctx, observe, errors)
             else:
                 replies = [_call_one(item, table, ctx, observe, errors) for item in payload]
             sent = [r for r in replies if r is not _NO_ID]
