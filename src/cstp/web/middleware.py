@@ -119,10 +119,12 @@ class RequestContext:
         try:
             await self.app(scope, receive_noting, send_with_id)
         except asyncio.CancelledError:
-            if not response_started:
-                logger.warning("request cut at shutdown", extra={"path": path})
-                await answer(503, _RPC_CUT if path == _RPC else _HTTP_CUT)
-            raise
+            if response_started:
+                raise
+            # uvicorn cancels what is still running past the shutdown deadline, to end it: once
+            # answered the task ends here (re-raising would only add a traceback to the log).
+            logger.warning("request cut at shutdown", extra={"path": path})
+            await answer(503, _RPC_CUT if path == _RPC else _HTTP_CUT)
         except Exception:
             if disconnected and not response_started:
                 pass  # the client left; what failed was sending to it (logged below)
