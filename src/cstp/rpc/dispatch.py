@@ -32,6 +32,7 @@ from cstp.rpc.errors import (
     to_rpc_error,
 )
 from cstp.rpc.table import MethodSpec, MethodTable
+from cstp.rpc.unknown_params import attach, ignored
 from cstp.rpc.values import BadJson, BadValue, check, decode, encode, exact_id, has_surrogate
 
 logger = logging.getLogger("cstp.rpc")
@@ -145,6 +146,9 @@ def _call_one(
         result = spec.handler(_params(spec, obj), ctx)
         if isinstance(result, BaseModel):
             result = result.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        params = obj.get("params")
+        if params:
+            result = attach(result, ignored(spec.params, params))
         reply = _reply(req_id, result=result)
     except Exception as exc:  # every failure becomes an error object, never a traceback
         error = to_rpc_error(exc, errors)
