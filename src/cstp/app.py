@@ -21,6 +21,7 @@ from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
 from cstp import __version__
@@ -233,6 +234,18 @@ def breaker_store_of(store: DecisionStore) -> BreakerStore:
     return MemoryBreakers()
 
 
+def _item_failure(exc: BaseException) -> bool:
+    """Whether a failed shared write may be the fault of one batch member (so each member is
+    retried alone). A timeout or a refused connection anywhere in the cause chain is an outage:
+    retrying once per member would only multiply the wait."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TimeoutError | ConnectionError | httpx.TransportError):
+            return False
+        seen = seen.__cause__ or seen.__context__
+    return True
+
+
 def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Services:
     store, embedder = adapters.store, adapters.embedder
     guardrail_service = GuardrailService(settings.guardrail_dirs, breaker_store=adapters.breakers)
@@ -248,7 +261,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         store.save(items)
         return [None] * len(items)
 
-    saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(save_batch, 256)
+    saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(save_batch, 256, isolate=_item_failure)
     decision_service = DecisionService(
         store,
         embedder,
@@ -327,6 +340,8 @@ def _web_state(
             lambda: {**services.guardrails.status(), "watching": watcher is not None and watcher.running}
         ),
     )
+    readiness = health.Readiness(probes)
+    stack.callback(readiness.close)
     pairs = auth_pairs(settings)
     admins = admin_agents(settings, pairs)
     authenticate = Authenticator.from_pairs(pairs).authenticate
@@ -347,7 +362,7 @@ def _web_state(
     web = WebState(
         authenticate=authenticate,
         dispatch=dispatch_on(dispatcher, context),
-        readiness=lambda: health.run_probes(probes),
+        readiness=readiness,
         cstp_card=cstp_card(settings, table, __version__, names),
         a2a_card=a2a_card(settings, table, __version__, names),
         registry=metrics.registry,

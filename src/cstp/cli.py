@@ -1,7 +1,14 @@
 """`cstp-server` / `python -m cstp`: parse flags, build settings and the app, serve.
 
-Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 startup failed (a dependency or guardrail file),
-2 invalid configuration.
+Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 startup failed (the port cannot be bound, a
+guardrail file is broken), 2 invalid configuration (tokens included: check-config refuses what the
+server would refuse).
+
+Order at start: settings → bind the port (a port in use fails here, before anything says "ready")
+→ build the app → serve on the bound socket; the lifespan logs "cstp ready". At SIGTERM uvicorn
+stops accepting, lets in-flight requests finish for CSTP_SHUTDOWN_TIMEOUT, cuts the rest (their
+clients get a JSON-RPC error), closes the components; a handler thread still running then does not
+hold the process: it exits at the deadline.
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 # Telemetry off before onnxruntime or chromadb are imported (their import sends nothing then).
@@ -86,34 +95,35 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(settings.log_level, _secrets(settings))
 
     if args.command == "check-config":
-        from cstp.domain.guardrails import load_rules
-
-        try:
-            rules = load_rules(settings.guardrail_dirs)
-        except CstpError as e:
-            return _fail(1, str(e))
-        sys.stdout.write(f"configuration OK; {len(rules.rules)} guardrails loaded\n")
-        return 0
+        return _check_config(settings)
 
     import uvicorn
 
     from cstp.app import create_app
+    from cstp.web.server import bind, guarded_protocol
 
+    try:
+        sock = bind(settings.host, settings.port)
+    except OSError as e:
+        logger.error("cannot listen on %s:%d: %s", settings.host, settings.port, e.strerror or e)
+        return _fail(1, f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}")
     try:
         app = create_app(settings)
     except ConfigError as e:
+        sock.close()
         return _fail(2, str(e))
     except CstpError as e:
+        sock.close()
         logger.error("startup failed: %s", e)
         return _fail(1, f"startup failed: {e}")
     config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
         log_config=None,
         access_log=False,
         server_header=False,
-        timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout)),
+        http=guarded_protocol(settings.max_header_bytes, settings.max_headers, settings.request_timeout),
+        # The closers and the exit need a moment of the deadline too.
+        timeout_graceful_shutdown=max(0.2, settings.shutdown_timeout - _CLOSE_SECONDS),  # type: ignore[arg-type]
         lifespan="on",
     )
     server = uvicorn.Server(config)
@@ -122,8 +132,54 @@ def main(argv: list[str] | None = None) -> int:
     # stop is a success, so the handlers it restores are no-ops and the process exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stopped_gracefully)
-    server.run()
-    return 0 if server.started else 1
+    server.run(sockets=[sock])
+    code = 0 if server.started else 1
+    _exit_if_work_remains(code)
+    return code
+
+
+_CLOSE_SECONDS = 0.3  # of CSTP_SHUTDOWN_TIMEOUT, left for closing the components and exiting
+_JOIN_SECONDS = 0.2
+
+
+def _exit_if_work_remains(code: int) -> None:
+    """The shutdown deadline is the deadline: a handler thread still running (its request was cut
+    and answered) would otherwise hold the interpreter's exit until it finishes. Every component
+    is closed by now, and an acknowledged write is already durable (docs/OPERATIONS.md)."""
+    until = time.monotonic() + _JOIN_SECONDS
+    for thread in threading.enumerate():
+        if thread is threading.current_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, until - time.monotonic()))
+    if any(
+        t.is_alive() and not t.daemon and t is not threading.current_thread() for t in threading.enumerate()
+    ):
+        logger.warning("exiting with request work still running past the shutdown deadline")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _check_config(settings: Settings) -> int:
+    """Validate what the server validates at start, without starting it: tokens and guardrails."""
+    from cstp.domain.guardrails import load_rules
+    from cstp.web.auth import parse_tokens
+
+    if settings.auth_tokens is not None:
+        try:
+            pairs = parse_tokens(settings.auth_tokens.get_secret_value())
+        except ConfigError as e:
+            return _fail(2, str(e))
+        tokens = f"{len(pairs)} token(s)" if pairs else "no token: one will be generated"
+    else:
+        tokens = "no token: one will be generated"
+    try:
+        rules = load_rules(settings.guardrail_dirs)
+    except CstpError as e:
+        return _fail(1, str(e))
+    sys.stdout.write(f"configuration OK; {tokens}; {len(rules.rules)} guardrails loaded\n")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

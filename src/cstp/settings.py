@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         67_108_864, ge=1024, validation_alias=_env("CSTP_IMPORT_MAX_BODY_BYTES")
     )
     shutdown_timeout: float = Field(7.0, gt=0, le=300, validation_alias=_env("CSTP_SHUTDOWN_TIMEOUT"))
+    # Listener limits (web.server): request line + headers, header count, and how long a request
+    # may take to arrive complete before it is answered 408 and its connection closed.
+    max_header_bytes: int = Field(32_768, ge=1024, validation_alias=_env("CSTP_MAX_HEADER_BYTES"))
+    max_headers: int = Field(100, ge=8, validation_alias=_env("CSTP_MAX_HEADERS"))
+    request_timeout: float = Field(30.0, gt=0, le=3600, validation_alias=_env("CSTP_REQUEST_TIMEOUT"))
 
     # --- agent card -----------------------------------------------------------------------------
     agent_name: str = Field("cstp", validation_alias=_env("CSTP_AGENT_NAME"))
@@ -263,6 +268,9 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "import_max_body_bytes": "import_max_body_bytes",
         "shutdown_timeout": "shutdown_timeout",
         "mcp_allowed_origins": "mcp_allowed_origins",
+        "max_header_bytes": "max_header_bytes",
+        "max_headers": "max_headers",
+        "request_timeout": "request_timeout",
     },
     "agent": {
         "name": "agent_name",

@@ -73,3 +73,69 @@ def test_failure_reaches_every_caller_of_that_batch() -> None:
         c.submit([1])
     # The coalescer recovers: leadership was released and the next call runs normally.
     assert c.submit([5]) == [5]
+
+
+def test_one_callers_bad_item_fails_only_that_caller() -> None:
+    """Concurrent writers share a batch; the batch function refuses any batch holding a bad item.
+    Without isolation every writer of that batch would get the error."""
+    gate = threading.Event()
+    batches: list[list[str]] = []
+
+    def save(items: list[str]) -> list[str]:
+        gate.wait(5)  # the first call holds the leader until every writer has queued
+        batches.append(items)
+        if "bad" in items:
+            raise ValueError("store refused an item")
+        return [f"ok:{x}" for x in items]
+
+    c: Coalescer[str, str] = Coalescer(save, max_batch=100)
+    results: dict[str, object] = {}
+
+    def writer(name: str) -> None:
+        try:
+            results[name] = c.submit([name])
+        except ValueError as e:
+            results[name] = e
+
+    names = ["first"] + [f"w{n}" for n in range(14)] + ["bad"]
+    threads = [threading.Thread(target=writer, args=(n,)) for n in names]
+    threads[0].start()
+    time.sleep(0.05)
+    for t in threads[1:]:
+        t.start()
+    time.sleep(0.2)
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert isinstance(results.pop("bad"), ValueError)
+    assert results == {n: [f"ok:{n}"] for n in names if n != "bad"}
+    assert any(len(b) > 2 for b in batches)  # the writers did share a batch
+
+
+def test_isolate_can_decline_the_retry() -> None:
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def down(items: list[int]) -> list[int]:
+        gate.wait(5)
+        calls.append(len(items))
+        raise TimeoutError("store timed out")
+
+    c: Coalescer[int, int] = Coalescer(down, isolate=lambda e: not isinstance(e, TimeoutError))
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            c.submit([n])
+        except TimeoutError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert len(errors) == 6
+    assert sum(calls) == 6  # each item tried once: no per-caller retry after an outage

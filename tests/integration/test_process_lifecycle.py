@@ -81,21 +81,40 @@ def test_sigterm_exits_0_within_the_shutdown_timeout_even_when_work_remains(
 ) -> None:
     with ServerProcess(env_for(tmp_path, CSTP_SHUTDOWN_TIMEOUT="1")) as server:
         server.wait_ready()
-        t = threading.Thread(
-            target=lambda: httpx.post(
-                f"{server.url}/cstp",
-                json=slow_batch(400),
-                timeout=60,
-                headers={"Authorization": f"Bearer {TOKEN}"},
-            ),
-        )
-        t.start()
+        answers: list[httpx.Response | Exception] = []
+
+        def send() -> None:
+            try:
+                answers.append(
+                    httpx.post(
+                        f"{server.url}/cstp",
+                        json=slow_batch(400),
+                        timeout=60,
+                        headers={"Authorization": f"Bearer {TOKEN}"},
+                    )
+                )
+            except httpx.HTTPError as e:
+                answers.append(e)
+
+        threads = [threading.Thread(target=send) for _ in range(4)]
+        for t in threads:
+            t.start()
         time.sleep(0.4)
         sent = time.monotonic()
         server.signal(signal.SIGTERM)
         assert server.wait(15) == 0, server.output()
         assert time.monotonic() - sent < 5  # well inside Docker's 10 s grace period
-        t.join(30)
+        for t in threads:
+            t.join(30)
+        # Requests cut at the deadline are answered JSON-RPC (never a text/plain 500).
+        cut = [a for a in answers if isinstance(a, httpx.Response)]
+        assert cut, answers
+        for response in cut:
+            assert response.headers["content-type"] == "application/json", response.text
+            if response.status_code != 200:
+                assert response.status_code == 503
+                assert response.json()["error"]["code"] == -32603
+        assert "Traceback" not in server.output()
 
 
 def test_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:

@@ -162,3 +162,16 @@ def test_listing_and_stats_on_one_server_follow_the_writes_of_another(
         stats = _eventually(lambda: (s := rpc(b, "cstp.getStats", {})["result"])["total"] == 3 and s)
         assert stats and stats["byStatus"] == {"pending": 2, "reviewed": 1}
         assert _eventually(lambda: b.get("/ready").json()["components"]["store"]["catalogue"] == "loaded")
+def test_an_unreachable_store_at_start_serves_503_until_it_comes(settings_factory: Any) -> None:
+    """docs/OPERATIONS.md: the server starts without its Chroma server (containers start in any
+    order) and says so on /ready and in every store call, instead of exiting."""
+    from tests.serverproc import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with TestClient(create_app(settings_factory(chroma_url=url, chroma_timeout=1))) as c:
+        response = c.get("/ready")
+        assert response.status_code == 503
+        assert response.json()["components"]["store"]["status"] == "ERROR"
+        assert url not in response.text and "127.0.0.1" not in response.text
+        error = rpc(c, "cstp.listDecisions", {})["error"]
+        assert error["code"] == -32603 and error["data"] == {"component": "store"}

@@ -86,3 +86,20 @@ def test_protocol_md_lists_exactly_the_fixed_texts() -> None:
     documented: dict[str, Any] = {name: (text, comp.strip("`")) for name, _, text, comp in rows}
     expected = {c.__name__: (t, comp or "none") for c, (t, comp) in UNAVAILABLE.items()}
     assert documented == expected
+
+
+def test_the_other_fixed_internal_texts_are_the_documented_ones() -> None:
+    from cstp.web import middleware
+
+    doc = PROTOCOL.read_text(encoding="utf-8")
+    cases = {
+        domain.GuardrailError("rule x broken", file="/etc/cstp/rules.yaml"): "Guardrails unavailable",
+        domain.ConfigError("CSTP_FOO is wrong"): "Server misconfigured",
+        RuntimeError("a bug at /srv/app.py"): "Internal error",
+    }
+    for exc, text in cases.items():
+        error = to_rpc_error(exc, ERRORS)
+        assert (error.code, error.text, error.data) == (-32603, text, None)
+        assert f'"{text}"' in doc
+    assert middleware._RPC_INTERNAL.decode() in doc
+    assert middleware._RPC_CUT.decode() in doc

@@ -2,14 +2,15 @@
 
 Semantic search is one filtered nearest-neighbour query against the store. Keyword search ranks
 with a `KeywordIndex` (BM25, `cstp.adapters.bm25s_index`) over every record's `keyword_text`;
-`KeywordSearch` builds it lazily and rebuilds it when the store's revision moved (past
-`KEYWORD_EAGER_MAX` decisions at most once per `KEYWORD_REFRESH_S`, so a write-heavy workload does
-not rebuild on every query). Hybrid min–max normalises both result sets and mixes them with
+`KeywordSearch` builds it lazily and rebuilds it on a background thread when the store's revision
+moved (past `KEYWORD_EAGER_MAX` decisions at most once per `KEYWORD_REFRESH_S`), so a query never
+waits long behind a rebuild. Hybrid min–max normalises both result sets and mixes them with
 `hybrid_weight` on the semantic side (notes 5).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -24,7 +25,9 @@ from cstp.domain.records import Decision, ScoredDecision
 Mode = Literal["semantic", "keyword", "hybrid", "list"]
 KEYWORD_REFRESH_S = 2.0
 KEYWORD_EAGER_MAX = 5000
+KEYWORD_FRESH_WAIT_S = 0.25
 _TOKEN = re.compile(r"\w+")
+logger = logging.getLogger("cstp.search")
 
 
 def tokenize(text: str) -> list[str]:
@@ -66,20 +69,28 @@ class KeywordSearch:
     """Keyword search over a store's records, through a `KeywordIndex` kept in step with
     `store.revision()`.
 
-    Freshness: while the index holds fewer than `eager_max` decisions, a query sees every write that
-    returned before it started (a stale index is rebuilt first and the query waits for that). From
-    `eager_max` on, the index is rebuilt at most once per `refresh_s`, counted from the start of the
-    previous rebuild's scan, by the first query that finds it stale and older than that; queries
-    arriving during that rebuild answer from the previous index instead of waiting. So a result may
-    miss the writes of the last `refresh_s` seconds plus one rebuild (about 0.3 s at 10k decisions),
-    and a stream of writes costs at most one rebuild per `refresh_s`.
+    A query never waits behind a rebuild for long: rebuilds run on one background thread (single
+    flight), and a query that finds the index stale asks for one and answers from the index in use
+    (old or new, never half-built). Only the very first query waits, as there is nothing to answer
+    from yet. Freshness:
+
+    - below `eager_max` decisions, a stale index is rebuilt at once, and the query waits up to
+      `fresh_wait_s` for a rebuild started after it asked: in a quiet moment it sees every write
+      that returned before it started (a rebuild takes milliseconds there); under a write stream
+      it answers after at most `fresh_wait_s`, missing at most the writes of one rebuild;
+    - from `eager_max` on, the index is rebuilt at most once per `refresh_s` (counted from the
+      start of the previous rebuild's scan) and queries do not wait: a result may miss the writes
+      of the last `refresh_s` seconds plus one rebuild (about 0.3 s at 10k decisions).
+
+    Before, a small index was rebuilt in the query's thread with every query waiting on it: under
+    32 writing and querying clients, keyword and hybrid p99 reached 6.4 s (docs/PERFORMANCE.md).
 
     The index lives in process memory and `revision()` counts this process's writes only: one
     server process per data directory (docs/OPERATIONS.md).
 
-    Thread safety: `_rebuilding` makes rebuilds single-flight; it is held for the scan and the
-    build, never while a query reads the index. `_built` is one immutable value in one attribute,
-    assigned by the rebuilding thread after the index swapped, so it never claims more than the
+    Thread safety: `_cond` guards the rebuild bookkeeping (wanted, started and finished rebuild
+    counts, whether the worker runs); the rebuild itself runs outside it. `_built` is one immutable
+    value in one attribute, assigned after the index swapped, so it never claims more than the
     index holds. The index itself swaps whole (see `KeywordIndex.rebuild`).
     """
 
@@ -90,18 +101,25 @@ class KeywordSearch:
         *,
         eager_max: int = KEYWORD_EAGER_MAX,
         refresh_s: float = KEYWORD_REFRESH_S,
+        fresh_wait_s: float = KEYWORD_FRESH_WAIT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._index = index
         self._eager_max = eager_max
         self._refresh_s = refresh_s
+        self._fresh_wait_s = fresh_wait_s
         self._clock = clock
-        self._rebuilding = threading.Lock()
+        self._first = threading.Lock()
+        self._cond = threading.Condition()
+        self._wanted = False
+        self._started = 0  # rebuilds the worker began
+        self._finished = 0  # rebuilds the worker ended (built or failed)
+        self._working = False
         self._built: _Built | None = None
 
     def search(self, query: str, flt: DecisionFilter, limit: int) -> list[tuple[Decision, float]]:
-        """`KeywordIndex.search` on an index as fresh as the rule above requires."""
+        """`KeywordIndex.search` on an index as fresh as the rule above allows."""
         self._refresh()
         return self._index.search(query, flt, limit)
 
@@ -110,19 +128,49 @@ class KeywordSearch:
         built = self._built
         if built is not None and built.revision >= revision:
             return
-        if built is not None and built.size >= self._eager_max:
-            if self._clock() - built.started < self._refresh_s:
-                return  # within the allowed lag
-            if not self._rebuilding.acquire(blocking=False):
-                return  # another query is rebuilding: answer from the current index
-        else:
-            self._rebuilding.acquire()  # small corpus: always fresh, so wait for a rebuild
-        try:
-            built = self._built
-            if built is None or built.revision < revision:  # not rebuilt while this one waited
+        if built is None:
+            with self._first:  # nothing to answer from yet: the first build is waited for
+                if self._built is None:
+                    self._rebuild()
+            return
+        if built.size >= self._eager_max:
+            if self._clock() - built.started >= self._refresh_s:
+                self._request(wait_s=0.0, if_idle=True)
+            return
+        self._request(wait_s=self._fresh_wait_s, if_idle=False)
+
+    def _request(self, *, wait_s: float, if_idle: bool) -> None:
+        """Ask the worker for a rebuild that starts after now; wait for it up to `wait_s`."""
+        with self._cond:
+            if if_idle and self._started > self._finished:
+                return  # a large rebuild is running: its result will do
+            target = self._started + 1
+            self._wanted = True
+            if not self._working:
+                self._working = True
+                threading.Thread(target=self._work, name="cstp-keyword-index", daemon=True).start()
+            if wait_s > 0:
+                self._cond.wait_for(lambda: self._finished >= target, timeout=wait_s)
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                if not self._wanted:
+                    self._working = False
+                    return
+                self._wanted = False
+                self._started += 1
+                generation = self._started
+            try:
                 self._rebuild()
-        finally:
-            self._rebuilding.release()
+            except Exception:  # the store failed: queries keep the index in use, the next one retries
+                logger.warning(
+                    "keyword index rebuild failed; answering from the previous index", exc_info=True
+                )
+            finally:
+                with self._cond:
+                    self._finished = generation
+                    self._cond.notify_all()
 
     def _rebuild(self) -> None:
         revision = self._store.revision()  # before the scan, which then sees every write counted

@@ -31,22 +31,39 @@ from cstp.domain.records import (
 from cstp.methods.context import CallContext
 from cstp.methods.guardrails import GuardrailWarning, guardrail_warnings
 from cstp.methods.rows import project_context_dict
-from cstp.methods.wire import Confidence, DecisionId, Int, Params, Result, alias
+from cstp.methods.wire import (
+    Confidence,
+    DecisionId,
+    FreeForm,
+    FreeFormList,
+    Int,
+    Params,
+    Result,
+    alias,
+    bounded_json,
+)
 from cstp.rpc.table import MethodSpec
 
 _STORE_ERRORS = (StoreUnavailable,)
 
 
+MAX_REVIEW_DAYS = 3650  # ten years: beyond it no date arithmetic overflows, and no review is meant
+
+
 def parse_review_in(value: str) -> timedelta:
-    """`"<int>d|w|m"` → timedelta (m = 30 days). The count may be signed, as the reference's
-    `int()` allows: `"-1d"` is a decision recorded after the fact whose review is already due."""
+    """`"<int>d|w|m"` → timedelta (m = 30 days), at most MAX_REVIEW_DAYS either way. The count may
+    be signed, as the reference's `int()` allows: `"-1d"` is a decision recorded after the fact
+    whose review is already due."""
     value = value.strip().lower()
     unit = value[-1:] if value else ""
     days = {"d": 1, "w": 7, "m": 30}.get(unit)
-    number = value[:-1].strip()
-    if days is None or not re.fullmatch(r"[+-]?\d{1,6}", number):
+    number = re.fullmatch(r"([+-]?)(\d+)", value[:-1].strip()) if days else None
+    if days is None or number is None or not number[2].isascii():
         raise InvalidInput('reviewIn must look like "7d", "2w", "1m" or "-1d"', field="reviewIn")
-    return timedelta(days=int(number) * days)
+    total = int(number[1] + number[2]) * days if len(number[2]) <= 9 else MAX_REVIEW_DAYS + 1
+    if abs(total) > MAX_REVIEW_DAYS:
+        raise InvalidInput(f"reviewIn must be at most {MAX_REVIEW_DAYS} days", field="reviewIn")
+    return timedelta(days=total)
 
 
 class ReasonParam(BaseModel):
@@ -73,7 +90,7 @@ ContextText = Annotated[str, Field(max_length=20_000)]
 PatternText = Annotated[str, Field(max_length=2000)]
 Reasons = Annotated[list[ReasonParam], Field(max_length=100)]
 Tags = Annotated[list[str], Field(max_length=100), AfterValidator(_clean_tags)]
-Bridge = dict[str, Any]
+Bridge = FreeForm
 
 
 class ProjectFields(BaseModel):
@@ -101,13 +118,13 @@ class RecordParams(Params, ProjectFields):
     reasons: Reasons = Field(default_factory=list)
     tags: Tags = Field(default_factory=list)
     pattern: PatternText | None = None
-    trace: list[dict[str, Any]] | None = None
-    deliberation: dict[str, Any] | None = None
+    trace: Annotated[list[dict[str, Any]], AfterValidator(bounded_json)] | None = None
+    deliberation: FreeForm | None = None
     bridge: Bridge | None = None
-    kpi_indicators: list[Any] | dict[str, Any] | None = alias("kpiIndicators", "kpi_indicators")
+    kpi_indicators: FreeFormList | FreeForm | None = alias("kpiIndicators", "kpi_indicators")
     mental_state: MentalState | None = alias("mentalState", "mental_state")
     review_in: str | None = alias("reviewIn", "review_in")
-    pre_decision: dict[str, Any] | None = alias("preDecision", "pre_decision")
+    pre_decision: FreeForm | None = alias("preDecision", "pre_decision")
     project_context: ProjectContext | None = alias("project_context", "projectContext")
 
     @model_validator(mode="after")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class Params(BaseModel):
@@ -37,6 +38,23 @@ Number = Annotated[float, BeforeValidator(_strict_number)]
 Int = Annotated[int, BeforeValidator(_strict_number)]
 Confidence = Annotated[float, BeforeValidator(_strict_number), Field(ge=0.0, le=1.0)]
 DecisionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+
+
+# A free-form field (kept verbatim, as the client sent it) holds at most this much JSON. Typed text
+# fields have their own max_length; without this, only the body limit would bound what one record
+# keeps, in the store and in memory (docs/PROTOCOL.md "Limits").
+FREE_FORM_BYTES: Final = 65_536
+
+
+def bounded_json(value: Any) -> Any:
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace"))
+    if size > FREE_FORM_BYTES:
+        raise ValueError(f"must be at most {FREE_FORM_BYTES} bytes of JSON (is {size})")
+    return value
+
+
+FreeForm = Annotated[dict[str, Any], AfterValidator(bounded_json)]
+FreeFormList = Annotated[list[Any], AfterValidator(bounded_json)]
 
 
 def day(dt: datetime) -> str:

@@ -14,11 +14,10 @@ context variables. Params and results are never logged.
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import CancelledError, Executor, Future
 from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
@@ -33,6 +32,8 @@ from cstp.rpc.errors import (
     to_rpc_error,
 )
 from cstp.rpc.table import MethodSpec, MethodTable
+from cstp.rpc.unknown_params import attach, ignored
+from cstp.rpc.values import BadJson, BadValue, check, decode, encode, exact_id, has_surrogate
 
 logger = logging.getLogger("cstp.rpc")
 
@@ -59,7 +60,7 @@ def _reply(req_id: Any, *, result: Any = None, error: RpcError | None = None) ->
 
 
 def _encode(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return encode(obj)
 
 
 def _describe_validation(e: ValidationError) -> InvalidParams:
@@ -76,6 +77,10 @@ def _request_id(obj: dict[str, Any]) -> Any:
         return _NO_ID
     rid = obj["id"]
     if rid is None or isinstance(rid, str) or (isinstance(rid, int | float) and not isinstance(rid, bool)):
+        if not exact_id(rid):
+            # The reply must carry the id the client sent; one that cannot be (a number beyond
+            # double precision or range, a string that is not Unicode) makes the request invalid.
+            raise InvalidRequest("Invalid Request: id cannot be echoed exactly (use a string or an integer)")
         return rid
     raise InvalidRequest("Invalid Request: id must be a string, a number or null")
 
@@ -86,6 +91,8 @@ def _method(obj: dict[str, Any]) -> str:
     method = obj.get("method")
     if not isinstance(method, str) or not method:
         raise InvalidRequest('Invalid Request: "method" must be a non-empty string')
+    if has_surrogate(method):
+        raise InvalidRequest('Invalid Request: "method" is not valid Unicode')
     return method
 
 
@@ -97,6 +104,10 @@ def _params(spec: MethodSpec[Any, Any], obj: dict[str, Any]) -> Any:
         )
     if not isinstance(params, dict):
         raise InvalidParams("Invalid params: params must be an object", {"field": "params"})
+    try:
+        check(params)
+    except BadValue as e:
+        raise InvalidParams(f"Invalid params: {e}", {"field": e.field}) from None
     try:
         return spec.params.model_validate(params)
     except ValidationError as e:
@@ -135,6 +146,9 @@ def _call_one(
         result = spec.handler(_params(spec, obj), ctx)
         if isinstance(result, BaseModel):
             result = result.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        params = obj.get("params")
+        if params:
+            result = attach(result, ignored(spec.params, params))
         reply = _reply(req_id, result=result)
     except Exception as exc:  # every failure becomes an error object, never a traceback
         error = to_rpc_error(exc, errors)
@@ -154,13 +168,42 @@ def _call_one(
     return reply
 
 
+def _concurrently(
+    executor: Executor,
+    payload: list[Any],
+    table: MethodTable,
+    ctx: Any,
+    observe: Observer | None,
+    errors: ErrorTable,
+) -> list[Any]:
+    """Each member on the executor, in a copy of the caller's context (request id for the logs).
+    A member the executor refuses or cancels (it shuts down at SIGTERM past the deadline) runs on
+    this thread instead, so every member still gets its reply, and none runs twice."""
+    futures: list[Future[Any] | None] = []
+    for item in payload:
+        c = contextvars.copy_context()
+        try:
+            futures.append(executor.submit(c.run, _call_one, item, table, ctx, observe, errors))
+        except RuntimeError:
+            futures.append(None)
+    replies = []
+    for item, future in zip(payload, futures, strict=True):
+        try:
+            if future is None:
+                raise CancelledError
+            replies.append(future.result())
+        except CancelledError:
+            replies.append(_call_one(item, table, ctx, observe, errors))
+    return replies
+
+
 def _decode(body: bytes) -> Any:
     """The parsed body, or an `_Immediate` reply when it is not JSON."""
     started = time.perf_counter()
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        error = ParseError()
+        return decode(body)
+    except BadJson as e:
+        error = ParseError(f"Parse error: {e}")
     except RecursionError:  # valid JSON nested deeper than the parser's recursion limit
         error = ParseError("Parse error: JSON nested too deeply")
     return _Immediate(_encode(_reply(None, error=error)), error.code, time.perf_counter() - started)
@@ -226,14 +269,7 @@ class Dispatcher:
                 # The spec lets a server process batch members in any order, concurrently; the
                 # replies keep request order. Concurrent members share embedding and write batches.
                 # Each member runs in a copy of the caller's context (request id for the logs).
-                contexts = [contextvars.copy_context() for _ in payload]
-                replies = list(
-                    self.executor.map(
-                        lambda c, item: c.run(_call_one, item, table, ctx, observe, errors),
-                        contexts,
-                        payload,
-                    )
-                )
+                replies = _concurrently(self.executor, payload, table, ctx, observe, errors)
             else:
                 replies = [_call_one(item, table, ctx, observe, errors) for item in payload]
             sent = [r for r in replies if r is not _NO_ID]

@@ -5,6 +5,12 @@ The embedder and the store both cost far less per item in a batch than one item 
 function on everything queued at that moment, while later callers wait. When the leader's batch is
 done it hands leadership to the oldest waiter. No timer is involved, so a lone request pays no extra
 latency, and under load batches grow by themselves.
+
+One caller's bad items must not fail the others (a record the store refuses is that record's
+problem): when a batch of several callers fails, each caller's items are retried alone, so every
+caller gets the outcome of its own items. `isolate(exc)` may decline the retry for failures that
+say nothing about the items (a dependency that is down or timing out would only fail again, once
+per caller).
 """
 
 from __future__ import annotations
@@ -32,9 +38,15 @@ class _Entry(Generic[T, R]):
 class Coalescer(Generic[T, R]):
     """Serve concurrent `submit(items)` calls with batched calls of `fn(items) -> results`."""
 
-    def __init__(self, fn: Callable[[list[T]], list[R]], max_batch: int = 64) -> None:
+    def __init__(
+        self,
+        fn: Callable[[list[T]], list[R]],
+        max_batch: int = 64,
+        isolate: Callable[[BaseException], bool] = lambda exc: True,
+    ) -> None:
         self._fn = fn
         self._max_batch = max_batch
+        self._isolate = isolate
         self._cond = threading.Condition()
         self._queue: deque[_Entry[T, R]] = deque()
         self._busy = False
@@ -69,16 +81,7 @@ class Coalescer(Generic[T, R]):
         while True:
             with self._cond:
                 batch = self._take_batch()
-            flat = [item for e in batch for item in e.items]
-            try:
-                results = self._fn(flat) if flat else []
-                offset = 0
-                for e in batch:
-                    e.results = results[offset : offset + len(e.items)]
-                    offset += len(e.items)
-            except BaseException as exc:  # every waiter of this batch sees the failure
-                for e in batch:
-                    e.error = exc
+            self._run(batch)
             with self._cond:
                 for e in batch:
                     e.done = True
@@ -90,3 +93,28 @@ class Coalescer(Generic[T, R]):
                     self._cond.notify_all()
                     return
                 self._cond.notify_all()
+
+    def _run(self, batch: list[_Entry[T, R]]) -> None:
+        """Fill each entry's results or error; a failed shared batch is retried caller by caller."""
+        flat = [item for e in batch for item in e.items]
+        try:
+            results = self._fn(flat) if flat else []
+        except Exception as exc:
+            if len(batch) == 1 or not self._isolate(exc):
+                for e in batch:
+                    e.error = exc
+                return
+            for e in batch:
+                try:
+                    e.results = self._fn(list(e.items))
+                except Exception as own:
+                    e.error = own
+            return
+        except BaseException as exc:  # KeyboardInterrupt and the like: every waiter sees it
+            for e in batch:
+                e.error = exc
+            return
+        offset = 0
+        for e in batch:
+            e.results = results[offset : offset + len(e.items)]
+            offset += len(e.items)

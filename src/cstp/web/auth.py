@@ -84,9 +84,11 @@ class Authenticator:
         """The agent id for an `Authorization` header value, or raise Unauthorized."""
         if not header:
             raise Unauthorized("Authorization header required")
-        scheme, _, credential = header.partition(" ")
-        if scheme.lower() != "bearer" or not credential.strip():
+        scheme, _, credential = header.strip().partition(" ")
+        if scheme.lower() != "bearer":
             raise Unauthorized("Invalid authorization scheme, expected Bearer")
+        if not credential.strip():
+            raise Unauthorized("Bearer token missing: send Authorization: Bearer <token>")
         presented = credential.strip().encode()
         agent: str | None = None
         # Compare against every token so timing does not reveal which (or whether one) matched.
@@ -94,5 +96,5 @@ class Authenticator:
             if hmac.compare_digest(presented, token) and agent is None:
                 agent = candidate_agent
         if agent is None:
-            raise Unauthorized("Invalid or expired token")
+            raise Unauthorized("Invalid token: it matches none of the server's tokens")
         return agent

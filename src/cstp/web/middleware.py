@@ -3,12 +3,22 @@
 A plain ASGI callable (not Starlette's BaseHTTPMiddleware, which costs a task and a memory stream
 per request). A JSON-RPC request answered 200/204 (and an MCP request answered 200/202) logs its
 HTTP line at DEBUG: each call in it already logged an INFO line (method, outcome, duration, agent,
-request id), so one request does not cost two JSON log lines. Refused requests (401, 413) and
-every other route keep an INFO line; the probes (/health, /ready, /metrics) log at DEBUG.
+request id), so one request does not cost two JSON log lines. Refused requests (401, 413) and every other route keep an INFO line;
+the probes (/health, /ready, /metrics) log at DEBUG.
+
+Failures of the HTTP exchange itself are handled here, for every route:
+- a client that disconnects before its response started is not a server error: one INFO line
+  ("client disconnected"), no traceback, counted with status 499 (nginx's "client closed request");
+- an exception that escapes the app before a response started gets a 500 here, JSON-RPC shaped on
+  `/cstp` (so a JSON-RPC client can read it), with `Connection: close`;
+- a request cut at shutdown (its task cancelled past CSTP_SHUTDOWN_TIMEOUT) gets a 503, JSON-RPC
+  shaped on `/cstp`, with `Connection: close`;
+- every 5xx carries `Connection: close`, so a client never reuses a connection after it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -34,6 +44,18 @@ _ROUTES = {
     "/.well-known/agent.json",
     "/.well-known/agent-card.json",
 }
+
+
+DISCONNECTED = 499
+_CLOSE = (b"connection", b"close")
+_JSON = (b"content-type", b"application/json")
+_RPC_INTERNAL = b'{"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal error"},"id":null}'
+_RPC_CUT = (
+    b'{"jsonrpc":"2.0","error":{"code":-32603,"message":"Server shutting down",'
+    b'"data":{"component":"server"}},"id":null}'
+)
+_HTTP_INTERNAL = b'{"detail":"Internal Server Error"}'
+_HTTP_CUT = b'{"detail":"Server shutting down"}'
 
 
 def _request_id(scope: Scope) -> str:
@@ -67,21 +89,63 @@ class RequestContext:
         started = time.perf_counter()
         status = 500
         header = (b"x-request-id", rid.encode())
+        response_started = False
+        disconnected = False
+        path = scope.get("path", "")
+
+        async def receive_noting() -> Message:
+            nonlocal disconnected
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected = True
+            return message
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                response_started = True
+                headers = [*message.get("headers", ()), header]
+                if status >= 500 and not any(bytes(k).lower() == b"connection" for k, _ in headers):
+                    headers.append(_CLOSE)
+                message["headers"] = headers
             await send(message)
 
+        async def answer(status_code: int, body: bytes) -> None:
+            headers = [(b"content-length", str(len(body)).encode()), _JSON]
+            try:
+                await send_with_id({"type": "http.response.start", "status": status_code, "headers": headers})
+                await send_with_id({"type": "http.response.body", "body": body})
+            except Exception:  # the connection is gone: nobody to answer
+                pass
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_noting, send_with_id)
+        except asyncio.CancelledError:
+            if response_started:
+                raise
+            # uvicorn cancels what is still running past the shutdown deadline, to end it: once
+            # answered the task ends here (re-raising would only add a traceback to the log).
+            logger.warning("request cut at shutdown", extra={"path": path})
+            await answer(503, _RPC_CUT if path == _RPC else _HTTP_CUT)
+        except Exception:
+            if disconnected and not response_started:
+                pass  # the client left; what failed was sending to it (logged below)
+            elif not response_started:
+                logger.exception("unhandled error serving %s", path)
+                await answer(500, _RPC_INTERNAL if path == _RPC else _HTTP_INTERNAL)
+            else:
+                raise
         finally:
-            path = scope.get("path", "")
+            if disconnected and not response_started:
+                status = DISCONNECTED
             route = path if path in _ROUTES else "other"
             self.metrics.http_requests.labels(route, str(status)).inc()
             quiet = path in _QUIET or ((path == _RPC or path in _MCP) and status in (200, 202, 204))
+            quiet = path in _QUIET or (path == _RPC and status in (200, 204))
+            if status == DISCONNECTED:
+                logger.info("client disconnected", extra={"method": scope.get("method"), "path": path})
+                quiet = True
             level = logging.DEBUG if quiet else logging.INFO
             if logger.isEnabledFor(level):
                 logger.log(

@@ -33,6 +33,30 @@ class _TooLarge(Exception):
     pass
 
 
+# A body over the limit is still read (and dropped) up to this many times the limit before the 413
+# goes out: a client still sending when the server closes gets a connection reset instead of the
+# answer. Beyond it the 413 is sent and the connection closed.
+_DRAIN_FACTOR = 4
+_CLOSE = (b"connection", b"close")
+
+
+async def _drain(scope: Scope, receive: Receive, cap: int, already: int) -> bool:
+    """Read and drop the rest of the body; False when it is longer than `cap` (or the client left)."""
+    declared = _header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        return False
+    size = already
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return False
+        size += len(message.get("body", b""))
+        if size > cap:
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -43,7 +67,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     declared = _header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
+        raise _TooLarge(0, True)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -53,7 +77,7 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _TooLarge
+            raise _TooLarge(size, message.get("more_body", False))
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -93,8 +117,11 @@ async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
     limit = max(state.max_body_bytes, state.bulk_body_bytes if state.bulk_methods else 0)
     try:
         body = await _read_body(scope, receive, limit)
-    except _TooLarge:
-        await _detail(send, 413, f"Request body exceeds {limit} bytes", [])
+    except _TooLarge as e:
+        size, more = e.args
+        drained = not more or await _drain(scope, receive, _DRAIN_FACTOR * state.max_body_bytes, size)
+        extra = [] if drained else [_CLOSE]
+        await _detail(send, 413, f"Request body exceeds {limit} bytes", extra)
         return
     except _Disconnected:
         return  # the client is gone: nobody to answer

@@ -49,14 +49,16 @@ def dispatch_on(dispatcher: Dispatcher, context: Callable[[str], object]) -> Dis
     answered on the event loop, which saves the thread hop (see docs/PERFORMANCE.md).
     """
 
+    # abandon_on_cancel: a request cut at the shutdown deadline is answered at once (web.middleware)
+    # instead of its task waiting for the handler's thread, which would hold the exit past it.
     async def dispatch(body: bytes, agent: str) -> bytes | None:
         ctx = context(agent)
         if len(body) > _INLINE_DECODE_BYTES:
-            return await anyio.to_thread.run_sync(dispatcher.dispatch, body, ctx)
+            return await anyio.to_thread.run_sync(dispatcher.dispatch, body, ctx, abandon_on_cancel=True)
         payload = dispatcher.decode(body)
         if dispatcher.inline(payload):
             return dispatcher.reply(payload, ctx)
-        return await anyio.to_thread.run_sync(dispatcher.reply, payload, ctx)
+        return await anyio.to_thread.run_sync(dispatcher.reply, payload, ctx, abandon_on_cancel=True)
 
     return dispatch
 
