@@ -3,8 +3,8 @@
 A plain ASGI callable (not Starlette's BaseHTTPMiddleware, which costs a task and a memory stream
 per request). A JSON-RPC request answered 200/204 (and an MCP request answered 200/202) logs its
 HTTP line at DEBUG: each call in it already logged an INFO line (method, outcome, duration, agent,
-request id), so one request does not cost two JSON log lines. Refused requests (401, 413) and every other route keep an INFO line;
-the probes (/health, /ready, /metrics) log at DEBUG.
+request id), so one request does not cost two JSON log lines. Refused requests (401, 413) and
+every other route keep an INFO line; the probes (/health, /ready, /metrics) log at DEBUG.
 
 Failures of the HTTP exchange itself are handled here, for every route:
 - a client that disconnects before its response started is not a server error: one INFO line
