@@ -42,9 +42,24 @@ _ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "app
 _VOLATILE = {"queryTimeMs", "queryTime", "evaluatedAt", "timestamp", "generatedAt"}
 
 
+BREAKERS_YAML = """\
+circuit_breakers:
+  - scope: stakes:high
+    failure_threshold: 3
+    window_ms: 86400000
+    cooldown_ms: 3600000
+"""
+
+
 @pytest.fixture
-def live(app_factory: Any) -> Any:
-    with serving(app_factory(auth_tokens=f"tester:{TOKEN},other:{OTHER_TOKEN}")) as server:
+def live(app_factory: Any, tmp_path: Any) -> Any:
+    """A live server with one circuit breaker configured (for the breaker tools)."""
+    (tmp_path / "guardrails").mkdir()
+    (tmp_path / "guardrails" / "circuit_breakers.yaml").write_text(BREAKERS_YAML)
+    app = app_factory(
+        auth_tokens=f"tester:{TOKEN},other:{OTHER_TOKEN}", guardrails_paths=str(tmp_path / "guardrails")
+    )
+    with serving(app) as server:
         yield server
 
 
@@ -103,6 +118,21 @@ EXAMPLES: dict[str, Callable[[Seeded], dict[str, Any]]] = {
     "link_decisions": lambda s: {"source_id": s.b, "target_id": s.a, "edge_type": "depends_on"},
     "get_graph": lambda s: {"node_id": s.a, "depth": 2},
     "get_neighbors": lambda s: {"node_id": s.a, "direction": "both"},
+    "record_thought": lambda s: {"text": "Postgres fits: billing needs transactions"},
+    "pre_action": lambda s: {
+        "action": {
+            "description": "Add a read replica for billing",
+            "category": "architecture",
+            "confidence": 0.7,
+        },
+        "options": {"query_limit": 3, "auto_record": True},
+        "reasons": [{"type": "analysis", "text": "read load doubled"}],
+        "agent_id": "tester-sub-agent",
+    },
+    "get_session_context": lambda s: {"task_description": "billing database work", "format": "json"},
+    "ready": lambda s: {"min_priority": "low", "limit": 10},
+    "get_circuit_state": lambda s: {"scope": "stakes:high"},
+    "list_breakers": lambda s: {},
 }
 
 
@@ -138,8 +168,24 @@ def _check_linked(s: Seeded, result: dict[str, Any]) -> None:
     assert result["edge"]["createdBy"] == "tester"
 
 
+def _check_thought(s: Seeded, result: dict[str, Any]) -> None:
+    assert result["success"] is True and result["mode"] == "pre-decision"
+    inputs = s.live.rpc("cstp.debugTracker", {})["result"]
+    assert "Postgres fits: billing needs transactions" in json.dumps(inputs)
+
+
+def _check_pre_action(s: Seeded, result: dict[str, Any]) -> None:
+    assert result["allowed"] is True
+    recorded = result["decisionId"]
+    record = _decision(s, recorded)
+    assert record["decision"] == "Add a read replica for billing"
+    assert record["recorded_by"] == "tester"  # agent_id narrows the tracker key, never impersonates
+
+
 # Write tools: what the call must have changed (their twin would change it again).
 WRITE_CHECKS: dict[str, Callable[[Seeded, dict[str, Any]], None]] = {
+    "record_thought": _check_thought,
+    "pre_action": _check_pre_action,
     "log_decision": _check_logged,
     "review_outcome": _check_reviewed,
     "update_decision": _check_updated,
@@ -191,8 +237,43 @@ def test_the_reference_tool_names_whose_methods_exist_are_all_served(live: Live)
             "link_decisions",
             "get_graph",
             "get_neighbors",
+            "record_thought",
+            "pre_action",
+            "get_session_context",
+            "ready",
+            "get_circuit_state",
+            "list_breakers",
         }
-        assert implemented <= names
+        assert implemented == names  # all 17 of the reference's tools
+
+    anyio.run(main)
+
+
+def test_deliberation_is_captured_across_mcp_calls_and_json_rpc_ones(mcp_seeded: Seeded) -> None:
+    """One agent's query and check over MCP, a thought over JSON-RPC, then its decision logged over
+    MCP: the record carries all three as deliberation (one tracker key scheme for both)."""
+    live = mcp_seeded.live
+
+    async def main() -> dict[str, Any]:
+        async with session(live.mcp) as s:
+            await s.call_tool("query_decisions", {"query": "database for billing"})
+            await s.call_tool("check_action", {"description": "Shard the billing database", "stakes": "high"})
+            live.rpc("cstp.recordThought", {"text": "sharding beats a bigger box here"})
+            logged = await s.call_tool(
+                "log_decision",
+                {"decision": "Shard the billing database", "confidence": 0.75, "category": "architecture"},
+            )
+        assert not logged.is_error, logged.content
+        assert isinstance(logged.structured_content, dict)
+        return logged.structured_content
+
+    result = anyio.run(main)
+    assert result["deliberation_auto"] is True and result["deliberation_inputs_count"] >= 3
+    deliberation = _decision(mcp_seeded, result["id"])["deliberation"]
+    sources = {i["source"] for i in deliberation["inputs"]}
+    assert {"cstp:queryDecisions", "cstp:checkGuardrails"} <= sources, sources
+    assert "sharding beats a bigger box here" in json.dumps(deliberation)
+    assert result["related_count"] >= 1  # the query's hits became related_to
 
     anyio.run(main)
 
