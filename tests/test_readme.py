@@ -52,9 +52,13 @@ def test_readme_cli_statement_holds() -> None:
 
 
 def test_readme_mcp_statement_holds(client: Any) -> None:
-    served = any(getattr(route, "path", "").startswith("/mcp") for route in client.app.routes)
+    served = client.post("/mcp", json={}).status_code != 404  # 401 without a token when served
     bullet = _bullet("MCP clients")
     assert ("not yet" in bullet) is not served
+    if served:
+        from cstp.web.mcp.tools import available
+
+        assert f"all {len(available(all_methods()))} of the reference's tools" in bullet
 
 
 def _examples() -> str:
