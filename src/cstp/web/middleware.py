@@ -142,7 +142,6 @@ class RequestContext:
             route = path if path in _ROUTES else "other"
             self.metrics.http_requests.labels(route, str(status)).inc()
             quiet = path in _QUIET or ((path == _RPC or path in _MCP) and status in (200, 202, 204))
-            quiet = path in _QUIET or (path == _RPC and status in (200, 204))
             if status == DISCONNECTED:
                 logger.info("client disconnected", extra={"method": scope.get("method"), "path": path})
                 quiet = True

@@ -90,7 +90,7 @@ def _is_bulk(body: bytes, methods: frozenset[str]) -> bool:
         return False
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a deeply nested body (not a bulk call)
         return False
     return isinstance(payload, dict) and payload.get("method") in methods
 
