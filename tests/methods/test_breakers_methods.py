@@ -252,3 +252,32 @@ def test_an_unwritable_breaker_log_fails_the_review_and_a_retry_counts_once(
         review(c, decision_id, "failure")
         review(c, decision_id, "failure")
         assert state(c)["failureCount"] == 1
+
+
+def test_an_open_breaker_blocks_pre_action_and_nothing_is_recorded(breaker_client: Any) -> None:
+    """preAction runs the same guardrail check as checkGuardrails, breakers included."""
+    before = rpc(breaker_client, "cstp.getStats", {})["result"]["total"]
+    params = {"action": {"description": "Deploy the new ledger", "stakes": "critical", "confidence": 0.9}}
+    allowed = rpc(breaker_client, "cstp.preAction", params)["result"]
+    assert allowed["allowed"] is True and allowed["decisionId"]
+    fail_critical(breaker_client)
+    assert state(breaker_client)["state"] == "open"
+    blocked = rpc(breaker_client, "cstp.preAction", params)["result"]
+    assert blocked["allowed"] is False and blocked["decisionId"] is None
+    assert any("Circuit breaker OPEN for stakes:critical" in r for r in map(str, blocked["blockReasons"]))
+    assert any(g.get("type") == "circuit_breaker" for g in blocked["guardrailResults"])
+    # one allowed preAction record plus the two failed decisions; the blocked call recorded nothing
+    assert rpc(breaker_client, "cstp.getStats", {})["result"]["total"] == before + 3
+    low = {"action": {"description": "Rename a column", "stakes": "low", "confidence": 0.9}}
+    assert rpc(breaker_client, "cstp.preAction", low)["result"]["allowed"] is True  # other scopes flow
+
+
+def test_session_context_shows_the_breakers_that_are_not_closed(breaker_client: Any) -> None:
+    quiet = rpc(breaker_client, "cstp.getSessionContext", {"format": "json"})["result"]
+    assert "circuitBreakers" not in quiet  # all closed
+    fail_critical(breaker_client)
+    context = rpc(breaker_client, "cstp.getSessionContext", {"format": "json"})["result"]
+    [open_one] = context["circuitBreakers"]
+    assert (open_one["scope"], open_one["state"], open_one["failure_count"]) == ("stakes:critical", "open", 2)
+    text = rpc(breaker_client, "cstp.getSessionContext", {"format": "markdown"})["result"]["markdown"]
+    assert "### Circuit Breakers" in text and "**stakes:critical** OPEN: 2/2 failures" in text

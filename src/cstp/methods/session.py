@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, field_validator
 from cstp.domain.digest import Digest
 from cstp.domain.errors import InvalidInput, StoreUnavailable
 from cstp.domain.filters import DecisionFilter
+from cstp.methods.breakers import BreakerItem
 from cstp.methods.calibration import Overall, _overall
 from cstp.methods.compaction import WisdomEntry, _entry
 from cstp.methods.context import CallContext
@@ -94,6 +95,9 @@ class SessionResult(Result):
     confirmed_patterns: list[PatternOut] | None = Field(default=None, serialization_alias="confirmedPatterns")
     query_time_ms: int = Field(default=0, serialization_alias="queryTimeMs")
     wisdom: list[WisdomEntry] | None = None
+    # Breakers that are not closed (open or half-open), listBreakers' items; absent when all are
+    # closed or none is configured, as in the reference.
+    circuit_breakers: list[BreakerItem] | None = Field(default=None, serialization_alias="circuitBreakers")
     markdown: str | None = None
 
 
@@ -172,8 +176,19 @@ def build(p: SessionParams, ctx: CallContext, started: float) -> SessionResult:
     )
     if "wisdom" in include:
         result.wisdom = [_entry(w) for w in digest.wisdom]
+    tripped = _tripped_breakers(ctx)
+    if tripped:
+        result.circuit_breakers = tripped
     result.query_time_ms = int((time.perf_counter() - started) * 1000)
     return result
+
+
+def _tripped_breakers(ctx: CallContext) -> list[BreakerItem]:
+    """Open and half-open breakers: what blocks (or probes) this agent's actions right now."""
+    breakers = ctx.services.guardrails.breakers
+    if breakers is None or not breakers.configured():
+        return []
+    return [BreakerItem.of(s) for s in breakers.statuses() if s.state.state != "closed"]
 
 
 def markdown(r: SessionResult, agent: str) -> str:
@@ -203,6 +218,14 @@ def markdown(r: SessionResult, agent: str) -> str:
         lines += [
             f"| {c} | {o.accuracy} | {o.brier_score} | {o.reviewed_decisions} |"
             for c, o in r.calibration_by_category.items()
+        ]
+        lines.append("")
+    if r.circuit_breakers:
+        lines.append("### Circuit Breakers")
+        lines += [
+            f"- **{b.scope}** {b.state.upper()}: {b.failure_count}/{b.failure_threshold} failures"
+            + (f", {b.cooldown_remaining_ms // 1000}s of cooldown left" if b.cooldown_remaining_ms else "")
+            for b in r.circuit_breakers
         ]
         lines.append("")
     if r.ready_queue:
