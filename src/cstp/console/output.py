@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 out = Console(highlight=False, soft_wrap=True)
+KEY_WIDTH = 40
 err = Console(stderr=True, highlight=False)
 
 
@@ -25,11 +26,14 @@ def emit_json(value: Any) -> None:
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     t = Table(title=title, show_lines=False, header_style="bold")
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    # The first column is the key (an id): not broken across lines, so it can be copied, unless it
+    # is too long to leave room for the others (a file path in an import report).
+    short_keys = all(len(row[0]) <= KEY_WIDTH for row in cells if row)
     for n, column in enumerate(columns):
-        # The first column is the key (an id): never broken across lines, so it can be copied.
-        t.add_column(column, overflow="fold", no_wrap=n == 0)
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+        t.add_column(column, overflow="fold", no_wrap=n == 0 and short_keys)
+    for row in cells:
+        t.add_row(*row)
     out.print(t)
 
 
