@@ -46,8 +46,8 @@ _FIXTURES = {
     "track_record",
     "live",
     "mcp_seeded",
+    "admin",
 }
-_FIXTURES = {"seeded", "reviewed", "guarded", "aged", "learnt", "seed", "prs", "add", "chain", "admin"}
 for _module in (
     test_http_surface,
     test_mcp_http,
