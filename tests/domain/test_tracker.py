@@ -144,3 +144,13 @@ def test_purge_keeps_at_most_the_newest_live_inputs_per_agent(monkeypatch: pytes
     assert tracker.purge() == 2
     assert [i.text for _, i in tracker.inputs("a1")] == ["q2", "q3", "q4"]
     assert [i.text for _, i in tracker.inputs("a2")] == ["other"]
+
+
+def test_a_tracker_given_purge_every_purges_from_its_own_calls() -> None:
+    clock, rows = Clock(), MemoryTracker()
+    tracker = Tracker(rows, input_ttl=300, clock=clock, purge_every=30)
+    tracker.capture("a1", "rpc:a1", "query", "old", "s")
+    clock.advance(301)
+    assert len(rows.expired(clock())) == 1  # expired, not yet deleted
+    tracker.capture("a1", "rpc:a1", "query", "new", "s")  # more than 30 s since the last purge
+    assert rows.expired(clock()) == []

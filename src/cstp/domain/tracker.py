@@ -270,13 +270,24 @@ class Tracker:
         session_ttl: float = 1800,
         history_size: int = 50,
         clock: Callable[[], datetime] = utcnow,
+        purge_every: float | None = None,
     ) -> None:
+        """`purge_every`: purge from `capture` / `take` when that many seconds have passed since
+        the last purge (for a store nothing else purges; the server's write-behind thread purges
+        the shared one)."""
         self._store = store
         self._sink = sink or DirectSink(store)
         self.input_ttl = timedelta(seconds=input_ttl)
         self.session_ttl = timedelta(seconds=session_ttl)
         self.history_size = history_size
         self._clock = clock
+        self._purge_every = timedelta(seconds=purge_every) if purge_every is not None else None
+        self._purged_at = clock()
+
+    def _maybe_purge(self) -> None:
+        if self._purge_every is not None and self._clock() - self._purged_at >= self._purge_every:
+            self._purged_at = self._clock()
+            self.purge()
 
     def now(self) -> datetime:
         return self._clock()
@@ -294,6 +305,7 @@ class Tracker:
         """Capture an input of `owner` under `key` (handed to the sink, not yet written)."""
         tracked = self.new_input(key, type, text, source, data)
         self.keep(owner, tracked)
+        self._maybe_purge()
         return tracked
 
     def new_input(
@@ -311,6 +323,7 @@ class Tracker:
     def take(self, owner: str, keys: Sequence[str]) -> Taken:
         """`owner`'s live inputs under `keys`, key priority first and oldest first within a key."""
         self._sink.flush()
+        self._maybe_purge()
         rank = {k: n for n, k in enumerate(keys)}
         rows = [r for r in self._store.rows(owner, "input", self._clock()) if r.key in rank]
         rows.sort(key=lambda r: r.created_at)
