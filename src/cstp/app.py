@@ -33,7 +33,7 @@ from cstp.domain.ports import DecisionStore, Embedder, TrackerStore, Vector
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
-from cstp.domain.tracker import Tracker
+from cstp.domain.tracker import Tracker, pack
 from cstp.methods import (
     analytics,
     browse,
@@ -235,7 +235,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     # shutdown; process memory takes them directly.
     behind: WriteBehind[Any] | None = None
     if not isinstance(tracker_rows, MemoryTracker):
-        behind = WriteBehind(tracker_rows.add, purge=purge)
+        behind = WriteBehind(lambda rows: tracker_rows.add(pack(rows)), purge=purge)
         stack.callback(behind.close)
     # preAction's concurrent parts (query and calibration beside the guardrail check).
     pool = ThreadPoolExecutor(WORKFLOW_THREADS, thread_name_prefix="cstp-workflow")
