@@ -201,7 +201,9 @@ def test_pre_action_with_the_embedder_down_degrades_only_the_query(settings_fact
 
 # --- getSessionContext --------------------------------------------------------------------------
 def test_session_context_json_has_every_section(track_record: Any) -> None:
-    store_decisions(track_record, old("5a1e0001", 45 * DAY, decision="An old pending call", pattern="cache hot reads"))
+    store_decisions(
+        track_record, old("5a1e0001", 45 * DAY, decision="An old pending call", pattern="cache hot reads")
+    )
     r = result(
         track_record,
         "cstp.getSessionContext",
