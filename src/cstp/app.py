@@ -26,6 +26,7 @@ from fastapi import FastAPI
 
 from cstp import __version__
 from cstp.adapters.bm25s_index import Bm25sIndex
+from cstp.adapters.memory_tracker import MemoryTracker
 from cstp.domain.browsing import BrowseService
 from cstp.domain.catalogue import Catalogue
 from cstp.domain.decisions import DecisionService
@@ -37,7 +38,7 @@ from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
 from cstp.domain.snapshot import BackupService, Snapshots
-from cstp.domain.tracker import Tracker
+from cstp.domain.tracker import Tracker, pack
 from cstp.domain.transfer import TransferService
 from cstp.methods import (
     analytics,
@@ -205,20 +206,24 @@ def _timed_adapters(
     snapshots = given.snapshots if given and given.snapshots else None
     if snapshots is None and isinstance(raw_store, ChromaStore):
         snapshots = raw_store.snapshots()
-    return Adapters(store, embedder, breaker_log, tracker_store(given, raw_store), snapshots)
+    return Adapters(store, embedder, breaker_log, tracker_store(settings, given, raw_store), snapshots)
 
 
-def tracker_store(given: Adapters | None, raw_store: DecisionStore) -> TrackerStore:
-    """The given tracker rows, else the decision store's own (so every process on one Chroma
-    database shares them), else process memory (a store that has none, e.g. the memory store)."""
+def tracker_store(settings: Settings, given: Adapters | None, raw_store: DecisionStore) -> TrackerStore:
+    """Where captured deliberation inputs live.
+
+    The given rows if any. On a Chroma server: the store's own `<prefix>-tracker` collection, so
+    every process on that server shares them. Otherwise (embedded Chroma, the memory store) process
+    memory: an embedded database has exactly one process, and embedded Chroma holds the
+    interpreter lock for the whole of every write (26 ms for one row, measured), which would stall
+    every request behind each batch of captured inputs.
+    """
     if given is not None and given.tracker is not None:
         return given.tracker
     own = getattr(raw_store, "tracker", None)
-    if callable(own):
+    if settings.store_mode == "server" and callable(own):
         found: TrackerStore = own()
         return found
-    from cstp.adapters.memory_tracker import MemoryTracker
-
     return MemoryTracker()
 
 
@@ -280,16 +285,20 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     def purge() -> object:
         return deliberation.purge()
 
-    # Captured inputs are written behind the request (see runtime.write_behind); closed before the
-    # store (the stack closes in reverse), so queued inputs are written at shutdown.
-    behind: WriteBehind[Any] = WriteBehind(tracker_rows.add, purge=purge)
-    stack.callback(behind.close)
+    # On a Chroma server captured inputs are written behind the request (runtime.write_behind),
+    # closed before the store (the stack closes in reverse) so queued inputs are written at
+    # shutdown; process memory takes them directly.
+    behind: WriteBehind[Any] | None = None
+    if not isinstance(tracker_rows, MemoryTracker):
+        behind = WriteBehind(lambda rows: tracker_rows.add(pack(rows)), purge=purge)
+        stack.callback(behind.close)
     # preAction's concurrent parts (query and calibration beside the guardrail check).
     pool = ThreadPoolExecutor(WORKFLOW_THREADS, thread_name_prefix="cstp-workflow")
     stack.callback(pool.shutdown, wait=False, cancel_futures=True)
     deliberation = Tracker(
         tracker_rows,
-        sink=behind,
+        sink=behind,  # None: written directly
+        purge_every=None if behind is not None else 30.0,
         input_ttl=settings.tracker_input_ttl,
         session_ttl=settings.tracker_session_ttl,
         history_size=settings.tracker_history_size,

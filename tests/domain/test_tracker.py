@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cstp.adapters.memory_tracker import MemoryTracker
-from cstp.domain.tracker import Tracker, consume_keys, deliberation_of, scoped_key, transport_key
+from cstp.domain.tracker import (
+    Tracker,
+    TrackerRow,
+    consume_keys,
+    deliberation_of,
+    pack,
+    scoped_key,
+    transport_key,
+)
 
 
 class Clock:
@@ -144,3 +152,47 @@ def test_purge_keeps_at_most_the_newest_live_inputs_per_agent(monkeypatch: pytes
     assert tracker.purge() == 2
     assert [i.text for _, i in tracker.inputs("a1")] == ["q2", "q3", "q4"]
     assert [i.text for _, i in tracker.inputs("a2")] == ["other"]
+
+
+def test_a_tracker_given_purge_every_purges_from_its_own_calls() -> None:
+    clock, rows = Clock(), MemoryTracker()
+    tracker = Tracker(rows, input_ttl=300, clock=clock, purge_every=30)
+    tracker.capture("a1", "rpc:a1", "query", "old", "s")
+    clock.advance(301)
+    assert len(rows.expired(clock())) == 1  # expired, not yet deleted
+    tracker.capture("a1", "rpc:a1", "query", "new", "s")  # more than 30 s since the last purge
+    assert rows.expired(clock()) == []
+
+
+class PackingSink:
+    """Collects rows like the write-behind and writes them packed on flush."""
+
+    def __init__(self, rows: MemoryTracker) -> None:
+        self.rows, self.pending = rows, []  # type: ignore[var-annotated]
+
+    def put(self, row: TrackerRow) -> None:
+        self.pending.append(row)
+
+    def flush(self) -> None:
+        self.rows.add(pack(self.pending))
+        self.pending = []
+
+
+def test_packed_batches_are_read_as_their_inputs_and_deleted_when_consumed() -> None:
+    clock, rows = Clock(), MemoryTracker()
+    sink = PackingSink(rows)
+    tracker = Tracker(rows, sink=sink, input_ttl=300, clock=clock)
+    for n in range(3):
+        tracker.capture(
+            "a1", "rpc:a1", "query", f"q{n}", "s", {"top_results": [{"id": f"d{n}", "distance": n}]}
+        )
+        clock.advance(100)
+    tracker.capture("a1", "agent:sub", "reasoning", "t", "s")
+    tracker.capture("a2", "rpc:a2", "query", "theirs", "s")
+    taken = tracker.take("a1", ["agent:sub", "rpc:a1"])
+    assert len(rows.rows(None, "input", clock())) == 3  # one row per (owner, key)
+    # q0 was captured 300 s ago: expired inside its batch
+    assert [i.text for i in taken.inputs] == ["t", "q1", "q2"]
+    assert [r["id"] for r in taken.related()] == ["d1", "d2"]
+    tracker.consumed(taken, "dec1")
+    assert [i.text for _, i in tracker.inputs(None)] == ["theirs"]

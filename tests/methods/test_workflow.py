@@ -35,7 +35,7 @@ def old(id: str, age: timedelta, *, outcome: str | None = None, **fields: Any) -
     return d.with_review(Review(outcome, now, "tester")) if outcome else d
 
 
-def seed(client: Any, *decisions: Decision) -> None:
+def store_decisions(client: Any, *decisions: Decision) -> None:
     client.app.state.adapters.store.save([(d, None) for d in decisions])
 
 
@@ -201,7 +201,9 @@ def test_pre_action_with_the_embedder_down_degrades_only_the_query(settings_fact
 
 # --- getSessionContext --------------------------------------------------------------------------
 def test_session_context_json_has_every_section(track_record: Any) -> None:
-    seed(track_record, old("5a1e0001", 45 * DAY, decision="An old pending call", pattern="cache hot reads"))
+    store_decisions(
+        track_record, old("5a1e0001", 45 * DAY, decision="An old pending call", pattern="cache hot reads")
+    )
     r = result(
         track_record,
         "cstp.getSessionContext",
@@ -282,7 +284,7 @@ def test_ready_lists_overdue_reviews_from_a_negative_review_in(client: Any) -> N
 
 
 def test_ready_sorts_by_priority_and_filters(client: Any) -> None:
-    seed(
+    store_decisions(
         client,
         old("00000001", 40 * DAY, stakes="low"),
         old("00000002", 70 * DAY, category="security"),
@@ -307,7 +309,7 @@ def test_ready_sorts_by_priority_and_filters(client: Any) -> None:
 def test_ready_reports_calibration_drift(client: Any) -> None:
     good = [old(f"b{n:07d}", (40 + n) * DAY, outcome="success", category="tooling") for n in range(6)]
     bad = [old(f"c{n:07d}", (1 + n) * DAY, outcome="failure", category="tooling") for n in range(6)]
-    seed(client, *good, *bad)
+    store_decisions(client, *good, *bad)
     actions = result(client, "cstp.ready", {"actionTypes": ["calibration_drift"]})["actions"]
     assert actions and {a["type"] for a in actions} == {"calibration_drift"}
     assert all(a["category"] == "tooling" and a["priority"] == "high" for a in actions)

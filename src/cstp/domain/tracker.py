@@ -99,6 +99,7 @@ class Taken:
 
     owner: str
     inputs: tuple[TrackedInput, ...]
+    row_ids: tuple[str, ...] = ()  # the store rows holding them (deleted once consumed)
 
     def related(self) -> list[dict[str, Any]]:
         """`related_to` from the query inputs' top results: one per id, nearest first."""
@@ -205,6 +206,57 @@ def _input_of(row: TrackerRow) -> TrackedInput:
     )
 
 
+def inputs_of(row: TrackerRow) -> list[TrackedInput]:
+    """The inputs a row holds: one, or a packed batch (see `pack`)."""
+    packed = row.payload.get("inputs")
+    if not isinstance(packed, list):
+        return [_input_of(row)]
+    return [
+        TrackedInput(
+            str(p["id"]),
+            str(p["type"]),
+            str(p["text"]),
+            str(p["source"]),
+            datetime.fromisoformat(str(p["at"])),
+            row.key,
+            dict(p.get("data") or {}),
+        )
+        for p in packed
+    ]
+
+
+def pack(rows: Sequence[TrackerRow]) -> list[TrackerRow]:
+    """Input rows grouped into one row per (owner, key), history rows as they are.
+
+    The write-behind writes a batch at a time; one store item per agent and key instead of one per
+    captured call keeps each write small (a Chroma item costs far more than the bytes in it).
+    """
+    groups: dict[tuple[str, str], list[TrackerRow]] = {}
+    out: list[TrackerRow] = []
+    for r in rows:
+        if r.kind == "input" and "inputs" not in r.payload:
+            groups.setdefault((r.owner, r.key), []).append(r)
+        else:
+            out.append(r)
+    for (owner, key), members in groups.items():
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        packed = [{"id": m.id, "at": m.created_at.isoformat(), **m.payload} for m in members]
+        out.append(
+            TrackerRow(
+                f"b-{secrets.token_hex(6)}",
+                owner,
+                "input",
+                key,
+                min(m.created_at for m in members),
+                max(m.expires_at for m in members),
+                {"inputs": packed},
+            )
+        )
+    return out
+
+
 def _entry_row(owner: str, row_id: str, e: ConsumedEntry, ttl: timedelta) -> TrackerRow:
     payload = {
         "input_count": e.input_count,
@@ -270,13 +322,24 @@ class Tracker:
         session_ttl: float = 1800,
         history_size: int = 50,
         clock: Callable[[], datetime] = utcnow,
+        purge_every: float | None = None,
     ) -> None:
+        """`purge_every`: purge from `capture` / `take` when that many seconds have passed since
+        the last purge (for a store nothing else purges; the server's write-behind thread purges
+        the shared one)."""
         self._store = store
         self._sink = sink or DirectSink(store)
         self.input_ttl = timedelta(seconds=input_ttl)
         self.session_ttl = timedelta(seconds=session_ttl)
         self.history_size = history_size
         self._clock = clock
+        self._purge_every = timedelta(seconds=purge_every) if purge_every is not None else None
+        self._purged_at = clock()
+
+    def _maybe_purge(self) -> None:
+        if self._purge_every is not None and self._clock() - self._purged_at >= self._purge_every:
+            self._purged_at = self._clock()
+            self.purge()
 
     def now(self) -> datetime:
         return self._clock()
@@ -294,6 +357,7 @@ class Tracker:
         """Capture an input of `owner` under `key` (handed to the sink, not yet written)."""
         tracked = self.new_input(key, type, text, source, data)
         self.keep(owner, tracked)
+        self._maybe_purge()
         return tracked
 
     def new_input(
@@ -309,21 +373,28 @@ class Tracker:
 
     # --- consumption ------------------------------------------------------------------------------
     def take(self, owner: str, keys: Sequence[str]) -> Taken:
-        """`owner`'s live inputs under `keys`, key priority first and oldest first within a key."""
+        """`owner`'s live inputs under `keys`, key priority first and oldest first within a key;
+        at most the newest MAX_INPUTS_PER_RECORD (older ones of those keys go with them)."""
         self._sink.flush()
+        self._maybe_purge()
         rank = {k: n for n, k in enumerate(keys)}
         rows = [r for r in self._store.rows(owner, "input", self._clock()) if r.key in rank]
-        rows.sort(key=lambda r: r.created_at)
-        rows = rows[-MAX_INPUTS_PER_RECORD:]
-        rows.sort(key=lambda r: rank[r.key])  # stable: oldest first within a key
-        return Taken(owner, tuple(_input_of(r) for r in rows))
+        found = self._live(rows)
+        found.sort(key=lambda i: i.captured_at)
+        found = found[-MAX_INPUTS_PER_RECORD:]
+        found.sort(key=lambda i: rank[i.key])  # stable: oldest first within a key
+        return Taken(owner, tuple(found), tuple(r.id for r in rows))
+
+    def _live(self, rows: Iterable[TrackerRow]) -> list[TrackedInput]:
+        cutoff = self._clock() - self.input_ttl
+        return [i for r in rows for i in inputs_of(r) if i.captured_at > cutoff]
 
     def consumed(self, taken: Taken, decision_id: str) -> None:
         """The record that took `taken` is stored: delete its inputs and write history lines."""
         if not taken.inputs:
             return
         now = self._clock()
-        self._store.delete([i.id for i in taken.inputs])
+        self._store.delete(list(taken.row_ids))
         by_key: dict[str, list[TrackedInput]] = {}
         for i in taken.inputs:
             by_key.setdefault(i.key, []).append(i)
@@ -343,8 +414,14 @@ class Tracker:
     def inputs(self, owner: str | None) -> list[tuple[str, TrackedInput]]:
         """(owner, input) of every live input of `owner` (None: every owner), oldest first."""
         self._sink.flush()
-        rows = sorted(self._store.rows(owner, "input", self._clock()), key=lambda r: r.created_at)
-        return [(r.owner, _input_of(r)) for r in rows]
+        cutoff = self._clock() - self.input_ttl
+        found = [
+            (r.owner, i)
+            for r in self._store.rows(owner, "input", self._clock())
+            for i in inputs_of(r)
+            if i.captured_at > cutoff
+        ]
+        return sorted(found, key=lambda pair: pair[1].captured_at)
 
     def history(self, owner: str | None, limit: int = 20) -> list[tuple[str, ConsumedEntry]]:
         """(owner, entry), newest first."""
@@ -375,7 +452,7 @@ class Tracker:
             rows.sort(key=lambda r: r.created_at)
             digest = hashlib.sha256(f"{owner}\0{key}\0{rows[-1].id}".encode()).hexdigest()[:12]
             entry = ConsumedEntry(
-                key, now, 0, _agent_of(key), None, "expired", _summary(_input_of(r) for r in rows)
+                key, now, 0, _agent_of(key), None, "expired", _summary(i for r in rows for i in inputs_of(r))
             )
             history.append(_entry_row(owner, f"x-{digest}", entry, self.session_ttl))
         if history:

@@ -183,7 +183,9 @@ def record_decision(
         except CstpError as e:
             logger.warning("tracked inputs not read", extra={"error": str(e)})
         if extra:
-            taken = Taken(ctx.agent, (*(taken.inputs if taken else ()), *extra))
+            taken = Taken(
+                ctx.agent, (*(taken.inputs if taken else ()), *extra), taken.row_ids if taken else ()
+            )
     params = p
     if taken is not None and taken.inputs:
         params = p.model_copy()

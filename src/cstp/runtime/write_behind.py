@@ -78,7 +78,11 @@ class WriteBehind(Generic[T]):
             self._queue.append(item)
             self._queued += 1
             self._ensure_thread()
-            self._cond.notify_all()
+            # Wake the writer only when it waits for a first row or a batch is full: while it
+            # lingers it wakes by itself, and a wake-up per call would cost the caller a thread
+            # switch.
+            if len(self._queue) == 1 or len(self._queue) >= self._batch:
+                self._cond.notify_all()
 
     def flush(self, timeout: float = FLUSH_TIMEOUT) -> bool:
         """Wait until every item put before this call is written; False on timeout."""
