@@ -139,7 +139,7 @@ def import_(
         Path, typer.Argument(help="A .jsonl file, a reference YAML tree or SQLite database, or a directory.")
     ],
     fmt: Annotated[str, Opt("--format", help="auto|jsonl|yaml|sqlite")] = "auto",
-    batch_size: Annotated[int, Opt(min=1, max=5000)] = 500,
+    batch_size: Annotated[int, Opt(min=1, max=5000)] = 200,
     replace: Annotated[bool, Opt(help="Overwrite stored decisions whose content differs.")] = False,
 ) -> None:
     """Import decisions, keeping their ids, dates, agents and reviews; safe to run again."""
