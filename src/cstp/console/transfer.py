@@ -205,9 +205,7 @@ def _report(session: Session, tally: ImportTally) -> None:
         f"imported [bold]{tally.imported}[/bold], replaced {tally.replaced}, unchanged {tally.unchanged}, "
         f"skipped {len(tally.skipped)}; edges written {tally.edges}"
     )
-    if tally.skipped:
-        output.table(
-            "skipped",
-            ["where", "id", "reason"],
-            ([s["where"], s["id"], s["reason"]] for s in tally.skipped),
-        )
+    # One line per skipped record (a table would squeeze long file paths into unreadable columns).
+    for s in tally.skipped:
+        label = f"{s['where']}" + (f" ({s['id']})" if s["id"] else "")
+        output.out.print(f"  skipped {output.escape(label)}: {output.escape(s['reason'])}")
