@@ -70,19 +70,25 @@ def export(
     sink: IO[str] = out.open("w", encoding="utf-8") if out else sys.stdout
     written = 0
     try:
-        with bar("decisions") as progress:
+        with bar("decisions") as progress, ThreadPoolExecutor(1, thread_name_prefix="cstp-export") as pool:
             task = progress.add_task("export", total=None)
-            offset: int | None = 0
-            while offset is not None:
-                page = session.call(
-                    "cstp.exportDecisions", {"offset": offset, "limit": page_size, "filters": filters}
-                )
+
+            def fetch(offset: int) -> Future[Any]:
+                params = {"offset": offset, "limit": page_size, "filters": filters}
+                return pool.submit(session.client.call, "cstp.exportDecisions", params)
+
+            # The next page is requested before this one is written: the server reads while we write.
+            pending: Future[Any] | None = fetch(0)
+            while pending is not None:
+                with failures():
+                    page = pending.result()
+                next_offset = page.get("nextOffset")
+                pending = fetch(next_offset) if next_offset is not None else None
                 if page.get("total") is not None:
                     progress.update(task, total=page["total"])
                 sink.write("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in page["lines"]))
                 written += len(page["lines"])
                 progress.update(task, completed=written)
-                offset = page.get("nextOffset")
             progress.update(task, total=written)
     finally:
         if out:
