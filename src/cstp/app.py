@@ -24,6 +24,8 @@ from fastapi import FastAPI
 
 from cstp import __version__
 from cstp.adapters.bm25s_index import Bm25sIndex
+from cstp.domain.browsing import BrowseService
+from cstp.domain.catalogue import Catalogue
 from cstp.domain.decisions import DecisionService
 from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
@@ -203,12 +205,14 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     # bypass the group commit: a bulk batch is its own group.
     transfer = TransferService(store, lambda texts: embedder.embed(texts, "document"), decision_service)
     backup = BackupService(adapters.snapshots, decision_service) if adapters.snapshots else None
+    browse_service = BrowseService(store, Catalogue(store), decision_service.scan)
     return Services(
         decision_service,
         search,
         guardrail_service,
         settings.agent_name,
         graph=graph_service,
+        browse=browse_service,
         transfer=transfer,
         backup=backup,
     )
@@ -229,7 +233,12 @@ def _web_state(
     table = all_methods()
     dispatcher = Dispatcher(table, ERRORS, metrics.observe_rpc, batch_executor)
     probes = (
-        health.store_probe(adapters.store, settings.store_mode, lambda: services.decisions.index_state),
+        health.store_probe(
+            adapters.store,
+            settings.store_mode,
+            lambda: services.decisions.index_state,
+            lambda: services.browse.catalogue_state,
+        ),
         health.embedder_probe(adapters.embedder, local=settings.embedding_provider == "local"),
         health.guardrails_probe(
             lambda: {**services.guardrails.status(), "watching": watcher is not None and watcher.running}
@@ -303,6 +312,7 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
             if watcher is not None:
                 watcher.start()
             services.decisions.reconcile_in_background()
+            services.browse.start_loading()
             remove_hup = _install_sighup(services.guardrails.reload)
             logger.info(
                 "cstp ready",

@@ -383,15 +383,6 @@ def test_scan_without_filter_yields_every_record(store: DecisionStore) -> None:
     assert {d.id for d in store.scan(None)} == ALL
 
 
-def test_get_many_returns_the_existing_records_only(store: DecisionStore) -> None:
-    store.save(CORPUS)
-    some = [d.id for d, _ in CORPUS[:3]]
-    found = store.get_many([*some, "00000000"])
-    assert set(found) == set(some)
-    assert all(found[i] == store.get(i) for i in some)
-    assert store.get_many([]) == {}
-
-
 def test_page_walks_every_record_once_in_a_stable_order(store: DecisionStore) -> None:
     store.save(CORPUS)
     first = [d.id for d in store.page(None, 0, len(CORPUS))]
@@ -624,3 +615,37 @@ def test_revision_grows_after_every_save_and_reindex(store: DecisionStore) -> No
     store.reindex([(d, [0.0, 1.0])])
     assert before < after_save < store.revision()
     assert store.revision() == store.revision()  # reading it is not a write
+
+
+# --- the change feed and reads by id (what the browse catalogue follows) -------------------------
+
+
+def test_get_many_returns_the_given_ids_in_order_and_skips_unknown(store: DecisionStore) -> None:
+    a, b, c = make("aaaa0001"), make("bbbb0002", category="process"), make("cccc0003")
+    store.save([(a, None), (b, None), (c, None)])
+    assert [d.id for d in store.get_many(["cccc0003", "nope", "aaaa0001"])] == ["cccc0003", "aaaa0001"]
+    assert store.get_many(["bbbb0002"]) == [b]
+    assert store.get_many([]) == []
+
+
+def test_changes_report_every_write_of_another_store_with_its_latest_facts(backend: Backend) -> None:
+    from cstp.domain.facts import facts_of
+
+    writer, reader = backend.open(), backend.open()  # two processes on one database
+    first = [make(f"c{i:07d}", tags=("x",) * (i % 2), recorded_by=f"agent-{i % 2}") for i in range(5)]
+    writer.save([(d, None) for d in first])
+    everything = reader.changes(0)
+    assert {f.id: f for f in everything.facts} == {d.id: facts_of(d) for d in first}
+
+    changed = dataclasses.replace(
+        reviewed(first[2], "failure"), category="process", tags=("y", "z"), project="acme/x"
+    )
+    added = make("d0000009", stakes="critical")
+    writer.save([(changed, None), (added, None)])
+    later = reader.changes(everything.cursor)
+    latest: dict[str, object] = {}
+    for f in later.facts:  # a change may come twice: the highest rev counts
+        if f.id not in latest or f.rev > latest[f.id].rev:  # type: ignore[attr-defined]
+            latest[f.id] = f
+    assert latest[changed.id] == facts_of(changed) and latest[added.id] == facts_of(added)
+    assert set(latest) <= {d.id for d in first} | {added.id}

@@ -19,10 +19,12 @@ def test_backup_then_restore_into_an_empty_server_gives_identical_results(serve,
     kinds = [c["kind"] for c in manifest["collections"]]
     assert kinds[-1] == "records" and "edges" in kinds and "test-hash-384" in kinds
     target = serve("target")
+    assert target.result("cstp.getStats")["total"] == 0  # the listing catalogue is loaded before
     restored = cli(target, "--json", "restore", str(tmp_path / "bk"))
     assert restored.exit_code == 0, restored.stderr
     assert json.loads(restored.stdout)["reindexed"] == 0  # every vector came back as it was
     assert snapshot_of(target, ids) == snapshot_of(source, ids)
+    assert target.result("cstp.getStats")["total"] == len(ids)  # ... and follows the restore
     # The restored server goes on working: new ids are not handed out twice, writes are indexed.
     new = target.result("cstp.recordDecision", {"decision": "After the restore", "confidence": 0.5})
     assert new["id"] not in ids and new["indexed"]

@@ -121,3 +121,44 @@ def test_rejected_gemini_key_keeps_the_decision_unindexed(settings_factory: Any)
             error = rpc(c, "cstp.queryDecisions", {"query": "keep"})["error"]
             assert error["code"] == -32603 and "API key" in error["message"]
             assert "wrong-key" not in error["message"]
+
+
+def _eventually(check: Any, timeout: float = 15.0) -> Any:
+    """`check()` once it is truthy: another process's writes show after its catch-up lag."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def test_listing_and_stats_on_one_server_follow_the_writes_of_another(
+    chroma_server_url: str, settings_factory: Any
+) -> None:
+    """Two server processes on one Chroma server (two apps, two stores): the browse catalogue of
+    each follows the store, so a decision recorded or reviewed through one is listed and counted
+    by the other."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    settings = settings_factory(chroma_url=chroma_server_url, chroma_collection_prefix=prefix)
+    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+        assert rpc(b, "cstp.getStats", {})["result"]["total"] == 0
+        ids = [
+            rpc(a, "cstp.recordDecision", {"decision": f"Shard the queue {i}", "category": "tooling"})[
+                "result"
+            ]["id"]
+            for i in range(3)
+        ]
+        rpc(a, "cstp.reviewDecision", {"id": ids[0], "outcome": "success"})
+
+        def listed() -> Any:
+            rows = rpc(b, "cstp.listDecisions", {"category": "tooling", "status": "reviewed"})["result"]
+            return rows if rows["total"] == 1 else None
+
+        rows = _eventually(listed)
+        assert rows is not None and rows["decisions"][0]["id"] == ids[0]
+        stats = _eventually(lambda: (s := rpc(b, "cstp.getStats", {})["result"])["total"] == 3 and s)
+        assert stats and stats["byStatus"] == {"pending": 2, "reviewed": 1}
+        assert _eventually(lambda: b.get("/ready").json()["components"]["store"]["catalogue"] == "loaded")

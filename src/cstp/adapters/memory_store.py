@@ -19,6 +19,7 @@ import numpy.typing as npt
 from cstp.adapters.batches import last_per_id, newest_first
 from cstp.domain.edges import Direction, Edge, EdgeKey, EdgeList, touches
 from cstp.domain.errors import StoreUnavailable
+from cstp.domain.facts import Changes, facts_of
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionPage, Vector
 from cstp.domain.records import Decision, ScoredDecision
@@ -46,6 +47,7 @@ class MemoryData:
     indexes: dict[str, _Index] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     revision: int = 0  # bumped under `lock` after every save/reindex, in any space
+    written: list[str] = field(default_factory=list)  # ids in write order: `changes` reads its tail
 
 
 class MemoryStore:
@@ -78,6 +80,7 @@ class MemoryStore:
             self._check_open()
             for decision, _ in unique:
                 self._data.records[decision.id] = decision
+                self._data.written.append(decision.id)
             self._write_index([(d, v) for d, v in unique if v is not None])
             self._data.revision += 1
 
@@ -87,11 +90,23 @@ class MemoryStore:
             self._check_open()
             return self._data.records.get(decision_id)
 
-    def get_many(self, decision_ids: Collection[str]) -> dict[str, Decision]:
-        """id → record for the ids that exist."""
+    def get_many(self, ids: Sequence[str]) -> list[Decision]:
+        """The records with these ids, in the order given; unknown ids left out."""
         with self._data.lock:
             self._check_open()
-            return {i: self._data.records[i] for i in decision_ids if i in self._data.records}
+            return [d for i in ids if (d := self._data.records.get(i)) is not None]
+
+    def changes(self, cursor: int) -> Changes:
+        """Facts of the records written after `cursor`, a position in the shared write log.
+
+        The log keeps every write (this store serves tests and benchmark floors, not years of
+        data), so a cursor never falls off its start.
+        """
+        with self._data.lock:
+            self._check_open()
+            tail = self._data.written[max(0, cursor) :]
+            latest = {i: self._data.records[i] for i in dict.fromkeys(tail)}
+            return Changes([facts_of(d) for d in latest.values()], len(self._data.written))
 
     def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
         """Up to `limit` ids starting with `prefix`, ascending; an empty prefix matches nothing."""

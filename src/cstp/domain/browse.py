@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from cstp.domain.facts import search_text
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Decision, aware
 from cstp.domain.search import tokenize
@@ -62,9 +63,11 @@ def search_matches(search: str | None) -> Callable[[Decision], bool]:
     if not words:
         return lambda d: True
 
+    folded = [w.casefold() for w in words]
+
     def matches(d: Decision) -> bool:
-        text = " ".join((d.decision, d.context or "", d.pattern or "")).casefold()
-        return all(w.casefold() in text for w in words)
+        text = search_text(d.decision, d.context, d.pattern)
+        return all(w in text for w in folded)
 
     return matches
 

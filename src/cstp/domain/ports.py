@@ -22,6 +22,7 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import Literal, Protocol
 
 from cstp.domain.edges import Direction, Edge, EdgeList
+from cstp.domain.facts import Changes
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Decision, ScoredDecision
 
@@ -52,8 +53,8 @@ class DecisionStore(Protocol):
         """The record with exactly this id, or None."""
         ...
 
-    def get_many(self, decision_ids: Collection[str]) -> dict[str, Decision]:
-        """id → record for every id in `decision_ids` that exists (one read, for bulk imports)."""
+    def get_many(self, ids: Sequence[str]) -> list[Decision]:
+        """The records with exactly these ids, in the order given; unknown ids are left out."""
         ...
 
     def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
@@ -82,6 +83,16 @@ class DecisionStore(Protocol):
         The order is the store's insertion order, which neither updates nor new records change for
         records already stored: paging from 0 while others write sees every record that existed
         when paging began exactly once (exports page through a running server this way).
+        """
+        ...
+
+    def changes(self, cursor: int) -> Changes:
+        """The facts of every record written after `cursor` (0: every record), by any process.
+
+        The browse catalogue keeps up with the store through this: it must see the writes of
+        every server process sharing the store, not only its own. A change may be reported more
+        than once (keep the highest rev); none is ever skipped while writes are acknowledged
+        within the store's timeout.
         """
         ...
 

@@ -263,7 +263,7 @@ class TransferService:
                 continue
             seen.add(entry.decision.id)
             entries.append((index, entry))
-        existing = self._store.get_many([e.decision.id for _, e in entries])
+        existing = {d.id: d for d in self._store.get_many([e.decision.id for _, e in entries])}
         to_write: list[Decision] = []
         for index, entry in entries:
             d, old = entry.decision, existing.get(entry.decision.id)

@@ -183,7 +183,7 @@ class ListResult(Result):
 
 def list_decisions(p: ListParams, ctx: CallContext) -> ListResult:
     query = p.to_query()
-    page = browse.list_decisions(ctx.services.decisions.scan, query)
+    page = ctx.services.browse.list(query)
     return ListResult(
         decisions=[decision_row(d) for d in page.decisions],
         total=page.total,
@@ -224,7 +224,7 @@ class StatsResult(Result):
 
 
 def get_stats(p: StatsParams, ctx: CallContext) -> StatsResult:
-    s = browse.stats(ctx.services.decisions.scan, p.to_filter(), utcnow())
+    s = ctx.services.browse.stats(p.to_filter(), utcnow())
     return StatsResult(
         total=s.total,
         by_category=s.by_category,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cstp.domain.browsing import BrowseService
 from cstp.domain.decisions import DecisionService
 from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
@@ -21,6 +22,7 @@ class Services:
     guardrails: GuardrailService
     agent_name: str  # the server's name, echoed as `agent` in results
     graph: GraphService
+    browse: BrowseService
     transfer: TransferService | None = None  # bulk import / export (cstp.importDecisions ...)
     backup: BackupService | None = None  # raw collection snapshots; None when the store has none
 

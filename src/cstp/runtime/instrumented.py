@@ -7,6 +7,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from cstp.domain.edges import Direction, Edge, EdgeList
+from cstp.domain.facts import Changes
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionPage, DecisionStore, Embedder, Purpose, Vector
 from cstp.domain.records import Decision, ScoredDecision
@@ -39,8 +40,12 @@ class TimedStore:
         result: Decision | None = self._timed("get", self._inner.get, decision_id)
         return result
 
-    def get_many(self, decision_ids: Collection[str]) -> dict[str, Decision]:
-        result: dict[str, Decision] = self._timed("get_many", self._inner.get_many, decision_ids)
+    def get_many(self, ids: Sequence[str]) -> list[Decision]:
+        result: list[Decision] = self._timed("get_many", self._inner.get_many, ids)
+        return result
+
+    def changes(self, cursor: int) -> Changes:
+        result: Changes = self._timed("changes", self._inner.changes, cursor)
         return result
 
     def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:

@@ -59,14 +59,21 @@ def run_probes(probes: Sequence[Probe]) -> dict[str, ComponentStatus]:
     return out
 
 
-def store_probe(store: DecisionStore, mode: str, index_state: Callable[[], str]) -> Probe:
-    """Heartbeat and count; NOT_READY while the start-up index check runs."""
+def store_probe(
+    store: DecisionStore,
+    mode: str,
+    index_state: Callable[[], str],
+    catalogue_state: Callable[[], str] = lambda: "not loaded",
+) -> Probe:
+    """Heartbeat and count; NOT_READY while the start-up index check runs. The browse catalogue's
+    state is shown but does not gate readiness: until it has loaded, listings are answered by a
+    scan (slower, same answers)."""
 
     def check() -> ComponentStatus:
         store.ping()
         index = index_state()
         state: State = "NOT_READY" if index in INDEX_STARTING else "OK"
-        return ComponentStatus(state, {"mode": mode, "index": index})
+        return ComponentStatus(state, {"mode": mode, "index": index, "catalogue": catalogue_state()})
 
     return Probe("store", check, "decision store unreachable")
 

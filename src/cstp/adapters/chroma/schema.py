@@ -16,6 +16,8 @@ Both collections (`<prefix>-records` and `<prefix>-<space>`) carry the same meta
     recorded_by    str     Decision.recorded_by  (omitted when None)
     tag:<tag>      bool    True, one key per tag (a tags filter is an `$or` of these)
     rev            int     Decision.rev, compared with the records to find stale index entries
+    written_us     int     records only: the writer's clock (epoch µs) when it sent this revision;
+                           `ChromaStore.changes` reads what was written since a cursor by it
     record         str     JSON of `codec.to_record(decision)`: a read returns whole decisions in one
                            call, and the decision is rebuilt with `codec.from_record`
     ============== ======= ===========================================================
@@ -35,12 +37,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cstp.domain import codec
+from cstp.domain.facts import DecisionFacts, epoch_micros, search_text
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.records import Decision, aware
+from cstp.domain.records import Decision
 
 MetadataValue = str | int | float | bool
 Metadata = dict[str, MetadataValue]
@@ -48,13 +50,7 @@ Where = dict[str, Any]
 
 TAG_PREFIX = "tag:"
 RECORD_KEY = "record"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def epoch_micros(dt: datetime) -> int:
-    """Exact integer microseconds since the epoch (naive datetimes are UTC, as in filters)."""
-    return (aware(dt) - _EPOCH) // _MICROSECOND
+WRITTEN_KEY = "written_us"
 
 
 def tag_key(tag: str) -> str:
@@ -97,6 +93,26 @@ def index_metadata_for(decision: Decision) -> Metadata:
     meta = metadata_for(decision)
     del meta[RECORD_KEY]
     return meta
+
+
+def facts_from_metadata(decision_id: str, meta: dict[str, Any]) -> DecisionFacts:
+    """The listing facts from the filter keys, and the search text from the record JSON (without
+    rebuilding and validating the whole decision)."""
+    recorded_by, project = meta.get("recorded_by"), meta.get("project")
+    record = json.loads(meta[RECORD_KEY])
+    return DecisionFacts(
+        id=decision_id,
+        rev=int(meta["rev"]),
+        date_us=int(meta["date_us"]),
+        category=str(meta["category"]),
+        stakes=str(meta["stakes"]),
+        status=str(meta["status"]),
+        confidence=float(meta["confidence"]),
+        recorded_by=None if recorded_by is None else str(recorded_by),
+        project=None if project is None else str(project),
+        tags=tuple(sorted(k[len(TAG_PREFIX) :] for k, v in meta.items() if k.startswith(TAG_PREFIX) and v)),
+        text=search_text(str(record["decision"]), record.get("context"), record.get("pattern")),
+    )
 
 
 def decision_from_metadata(meta: dict[str, Any]) -> Decision:

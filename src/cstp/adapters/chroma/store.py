@@ -20,6 +20,7 @@ before Chroma reports `StoreUnavailable` (and `/ready` says so) instead of faili
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,8 +48,10 @@ from cstp.adapters.chroma.edges import EDGES, ChromaEdges
 from cstp.adapters.chroma.errors import ChromaErrors
 from cstp.adapters.chroma.recent import RecentDecisions
 from cstp.adapters.chroma.schema import (
+    WRITTEN_KEY,
     Where,
     decision_from_metadata,
+    facts_from_metadata,
     index_metadata_for,
     is_unsatisfiable,
     metadata_for,
@@ -59,6 +62,7 @@ from cstp.adapters.chroma.snapshot import ChromaSnapshots
 from cstp.adapters.chroma.strategies import Hit, nearest_matching, newest_matching
 from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.errors import ConfigError, StoreUnavailable
+from cstp.domain.facts import Changes, DecisionFacts
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionPage, Vector
 from cstp.domain.records import Decision, ScoredDecision
@@ -69,6 +73,11 @@ WRITE_BATCH = 5000
 READ_PAGE = 2000
 # Decoded decisions kept for search results (see RecentDecisions).
 RECENT_CACHE = 4096
+# How far behind its cursor `changes` looks again: a record stamped (written_us) just before another
+# process read past that stamp, but committed just after, is still reported. Covers a commit as slow
+# as the client's timeout plus clock skew between hosts; rows written within it are re-read.
+OVERLAP_BEYOND_TIMEOUT_S = 2.0
+EMBEDDED_OVERLAP_S = 10.0
 _RECORDS = "records"
 
 
@@ -87,6 +96,7 @@ class ChromaStore:
         space: str,
         location: str,
         secrets: Sequence[str] = (),
+        change_overlap_s: float = EMBEDDED_OVERLAP_S,
     ) -> None:
         """Prefer `ChromaStore.embedded` / `ChromaStore.server`; this takes a client factory."""
         if space in (_RECORDS, EDGES):
@@ -105,6 +115,7 @@ class ChromaStore:
         self._closed = False
         self._recent = RecentDecisions(RECENT_CACHE)
         self._revision = 0  # bumped under `_lock` after each save/reindex returned from Chroma
+        self._overlap_us = int(change_overlap_s * 1_000_000)
 
     # --- factories --------------------------------------------------------------------------
 
@@ -140,7 +151,14 @@ class ChromaStore:
         def open_client() -> ClientAPI:
             return open_http(address, token=token, tenant=tenant, database=database, timeout=timeout)
 
-        return cls(open_client, prefix=prefix, space=space, location=address.base, secrets=[token or ""])
+        return cls(
+            open_client,
+            prefix=prefix,
+            space=space,
+            location=address.base,
+            secrets=[token or ""],
+            change_overlap_s=timeout + OVERLAP_BEYOND_TIMEOUT_S,
+        )
 
     # --- DecisionStore ----------------------------------------------------------------------
 
@@ -164,7 +182,8 @@ class ChromaStore:
         for start in range(0, len(unique), WRITE_BATCH):
             chunk = unique[start : start + WRITE_BATCH]
             ids = [d.id for d, _ in chunk]
-            metadatas = [metadata_for(d) for d, _ in chunk]
+            written = {WRITTEN_KEY: _now_us()}
+            metadatas = [metadata_for(d) | written for d, _ in chunk]
             indexed = [(d.id, v, index_metadata_for(d)) for d, v in chunk if v is not None]
             upsert_replacing(
                 self._errors, records, ids, _matrix([record_vector(i) for i in ids]), metadatas, "save"
@@ -190,19 +209,35 @@ class ChromaStore:
         metadatas = found["metadatas"] or []
         return decision_from_metadata(dict(metadatas[0])) if metadatas else None
 
-    def get_many(self, decision_ids: Iterable[str]) -> dict[str, Decision]:
-        """id → record for the ids that exist, read in chunks of READ_PAGE ids."""
-        ids = list(dict.fromkeys(decision_ids))
+    def get_many(self, ids: Sequence[str]) -> list[Decision]:
+        """The records with these ids, in the order given (one read; recent ones from memory)."""
         if not ids:
-            return {}
+            return []
         records, _ = self._collections()
-        found: dict[str, Decision] = {}
-        for start in range(0, len(ids), READ_PAGE):
-            with self._errors.call("get"):
-                result = records.get(ids=ids[start : start + READ_PAGE], include=["metadatas"])
-            for i, meta in rows(result):
-                found[i] = decision_from_metadata(meta)
-        return found
+        with self._errors.call("get"):
+            found = records.get(ids=list(dict.fromkeys(ids)), include=["metadatas"])
+        by_id = {i: decision_from_metadata(m) for i, m in rows(found)}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def changes(self, cursor: int) -> Changes:
+        """Facts of the records written after `cursor` (a `written_us` stamp; 0: every record).
+
+        Looks `change_overlap_s` behind the cursor (see OVERLAP_BEYOND_TIMEOUT_S), so a change may
+        come twice. A full read (cursor 0) takes long at scale and writes land meanwhile: its next
+        cursor is the time it started, so the following call reads those writes again.
+        """
+        records, _ = self._collections()
+        started = _now_us()
+        where: Where | None = None if cursor <= 0 else {WRITTEN_KEY: {"$gte": cursor - self._overlap_us}}
+        facts: list[DecisionFacts] = []
+        latest = cursor
+        for page in self._pages(records, where, ["metadatas"]):
+            for i, meta in rows(page):
+                facts.append(facts_from_metadata(i, meta))
+                stamp = meta.get(WRITTEN_KEY)
+                if isinstance(stamp, int) and stamp > latest:
+                    latest = stamp
+        return Changes(facts, started if cursor <= 0 else latest)
 
     def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
         """Up to `limit` ids starting with `prefix`, ascending; an empty prefix matches nothing.
@@ -416,6 +451,10 @@ class ChromaStore:
         with self._lock:
             self._records = self._index = None
         self._edges.forget()
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
 
 
 def _matrix(vectors: Sequence[Vector]) -> np.ndarray[Any, np.dtype[np.float32]]:

@@ -1,0 +1,64 @@
+"""Which implementation answers a listing or a statistics call.
+
+The catalogue (`domain.catalogue`) answers from memory once it has loaded; until then (a large
+store takes seconds to load at startup, or the store was down), and for filters it does not keep
+(confidence bounds, feature, pr: not sent by these methods' params), `domain.browse` answers from a
+scan of the store. Both give the same answers; only the cost differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from cstp.domain import browse
+from cstp.domain.catalogue import Catalogue
+from cstp.domain.filters import DecisionFilter
+from cstp.domain.ports import DecisionStore
+from cstp.domain.records import Decision
+
+
+class BrowseService:
+    """Thread safety: stateless beyond the catalogue, which has its own lock."""
+
+    def __init__(
+        self,
+        store: DecisionStore,
+        catalogue: Catalogue,
+        scan: Callable[[DecisionFilter], Iterable[Decision]] | None = None,
+    ) -> None:
+        self._store = store
+        self._catalogue = catalogue
+        self._scan = scan or store.scan
+
+    @property
+    def catalogue_state(self) -> str:
+        return self._catalogue.state
+
+    def start_loading(self) -> None:
+        """Load the catalogue in the background (at startup, so the first listing is fast)."""
+        self._catalogue.start_loading()
+
+    def list(self, query: browse.ListQuery) -> browse.Page:
+        if Catalogue.answers(query.filter):
+            found = self._from_catalogue(query)
+            if found is not None:
+                return found
+        return browse.list_decisions(self._scan, query)
+
+    def stats(self, flt: DecisionFilter, now: datetime) -> browse.Stats:
+        if Catalogue.answers(flt):
+            self._catalogue.start_loading()
+            found = self._catalogue.stats(flt, now)
+            if found is not None:
+                return found
+        return browse.stats(self._scan, flt, now)
+
+    def _from_catalogue(self, query: browse.ListQuery) -> browse.Page | None:
+        self._catalogue.start_loading()
+        page = self._catalogue.page(query)
+        if page is None:
+            return None
+        ids, total = page
+        # A decision changed since the catalogue caught up is shown as it is now.
+        return browse.Page(self._store.get_many(ids), total)

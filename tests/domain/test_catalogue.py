@@ -1,0 +1,201 @@
+"""The browse catalogue gives exactly `domain.browse`'s answers (the reference, over a scan), on
+random data full of ties and random queries; it follows writes made through another store on the
+same data; and `BrowseService` falls back to the scan for what the catalogue does not keep."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cstp.adapters.memory_store import MemoryData, MemoryStore
+from cstp.domain import browse
+from cstp.domain.browsing import BrowseService
+from cstp.domain.catalogue import Catalogue
+from cstp.domain.filters import DecisionFilter
+from cstp.domain.records import Decision, Review
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+CATEGORIES = ("architecture", "process", "integration", "tooling", "security")
+STAKES = ("low", "medium", "high", "critical")
+AGENTS = (None, "ana", "bo", "cy")
+PROJECTS = (None, "acme/a", "acme/b")
+TAGS = ("db", "api", "ops", "ui", "perf")
+# Few distinct dates and confidences, so sorting and paging cross many ties.
+DATES = tuple(NOW - timedelta(days=d, hours=h) for d in (0, 1, 3, 8, 31, 40) for h in (0, 5))
+
+
+def random_decision(rng: random.Random, i: int) -> Decision:
+    d = Decision(
+        id=f"{rng.getrandbits(32):08x}",
+        decision=f"decision {i}",
+        context=rng.choice((None, "Ctx ünï", f"ctx {i % 7}")),
+        pattern=rng.choice((None, "pattern", f"p{i % 3}")),
+        confidence=rng.choice((0.1, 0.5, 0.5, 0.9)),
+        category=rng.choice(CATEGORIES),
+        stakes=rng.choice(STAKES),
+        date=rng.choice(DATES) - timedelta(microseconds=rng.choice((0, 0, 1))),
+        recorded_by=rng.choice(AGENTS),
+        project=rng.choice(PROJECTS),
+        tags=tuple(rng.sample(TAGS, rng.randint(0, 3))),
+    )
+    if rng.random() < 0.3:
+        d = d.with_review(Review(outcome="success", reviewed_at=d.date, reviewed_by="r"))
+    return d
+
+
+def random_filter(rng: random.Random) -> DecisionFilter:
+    def maybe(values: tuple[object, ...]) -> object:
+        return rng.choice(values) if rng.random() < 0.3 else None
+
+    after = maybe(DATES)
+    return DecisionFilter(
+        category=maybe(CATEGORIES),  # type: ignore[arg-type]
+        stakes=tuple(rng.sample(STAKES, rng.randint(1, 2))) if rng.random() < 0.3 else (),
+        statuses=(rng.choice(("pending", "reviewed")),) if rng.random() < 0.3 else (),
+        recorded_by=maybe(("ana", "bo", "nobody")),  # type: ignore[arg-type]
+        project=maybe(("acme/a", "acme/b", "none/such")),  # type: ignore[arg-type]
+        tags=tuple(rng.sample((*TAGS, "unused"), rng.randint(1, 2))) if rng.random() < 0.3 else (),
+        date_after=after,  # type: ignore[arg-type]
+        date_before=maybe(DATES),  # type: ignore[arg-type]
+    )
+
+
+def random_query(rng: random.Random) -> browse.ListQuery:
+    return browse.ListQuery(
+        random_filter(rng),
+        search=rng.choice((None, None, "", "?!", "decision 1", "DECISION", "1 2", "ctx", "Ünï 3")),
+        sort=rng.choice(browse.SORT_KEYS),
+        descending=rng.random() < 0.5,
+        limit=rng.choice((1, 5, 20, 500)),
+        offset=rng.choice((0, 0, 3, 17, 1000)),
+    )
+
+
+def oracle_page(store: MemoryStore, q: browse.ListQuery) -> tuple[list[str], int]:
+    page = browse.list_decisions(store.scan, q)
+    return [d.id for d in page.decisions], page.total
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    rng = random.Random(7)
+    s = MemoryStore("space")
+    s.save([(random_decision(rng, i), None) for i in range(600)])
+    return s
+
+
+def test_pages_equal_the_reference_for_random_queries(store: MemoryStore) -> None:
+    catalogue = Catalogue(store)
+    catalogue.load()
+    rng = random.Random(11)
+    for _ in range(400):
+        q = random_query(rng)
+        assert catalogue.page(q) == oracle_page(store, q), q
+
+
+def test_stats_equal_the_reference_for_random_filters(store: MemoryStore) -> None:
+    catalogue = Catalogue(store)
+    catalogue.load()
+    rng = random.Random(13)
+    for _ in range(150):
+        flt = random_filter(rng)
+        now = NOW + timedelta(hours=rng.choice((0, 1, 30)))
+        assert catalogue.stats(flt, now) == browse.stats(store.scan, flt, now), flt
+    whole = catalogue.stats(DecisionFilter(), NOW)
+    assert whole is not None and whole.total == 600 and sum(whole.by_category.values()) == 600
+
+
+def test_nothing_is_answered_before_the_load() -> None:
+    catalogue = Catalogue(MemoryStore("space"))
+    assert catalogue.page(browse.ListQuery()) is None and catalogue.stats(DecisionFilter(), NOW) is None
+
+
+def test_writes_through_another_store_show_once_the_lag_has_passed(store: MemoryStore) -> None:
+    """A second store object on the same data stands for another process; the catalogue must follow
+    what it writes (new decisions, reviews, changed fields and dates) within `max_lag_s`."""
+    data: MemoryData = store.data
+    clock = Clock()
+    catalogue = Catalogue(store, max_lag_s=1.0, clock=clock)
+    catalogue.load()
+    other = MemoryStore("space", data)
+    rng = random.Random(17)
+    existing = list(store.scan())
+    changed = [
+        dataclasses.replace(
+            d.with_preserve(True),
+            category=rng.choice(CATEGORIES),
+            tags=("perf",),
+            date=d.date + timedelta(days=1),
+        )
+        for d in rng.sample(existing, 50)
+    ]
+    other.save([(d, None) for d in changed] + [(random_decision(rng, 1000 + i), None) for i in range(40)])
+    clock.now += 1.0
+    for _ in range(100):
+        q = random_query(rng)
+        assert catalogue.page(q) == oracle_page(store, q), q
+    assert catalogue.stats(DecisionFilter(), NOW) == browse.stats(store.scan, DecisionFilter(), NOW)
+
+
+def test_an_older_revision_reported_again_does_not_undo_a_newer_one(store: MemoryStore) -> None:
+    catalogue = Catalogue(store)
+    catalogue.load()
+    d = next(iter(store.scan()))
+    newer = dataclasses.replace(d.with_preserve(True), category="security")
+    store.save([(newer, None)])
+    store.data.written.append(d.id)  # the feed repeats the id; the record holds the newer rev
+    q = browse.ListQuery(DecisionFilter(category="security"), limit=500)
+    assert catalogue.page(q) == oracle_page(store, q)
+
+
+class CountingScan:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store, self.calls = store, 0
+
+    def __call__(self, flt: DecisionFilter) -> list[Decision]:
+        self.calls += 1
+        return list(self.store.scan(flt))
+
+
+def test_browse_service_scans_nothing_once_loaded(store: MemoryStore) -> None:
+    scan = CountingScan(store)
+    catalogue = Catalogue(store)
+    service = BrowseService(store, catalogue, scan)
+    catalogue.load()
+    q = browse.ListQuery(DecisionFilter(category="process"), sort="confidence", limit=50)
+    assert service.list(q) == browse.list_decisions(store.scan, q)
+    assert service.stats(DecisionFilter(), NOW) == browse.stats(store.scan, DecisionFilter(), NOW)
+    assert scan.calls == 0
+    searched = service.list(browse.ListQuery(search="decision 12", limit=500))
+    assert scan.calls == 0
+    # Words match as substrings (see browse.search_matches): "12" also finds 112, 120, 312, ...
+    assert sorted(d.decision for d in searched.decisions) == sorted(
+        f"decision {i}" for i in range(600) if "12" in str(i)
+    )
+
+
+def test_browse_service_answers_by_scan_until_the_catalogue_loads() -> None:
+    class DownStore(MemoryStore):
+        def changes(self, cursor: int) -> object:  # type: ignore[override]
+            from cstp.domain.errors import StoreUnavailable
+
+            raise StoreUnavailable("down")
+
+    down = DownStore("space")
+    down.save([(random_decision(random.Random(3), i), None) for i in range(30)])
+    catalogue = Catalogue(down)
+    service = BrowseService(down, catalogue)
+    q = browse.ListQuery(DecisionFilter(stakes=("high",)), limit=500)
+    assert service.list(q) == browse.list_decisions(down.scan, q)  # the load fails; the scan answers
+    assert not catalogue.loaded
