@@ -43,7 +43,7 @@ def _cli(url: str, token: str, *args: str) -> tuple[float, Any]:
 
     started = time.perf_counter()
     result = CliRunner().invoke(
-        app, ["--url", url, "--token", token, "--json", *args], catch_exceptions=False
+        app, ["--url", url, "--token", token, "--json", "--timeout", "1200", *args], catch_exceptions=False
     )
     seconds = time.perf_counter() - started
     if result.exit_code != 0:

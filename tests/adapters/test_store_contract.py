@@ -383,15 +383,6 @@ def test_scan_without_filter_yields_every_record(store: DecisionStore) -> None:
     assert {d.id for d in store.scan(None)} == ALL
 
 
-def test_get_many_returns_the_existing_records_only(store: DecisionStore) -> None:
-    store.save(CORPUS)
-    some = [d.id for d, _ in CORPUS[:3]]
-    found = store.get_many([*some, "00000000"])
-    assert set(found) == set(some)
-    assert all(found[i] == store.get(i) for i in some)
-    assert store.get_many([]) == {}
-
-
 def test_page_walks_every_record_once_in_a_stable_order(store: DecisionStore) -> None:
     store.save(CORPUS)
     first = [d.id for d in store.page(None, 0, len(CORPUS))]
@@ -650,3 +641,10 @@ def test_changes_report_every_write_of_another_store_with_its_latest_facts(backe
             latest[f.id] = f
     assert latest[changed.id] == facts_of(changed) and latest[added.id] == facts_of(added)
     assert set(latest) <= {d.id for d in first} | {added.id}
+
+
+def test_get_many_returns_the_existing_records_by_id(store: DecisionStore) -> None:
+    a, b, c = make("aaaa0001"), make("bbbb0002", category="process"), make("cccc0003")
+    store.save([(a, None), (b, None), (c, None)])
+    assert store.get_many(["cccc0003", "nope", "aaaa0001", "aaaa0001"]) == {"cccc0003": c, "aaaa0001": a}
+    assert store.get_many([]) == {}

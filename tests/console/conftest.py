@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,13 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner
 
+from tests.adapters.conftest import chroma_server_url
 from tests.conftest import TOKEN
 from tests.fakes import HashEmbedder
 from tests.serverproc import free_port
 
 GUEST_TOKEN = "guest-token-0123456789"
+__all__ = ["chroma_server_url"]
 
 
 @dataclass
@@ -55,7 +58,9 @@ def serve(settings_factory: Any, tmp_path: Path) -> Iterator[Callable[..., LiveS
 
     running: list[tuple[uvicorn.Server, threading.Thread]] = []
 
-    def start(name: str = "a", **overrides: Any) -> LiveServer:
+    def start(name: str = "a", chroma_url: str | None = None, **overrides: Any) -> LiveServer:
+        """A server on embedded Chroma in its own data dir, or on the Chroma server at
+        `chroma_url` under its own collection prefix."""
         data_dir = tmp_path / name
         values: dict[str, Any] = {
             "data_dir": data_dir,
@@ -63,7 +68,11 @@ def serve(settings_factory: Any, tmp_path: Path) -> Iterator[Callable[..., LiveS
             "admin_agents": "tester",
         }
         settings = settings_factory(**(values | overrides))
-        store = ChromaStore.embedded(data_dir / "chroma", prefix="cstp", space=HashEmbedder.space)
+        if chroma_url is None:
+            store = ChromaStore.embedded(data_dir / "chroma", prefix="cstp", space=HashEmbedder.space)
+        else:
+            prefix = f"t{uuid.uuid4().hex[:12]}"
+            store = ChromaStore.server(chroma_url, prefix=prefix, space=HashEmbedder.space, timeout=30.0)
         app = create_app(settings, adapters=Adapters(store, HashEmbedder()))
         port = free_port()
         server = uvicorn.Server(

@@ -89,14 +89,7 @@ def snapshot_of(server: LiveServer, ids: list[str]) -> dict[str, Any]:
     and every decision's neighbours."""
     records = {i: server.result("cstp.getDecision", {"id": i})["decision"] for i in ids}
     rankings = {
-        f"{mode}:{q}": [
-            (d["id"], d["distance"])
-            for d in server.result("cstp.queryDecisions", {"query": q, "limit": 5, "retrievalMode": mode})[
-                "decisions"
-            ]
-        ]
-        for q in QUERIES
-        for mode in ("semantic", "keyword", "hybrid")
+        f"{mode}:{q}": _top5(server, q, mode) for q in QUERIES for mode in ("semantic", "keyword", "hybrid")
     }
     neighbours = {
         i: sorted(
@@ -106,3 +99,17 @@ def snapshot_of(server: LiveServer, ids: list[str]) -> dict[str, Any]:
         for i in ids
     }
     return {"records": records, "rankings": rankings, "neighbours": neighbours}
+
+
+def _top5(server: LiveServer, query: str, mode: str) -> tuple[list[float], list[str], set[str]]:
+    """The top-5 of `query`: its distances, the ids ranked above the 5th distance, and the ids at
+    the 5th distance among the top 10. Decisions at exactly equal distances are ordered
+    arbitrarily by the vector index (HNSW), in any store, so within that tie only membership is
+    fixed; everything else must be identical."""
+    hits = server.result("cstp.queryDecisions", {"query": query, "limit": 10, "retrievalMode": mode})
+    ranked = [(d["id"], d["distance"]) for d in hits["decisions"]]
+    top = ranked[:5]
+    if not top:
+        return [], [], set()
+    last = top[-1][1]
+    return [d for _, d in top], [i for i, d in top if d != last], {i for i, d in ranked if d == last}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
+
 from tests.console.seed import seed, snapshot_of
 
 
@@ -92,3 +94,18 @@ def test_restore_refuses_a_server_that_holds_decisions_and_an_incomplete_backup(
     assert incomplete.exit_code == 2 and "no complete backup" in incomplete.stderr
     not_empty = cli(source, "backup", str(tmp_path / "bk"))
     assert not_empty.exit_code == 2 and "not empty" in not_empty.stderr
+
+
+@pytest.mark.chroma_server
+def test_backup_of_a_chroma_server_deployment_restores_into_an_embedded_one(
+    serve, cli, tmp_path, chroma_server_url
+):
+    source = serve("source", chroma_url=chroma_server_url)
+    ids = seed(source, copies=1)
+    assert cli(source, "backup", str(tmp_path / "bk")).exit_code == 0
+    target = serve("target")
+    assert cli(target, "restore", str(tmp_path / "bk")).exit_code == 0
+    assert snapshot_of(target, ids) == snapshot_of(source, ids)
+    back = serve("back", chroma_url=chroma_server_url)
+    assert cli(back, "restore", str(tmp_path / "bk")).exit_code == 0
+    assert snapshot_of(back, ids) == snapshot_of(source, ids)

@@ -37,7 +37,7 @@ def connect(
         typer.Option(envvar="CSTP_DATA_DIR", help="A server's data directory, to read its generated token."),
     ] = Path("data"),
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON, for scripts.")] = False,
-    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for each call.")] = 120.0,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for each call.")] = 300.0,
 ) -> None:
     ctx.obj = Session(url=url, token=find_token(token, data_dir), json=as_json, timeout=timeout)
     ctx.call_on_close(ctx.obj.close)

@@ -34,6 +34,8 @@ FORMAT = "cstp.decision"
 VERSION = 1
 _YAML_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}-decision-(?P<id>[A-Za-z0-9-]+)\.yaml$")
 _DROPPED_YAML_KEYS = ("_file", "path")
+# The reference server's side files are not decisions (edges are attached; breaker state is its own).
+_SIDE_FILES = frozenset({"graph_edges.jsonl", "circuit_breakers.jsonl"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,7 @@ def read(path: Path, kind: str) -> Iterator[Item]:
     if kind == "jsonl":
         files = [path] if path.is_file() else sorted(path.glob("*.jsonl"))
         for file in files:
-            if file.name != "graph_edges.jsonl":
+            if file.name not in _SIDE_FILES:
                 yield from read_jsonl(file)
         return
     edges = _side_edges(path)
@@ -119,7 +121,9 @@ def count(path: Path, kind: str) -> int | None:
             with _connect(db) as conn:
                 total += int(conn.execute("SELECT count(*) FROM decisions").fetchone()[0])
         return total
-    files = [path] if path.is_file() else sorted(path.glob("*.jsonl"))
+    files = (
+        [path] if path.is_file() else [p for p in sorted(path.glob("*.jsonl")) if p.name not in _SIDE_FILES]
+    )
     total = 0
     for file in files:
         with file.open("rb") as fh:

@@ -70,19 +70,25 @@ def export(
     sink: IO[str] = out.open("w", encoding="utf-8") if out else sys.stdout
     written = 0
     try:
-        with bar("decisions") as progress:
+        with bar("decisions") as progress, ThreadPoolExecutor(1, thread_name_prefix="cstp-export") as pool:
             task = progress.add_task("export", total=None)
-            offset: int | None = 0
-            while offset is not None:
-                page = session.call(
-                    "cstp.exportDecisions", {"offset": offset, "limit": page_size, "filters": filters}
-                )
+
+            def fetch(offset: int) -> Future[Any]:
+                params = {"offset": offset, "limit": page_size, "filters": filters}
+                return pool.submit(session.client.call, "cstp.exportDecisions", params)
+
+            # The next page is requested before this one is written: the server reads while we write.
+            pending: Future[Any] | None = fetch(0)
+            while pending is not None:
+                with failures():
+                    page = pending.result()
+                next_offset = page.get("nextOffset")
+                pending = fetch(next_offset) if next_offset is not None else None
                 if page.get("total") is not None:
                     progress.update(task, total=page["total"])
                 sink.write("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in page["lines"]))
                 written += len(page["lines"])
                 progress.update(task, completed=written)
-                offset = page.get("nextOffset")
             progress.update(task, total=written)
     finally:
         if out:
@@ -139,7 +145,7 @@ def import_(
         Path, typer.Argument(help="A .jsonl file, a reference YAML tree or SQLite database, or a directory.")
     ],
     fmt: Annotated[str, Opt("--format", help="auto|jsonl|yaml|sqlite")] = "auto",
-    batch_size: Annotated[int, Opt(min=1, max=5000)] = 500,
+    batch_size: Annotated[int, Opt(min=1, max=5000)] = 200,
     replace: Annotated[bool, Opt(help="Overwrite stored decisions whose content differs.")] = False,
 ) -> None:
     """Import decisions, keeping their ids, dates, agents and reviews; safe to run again."""
@@ -205,9 +211,7 @@ def _report(session: Session, tally: ImportTally) -> None:
         f"imported [bold]{tally.imported}[/bold], replaced {tally.replaced}, unchanged {tally.unchanged}, "
         f"skipped {len(tally.skipped)}; edges written {tally.edges}"
     )
-    if tally.skipped:
-        output.table(
-            "skipped",
-            ["where", "id", "reason"],
-            ([s["where"], s["id"], s["reason"]] for s in tally.skipped),
-        )
+    # One line per skipped record (a table would squeeze long file paths into unreadable columns).
+    for s in tally.skipped:
+        label = f"{s['where']}" + (f" ({s['id']})" if s["id"] else "")
+        output.out.print(f"  skipped {output.escape(label)}: {output.escape(s['reason'])}")

@@ -219,8 +219,11 @@ class Catalogue:
     @staticmethod
     def answers(flt: DecisionFilter) -> bool:
         """Whether `flt` uses only fields the catalogue keeps (the listing's and stats' filters)."""
-        return flt.min_confidence is None and flt.max_confidence is None and flt.feature is None and (
-            flt.pr is None
+        return (
+            flt.min_confidence is None
+            and flt.max_confidence is None
+            and flt.feature is None
+            and (flt.pr is None)
         )
 
     def page(self, query: ListQuery) -> tuple[list[str], int] | None:
