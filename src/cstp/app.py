@@ -177,10 +177,10 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     guardrail_service = GuardrailService(settings.guardrail_dirs)
     # Group commit: concurrent requests share embedding batches and store writes.
     embed_docs: Coalescer[str, list[float]] = Coalescer(
-        lambda texts: embedder.embed(texts, "document"), settings.embed_batch_size
+        lambda texts: embedder.embed(texts, "document"), settings.embed_batch_size, isolate=_item_failure
     )
     embed_queries: Coalescer[str, list[float]] = Coalescer(
-        lambda texts: embedder.embed(texts, "query"), settings.embed_batch_size
+        lambda texts: embedder.embed(texts, "query"), settings.embed_batch_size, isolate=_item_failure
     )
 
     def save_batch(items: list[tuple[Decision, Vector | None]]) -> list[None]:
