@@ -25,7 +25,8 @@ from tests.methods import (
     test_update_decision,
 )
 from tests.methods.test_query import ids, q
-from tests.web import test_http_surface
+from tests.rpc import test_unknown_params
+from tests.web import test_bad_input, test_http_surface
 
 _FIXTURES = {"seeded", "reviewed", "guarded", "aged", "learnt", "seed", "prs", "add", "chain"}
 for _module in (
@@ -40,6 +41,8 @@ for _module in (
     test_analytics,
     test_reason_stats,
     test_update_decision,
+    test_bad_input,
+    test_unknown_params,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") or _name in _FIXTURES:
