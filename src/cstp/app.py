@@ -214,6 +214,9 @@ def _web_state(
     stack.callback(batch_executor.shutdown, wait=False, cancel_futures=True)
     table = all_methods()
     dispatcher = Dispatcher(table, ERRORS, metrics.observe_rpc, batch_executor)
+    # Runs before the store and embedder close (callbacks run in reverse): calls still running
+    # then (cut at the deadline, already answered) fail quietly instead of as bugs.
+    stack.callback(dispatcher.stop)
     probes = (
         health.store_probe(adapters.store, settings.store_mode, lambda: services.decisions.index_state),
         health.embedder_probe(adapters.embedder, local=settings.embedding_provider == "local"),
