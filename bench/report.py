@@ -132,6 +132,12 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         "×",
     )
     add("cstp export at 10k", t.get("export_per_s"), 5000, True, "decisions/s")
+    mixed_rows = [r for r in res if r["scenario"].startswith("mixed load")]
+    for mode in ("semantic", "keyword", "hybrid", "list"):
+        r = next((x for x in mixed_rows if x["scenario"].endswith(f"query {mode}")), None)
+        add(f"mixed load, 32 clients: query {mode} p99 ÷ p50", r and r.get("p99_over_p50"), 4.0, False, "×")
+    worst = max((r["max_ms"] for r in mixed_rows if r.get("max_ms") is not None), default=None)
+    add("mixed load, 32 clients: slowest request", worst, 2000, False, "ms")
     d = data.get("docker") or {}
     add("container start → /ready 200 (median)", d.get("start_to_ready_median_s"), 2.0, False, "s")
     add("docker stop → exit, idle (median)", d.get("stop_median_s"), 1.0, False, "s")

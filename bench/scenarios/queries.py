@@ -18,7 +18,7 @@ from bench import datagen, floors, preload
 from bench.harness import Harness
 from bench.load import Run
 from bench.procs import HOST, Proc, http_get, rpc, rss_mb, start_chroma, start_cstp
-from bench.scenarios import browse, record, workflow
+from bench.scenarios import browse, mixed, record, workflow
 from cstp.adapters.chroma.client import ExplicitVectorsOnly, collection_name
 from cstp.adapters.chroma.schema import where_for
 from cstp.adapters.chroma.store import ChromaStore
@@ -228,6 +228,8 @@ def _one(
         if store == cfg.record_store and size == cfg.record_size:
             record.run(h, server, embedder, http, store, size, watch)
             mem["rss_after_record_mb"] = rss_mb(server.pid)
+            mixed.run(h, server, store, size)
+            mem["rss_after_mixed_mb"] = rss_mb(server.pid)
     finally:
         h.memory.append(mem)
         info["stop_s"] = round(h.registry.stop(server), 3)

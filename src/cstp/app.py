@@ -256,10 +256,10 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     guardrail_service = GuardrailService(settings.guardrail_dirs, breaker_store=adapters.breakers)
     # Group commit: concurrent requests share embedding batches and store writes.
     embed_docs: Coalescer[str, list[float]] = Coalescer(
-        lambda texts: embedder.embed(texts, "document"), settings.embed_batch_size
+        lambda texts: embedder.embed(texts, "document"), settings.embed_batch_size, isolate=_item_failure
     )
     embed_queries: Coalescer[str, list[float]] = Coalescer(
-        lambda texts: embedder.embed(texts, "query"), settings.embed_batch_size
+        lambda texts: embedder.embed(texts, "query"), settings.embed_batch_size, isolate=_item_failure
     )
 
     def save_batch(items: list[tuple[Decision, Vector | None]]) -> list[None]:
@@ -337,6 +337,9 @@ def _web_state(
     stack.callback(batch_executor.shutdown, wait=False, cancel_futures=True)
     table = all_methods()
     dispatcher = Dispatcher(table, ERRORS, metrics.observe_rpc, batch_executor)
+    # Runs before the store and embedder close (callbacks run in reverse): calls still running
+    # then (cut at the deadline, already answered) fail quietly instead of as bugs.
+    stack.callback(dispatcher.stop)
     probes = (
         health.store_probe(
             adapters.store,

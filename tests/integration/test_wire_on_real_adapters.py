@@ -29,7 +29,8 @@ from tests.methods import (
     test_workflow,
 )
 from tests.methods.test_query import ids, q
-from tests.web import test_http_surface, test_mcp_http
+from tests.rpc import test_unknown_params
+from tests.web import test_bad_input, test_http_surface, test_mcp_http
 
 _FIXTURES = {
     "seeded",
@@ -65,6 +66,8 @@ for _module in (
     test_capture,
     test_workflow,
     test_transfer_methods,
+    test_bad_input,
+    test_unknown_params,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") or _name in _FIXTURES:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Executor, Future
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from cstp.rpc.errors import (
     ErrorTable,
+    InternalError,
     InvalidParams,
     InvalidRequest,
     MethodNotFound,
@@ -126,7 +128,12 @@ def _log_call(requested: str | None, outcome: str, seconds: float) -> None:
 
 
 def _call_one(
-    obj: Any, table: MethodTable, ctx: Any, observe: Observer | None, errors: ErrorTable = _NO_ERRORS
+    obj: Any,
+    table: MethodTable,
+    ctx: Any,
+    observe: Observer | None,
+    errors: ErrorTable = _NO_ERRORS,
+    stopped: threading.Event | None = None,
 ) -> Any:
     """Handle one request object; returns the reply dict, or _NO_ID for a notification."""
     started = time.perf_counter()
@@ -151,7 +158,13 @@ def _call_one(
             result = attach(result, ignored(spec.params, params))
         reply = _reply(req_id, result=result)
     except Exception as exc:  # every failure becomes an error object, never a traceback
-        error = to_rpc_error(exc, errors)
+        if stopped is not None and stopped.is_set() and not isinstance(exc, RpcError):
+            # A call cut by shutdown fails as its dependencies close under it; its client has
+            # been answered already (web.middleware), so this is no bug to trace.
+            logger.info("call cut by shutdown: %s", type(exc).__name__)
+            error: RpcError = InternalError("Server shutting down", {"component": "server"})
+        else:
+            error = to_rpc_error(exc, errors)
         outcome = f"error{error.code}"
         if isinstance(error, InvalidRequest):
             # Not a valid request, so not a notification either: the spec wants a reply (id null
@@ -175,6 +188,7 @@ def _concurrently(
     ctx: Any,
     observe: Observer | None,
     errors: ErrorTable,
+    stopped: threading.Event,
 ) -> list[Any]:
     """Each member on the executor, in a copy of the caller's context (request id for the logs).
     A member the executor refuses or cancels (it shuts down at SIGTERM past the deadline) runs on
@@ -183,7 +197,7 @@ def _concurrently(
     for item in payload:
         c = contextvars.copy_context()
         try:
-            futures.append(executor.submit(c.run, _call_one, item, table, ctx, observe, errors))
+            futures.append(executor.submit(c.run, _call_one, item, table, ctx, observe, errors, stopped))
         except RuntimeError:
             futures.append(None)
     replies = []
@@ -193,7 +207,7 @@ def _concurrently(
                 raise CancelledError
             replies.append(future.result())
         except CancelledError:
-            replies.append(_call_one(item, table, ctx, observe, errors))
+            replies.append(_call_one(item, table, ctx, observe, errors, stopped))
     return replies
 
 
@@ -230,7 +244,7 @@ class Dispatcher:
     Thread safety: immutable after construction; `reply` may run on any number of threads at once.
     """
 
-    __slots__ = ("errors", "executor", "observe", "table")
+    __slots__ = ("errors", "executor", "observe", "stopped", "table")
 
     def __init__(
         self,
@@ -243,6 +257,12 @@ class Dispatcher:
         self.errors = errors
         self.observe = observe
         self.executor = executor
+        # Set by the composition root when shutdown starts closing the components (`stop`).
+        self.stopped = threading.Event()
+
+    def stop(self) -> None:
+        """From now on a handler's unexpected failure is a shutdown cut, not a bug (see _call_one)."""
+        self.stopped.set()
 
     def decode(self, body: bytes) -> Any:
         return _decode(body)
@@ -269,12 +289,12 @@ class Dispatcher:
                 # The spec lets a server process batch members in any order, concurrently; the
                 # replies keep request order. Concurrent members share embedding and write batches.
                 # Each member runs in a copy of the caller's context (request id for the logs).
-                replies = _concurrently(self.executor, payload, table, ctx, observe, errors)
+                replies = _concurrently(self.executor, payload, table, ctx, observe, errors, self.stopped)
             else:
-                replies = [_call_one(item, table, ctx, observe, errors) for item in payload]
+                replies = [_call_one(item, table, ctx, observe, errors, self.stopped) for item in payload]
             sent = [r for r in replies if r is not _NO_ID]
             return _encode(sent) if sent else None
-        reply = _call_one(payload, table, ctx, observe, errors)
+        reply = _call_one(payload, table, ctx, observe, errors, self.stopped)
         return None if reply is _NO_ID else _encode(reply)
 
     def dispatch(self, body: bytes, ctx: Any = None) -> bytes | None:

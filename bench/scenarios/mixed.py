@@ -1,0 +1,215 @@
+"""Mixed load: 32 clients at once, recording decisions and querying in every mode.
+
+The other scenarios measure one call kind at a time. Under a mix, a query can wait behind work it
+does not need: the keyword index rebuilt after writes (keyword and hybrid p99 reached 6.4 s and
+5.7 s against medians of 200-280 ms before the rebuild moved off the query path), or a write batch.
+Here each client sends, in turn, a recordDecision and the four queryDecisions modes (semantic,
+keyword, hybrid, list), over its own keep-alive connection, for `seconds`. The figures are per call
+kind; the targets (bench/report.py): every query mode's p99 ≤ 4 × its p50, and no request over 2 s.
+
+The client is threads on `http.client` (the standard library): 32 connections on two cores cost
+client CPU, which the server shares, so the absolute latencies are higher than a C client would
+see; the ratio p99 / p50 and the maximum are what the targets look at.
+
+Standalone: `python -m bench.scenarios.mixed [--size N] [--seconds S] [--store embedded|server]`
+loads N decisions, starts a server (and a Chroma server for `--store server`), runs the mix and
+prints the rows as a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import json
+import secrets
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import datagen
+
+CLIENTS = 32
+QUERY_MODES = ("semantic", "keyword", "hybrid", "list")
+KINDS = ("recordDecision", *(f"query {m}" for m in QUERY_MODES))
+P99_OVER_P50_MAX = 4.0
+MAX_MS = 2000.0
+
+
+def _bodies(n_records: int) -> dict[str, list[bytes]]:
+    queries = datagen.QUERIES
+    out: dict[str, list[bytes]] = {
+        "recordDecision": [
+            datagen.rpc_body("cstp.recordDecision", p, i).encode()
+            for i, p in enumerate(datagen.record_params(n_records, seed=datagen.SEED + 99))
+        ]
+    }
+    for mode in QUERY_MODES:
+        params = [
+            {
+                "query": "" if mode == "list" else q,
+                "limit": 5,
+                "retrievalMode": mode if mode != "list" else "semantic",
+            }
+            for q in queries
+        ]
+        out[f"query {mode}"] = [
+            datagen.rpc_body("cstp.queryDecisions", p, i).encode() for i, p in enumerate(params)
+        ]
+    return out
+
+
+def _percentile(sorted_ms: list[float], q: float) -> float:
+    if not sorted_ms:
+        return float("nan")
+    k = min(len(sorted_ms) - 1, max(0, round(q * (len(sorted_ms) - 1))))
+    return sorted_ms[k]
+
+
+def mixed_load(port: int, token: str, seconds: float, clients: int = CLIENTS) -> dict[str, dict[str, Any]]:
+    """Run the mix; per kind: count, errors, p50/p95/p99/max in ms."""
+    bodies = _bodies(4096)
+    latencies: dict[str, list[float]] = {k: [] for k in KINDS}
+    errors: dict[str, int] = dict.fromkeys(KINDS, 0)
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    record_ids = itertools.count()
+
+    def client(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        kinds = itertools.cycle(KINDS[n % len(KINDS) :] + KINDS[: n % len(KINDS)])
+        seen: dict[str, int] = dict.fromkeys(KINDS, n)
+        mine_l: dict[str, list[float]] = {k: [] for k in KINDS}
+        mine_e: dict[str, int] = dict.fromkeys(KINDS, 0)
+        try:
+            while time.perf_counter() < deadline:
+                kind = next(kinds)
+                pool = bodies[kind]
+                index = next(record_ids) if kind == "recordDecision" else seen[kind]
+                seen[kind] += 1
+                body = pool[index % len(pool)]
+                started = time.perf_counter()
+                try:
+                    conn.request("POST", "/cstp", body=body, headers=headers)
+                    response = conn.getresponse()
+                    data = response.read()
+                    ok = response.status == 200 and "result" in json.loads(data)
+                except (OSError, http.client.HTTPException, ValueError):
+                    ok = False
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                mine_l[kind].append((time.perf_counter() - started) * 1000)
+                if not ok:
+                    mine_e[kind] += 1
+        finally:
+            conn.close()
+            with lock:
+                for k in KINDS:
+                    latencies[k] += mine_l[k]
+                    errors[k] += mine_e[k]
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out: dict[str, dict[str, Any]] = {}
+    for kind in KINDS:
+        ms = sorted(latencies[kind])
+        p50, p99 = _percentile(ms, 0.50), _percentile(ms, 0.99)
+        out[kind] = {
+            "requests": len(ms),
+            "errors": errors[kind],
+            "p50_ms": round(p50, 2),
+            "p95_ms": round(_percentile(ms, 0.95), 2),
+            "p99_ms": round(p99, 2),
+            "max_ms": round(ms[-1], 2) if ms else None,
+            "p99_over_p50": round(p99 / p50, 2) if ms and p50 > 0 else None,
+            "rps": round(len(ms) / seconds, 1),
+        }
+    return out
+
+
+def rows(
+    figures: dict[str, dict[str, Any]], store: str | None, size: int | None, seconds: float
+) -> list[dict[str, Any]]:
+    return [
+        {"scenario": f"mixed load ({CLIENTS} clients): {kind}", "store": store, "size": size,
+         "concurrency": CLIENTS, "seconds": seconds, "server_cpu_ms": None, **f}
+        for kind, f in figures.items()
+    ]  # fmt: skip
+
+
+def run(h: Any, server: Any, store: str, size: int) -> None:
+    """In `make bench`: on the record store and size, after the single-kind runs."""
+    seconds = max(10.0, 2.5 * h.config.run_s)
+    h.log(f"mixed load: {CLIENTS} clients, records + every query mode, {seconds:.0f} s ...")
+    loadavg = round(float(Path("/proc/loadavg").read_text().split()[0]), 2)
+    for r in rows(mixed_load(server.port, h.token, seconds), store, size, seconds):
+        h.results.append({**r, "loadavg_1m": loadavg})
+    h.drain(server)
+
+
+def _main() -> None:
+    from bench import preload
+    from bench.procs import HOST, Registry, start_chroma, start_cstp
+    from cstp.adapters.chroma.store import ChromaStore
+    from cstp.adapters.onnx_embedder import OnnxEmbedder
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=2000)
+    p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--store", choices=("embedded", "server"), default="server")
+    args = p.parse_args()
+    reg = Registry()
+    token = secrets.token_urlsafe(24)
+    with tempfile.TemporaryDirectory(prefix="cstp-mixed-") as tmp:
+        work = Path(tmp)
+        (work / "logs").mkdir()
+        try:
+            embedder = OnnxEmbedder()
+            real = preload.real_vectors(embedder)
+            vectors = preload.vectors_for(args.size, real.matrix)
+            chroma = None
+            if args.store == "server":
+                chroma = start_chroma(reg, work / "chroma-server", work / "logs")
+                lib = ChromaStore.server(f"http://{HOST}:{chroma.port}", prefix="cstp", space=embedder.space)
+            else:
+                lib = ChromaStore.embedded(work / "data" / "chroma", prefix="cstp", space=embedder.space)
+            try:
+                preload.load(lib, args.size, vectors)
+            finally:
+                lib.close()
+            embedder.close()
+            server = start_cstp(
+                reg,
+                "mixed",
+                token=token,
+                logs=work / "logs",
+                data_dir=work / "data",
+                chroma_url=f"http://{HOST}:{chroma.port}" if chroma else None,
+            )
+            figures = mixed_load(server.port, token, args.seconds)
+        finally:
+            for proc in list(reg.procs):
+                reg.stop(proc)
+    print(f"mixed load, {CLIENTS} clients, {args.store} store, {args.size} decisions, {args.seconds:.0f} s")
+    print(f"{'kind':<18}{'req':>7}{'err':>5}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'p99/p50':>9}  target")
+    for kind, f in figures.items():
+        target = ""
+        if kind.startswith("query"):
+            met = f["p99_over_p50"] is not None and f["p99_over_p50"] <= P99_OVER_P50_MAX
+            target = f"p99/p50 ≤ {P99_OVER_P50_MAX:g}: {'met' if met else 'missed'}"
+        print(
+            f"{kind:<18}{f['requests']:>7}{f['errors']:>5}{f['p50_ms']:>9}{f['p99_ms']:>9}"
+            f"{f['max_ms']:>9}{f['p99_over_p50']:>9}  {target}"
+        )
+    worst = max((f["max_ms"] or 0) for f in figures.values())
+    print(f"slowest request: {worst} ms (target ≤ {MAX_MS:g} ms: {'met' if worst <= MAX_MS else 'missed'})")
+
+
+if __name__ == "__main__":
+    _main()
