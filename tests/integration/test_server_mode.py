@@ -162,6 +162,8 @@ def test_listing_and_stats_on_one_server_follow_the_writes_of_another(
         stats = _eventually(lambda: (s := rpc(b, "cstp.getStats", {})["result"])["total"] == 3 and s)
         assert stats and stats["byStatus"] == {"pending": 2, "reviewed": 1}
         assert _eventually(lambda: b.get("/ready").json()["components"]["store"]["catalogue"] == "loaded")
+
+
 def test_an_unreachable_store_at_start_serves_503_until_it_comes(settings_factory: Any) -> None:
     """docs/OPERATIONS.md: the server starts without its Chroma server (containers start in any
     order) and says so on /ready and in every store call, instead of exiting."""

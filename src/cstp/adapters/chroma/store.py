@@ -393,6 +393,7 @@ class ChromaStore:
     def breaker_store(self) -> ChromaBreakers:
         """The circuit breakers' event log, `<prefix>-breakers`, on this store's client."""
         return self._breakers
+
     def snapshots(self) -> ChromaSnapshots:
         """Raw access to every collection of this deployment, for backup and restore."""
 
