@@ -19,7 +19,6 @@ A refresh reads the events of the configured scopes with one `where scope $in [.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, cast
 
@@ -27,7 +26,7 @@ import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection as ChromaCollection
 
-from cstp.adapters.chroma.client import explicit_vectors_only, pages, rows
+from cstp.adapters.chroma.client import SideCollection, pages, rows
 from cstp.adapters.chroma.errors import ChromaErrors
 from cstp.adapters.chroma.schema import Metadata, Where, record_vector
 from cstp.domain.breakers.state import BreakerEvent, Kind
@@ -54,16 +53,12 @@ def event_from_metadata(event_id: str, meta: dict[str, Any]) -> BreakerEvent:
 class ChromaBreakers:
     """A `BreakerStore` on the breaker collection of one `ChromaStore` (opened on first use).
 
-    Thread safety: `_lock` guards the collection handle; `connect` (the store's) is thread-safe.
+    Thread safety: the handle is a `SideCollection` (locked); the rest is stateless.
     """
 
     def __init__(self, connect: Callable[[], ClientAPI], name: str, errors: ChromaErrors) -> None:
-        self._connect = connect
-        self._name = name
         self._errors = errors
-        self._lock = threading.RLock()
-        self._client: ClientAPI | None = None
-        self._collection: ChromaCollection | None = None
+        self._side = SideCollection(connect, name, errors, "breaker events")
 
     def append(self, events: Sequence[BreakerEvent]) -> None:
         if not events:
@@ -110,16 +105,7 @@ class ChromaBreakers:
 
     def forget(self) -> None:
         """Drop the handle (the collection was deleted, or the store closed); reopened on use."""
-        with self._lock:
-            self._client = self._collection = None
+        self._side.forget()
 
     def _open(self) -> ChromaCollection:
-        client = self._connect()
-        with self._lock:
-            if self._collection is None or self._client is not client:
-                with self._errors.call("open the breaker events"):
-                    self._collection = client.get_or_create_collection(
-                        self._name, embedding_function=explicit_vectors_only()
-                    )
-                self._client = client
-            return self._collection
+        return self._side.open()

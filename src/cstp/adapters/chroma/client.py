@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,3 +232,37 @@ def rows(result: GetResult) -> Iterator[tuple[str, dict[str, Any]]]:
     metadatas = result["metadatas"] or []
     for decision_id, meta in zip(result["ids"], metadatas, strict=True):
         yield decision_id, dict(meta)
+
+
+class SideCollection:
+    """A lazily opened handle on one extra collection of a store's database (edges, breaker events,
+    tracker rows), on the store's own client: reopened after `forget` or when the store reconnected.
+
+    Thread safety: an RLock guards the handle (reentrant: a NotFound inside `open` calls back into
+    `forget` through the store's error translation); Chroma's clients are thread-safe.
+    """
+
+    def __init__(self, connect: Callable[[], ClientAPI], name: str, errors: ChromaErrors, what: str) -> None:
+        self._connect = connect
+        self._name = name
+        self._errors = errors
+        self._what = what  # for the error text: "open the <what>"
+        self._lock = threading.RLock()
+        self._client: ClientAPI | None = None
+        self._collection: Collection | None = None
+
+    def open(self) -> Collection:
+        client = self._connect()
+        with self._lock:
+            if self._collection is None or self._client is not client:
+                with self._errors.call(f"open the {self._what}"):
+                    self._collection = client.get_or_create_collection(
+                        self._name, embedding_function=explicit_vectors_only()
+                    )
+                self._client = client
+            return self._collection
+
+    def forget(self) -> None:
+        """Drop the handle (the collection was deleted, or the store closed); reopened on use."""
+        with self._lock:
+            self._client = self._collection = None

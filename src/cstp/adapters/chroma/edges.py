@@ -23,7 +23,6 @@ Edges of a set of nodes are read with `where` on `source` / `target` via `$in`, 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -32,7 +31,7 @@ import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection as ChromaCollection
 
-from cstp.adapters.chroma.client import explicit_vectors_only, pages, rows, upsert_replacing
+from cstp.adapters.chroma.client import SideCollection, pages, rows, upsert_replacing
 from cstp.adapters.chroma.errors import ChromaErrors
 from cstp.adapters.chroma.schema import Metadata, Where, record_vector
 from cstp.domain.edges import Direction, Edge
@@ -90,18 +89,13 @@ def where_touching(node_ids: list[str], direction: Direction) -> Where:
 class ChromaEdges:
     """The edge collection of one `ChromaStore`, opened on the store's client on first use.
 
-    Thread safety: `_lock` guards the collection handle; `connect` (the store's) is thread-safe.
+    Thread safety: the handle is a `SideCollection` (locked); the rest is stateless.
     """
 
     def __init__(self, connect: Callable[[], ClientAPI], name: str, errors: ChromaErrors) -> None:
         """`connect` returns the store's open client (raising StoreUnavailable once closed)."""
-        self._connect = connect
-        self._name = name
         self._errors = errors
-        # Reentrant: a NotFound inside `_open` calls back into `forget` through the store.
-        self._lock = threading.RLock()
-        self._client: ClientAPI | None = None
-        self._collection: ChromaCollection | None = None
+        self._side = SideCollection(connect, name, errors, "edges")
 
     def save(self, edge: Edge) -> None:
         """Upsert the edge, replacing the metadata of an earlier link of the same key."""
@@ -122,19 +116,10 @@ class ChromaEdges:
 
     def forget(self) -> None:
         """Drop the handle (the collection was deleted, or the store closed); reopened on use."""
-        with self._lock:
-            self._client = self._collection = None
+        self._side.forget()
 
     def _open(self) -> ChromaCollection:
-        client = self._connect()
-        with self._lock:
-            if self._collection is None or self._client is not client:
-                with self._errors.call("open the edges"):
-                    self._collection = client.get_or_create_collection(
-                        self._name, embedding_function=explicit_vectors_only()
-                    )
-                self._client = client
-            return self._collection
+        return self._side.open()
 
     def _read(self, collection: ChromaCollection, where: Where) -> Iterator[tuple[str, dict[str, Any]]]:
         for page in pages(self._errors, collection, where, ["metadatas"], READ_PAGE, "read edges"):

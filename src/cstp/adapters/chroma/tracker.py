@@ -19,7 +19,6 @@ server process on it. Metadata:
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +27,7 @@ import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection as ChromaCollection
 
-from cstp.adapters.chroma.client import explicit_vectors_only, pages, rows
+from cstp.adapters.chroma.client import SideCollection, pages, rows
 from cstp.adapters.chroma.errors import ChromaErrors
 from cstp.adapters.chroma.schema import Metadata, Where, record_vector
 from cstp.domain.facts import epoch_micros
@@ -69,16 +68,12 @@ def row_of(row_id: str, meta: dict[str, Any]) -> TrackerRow:
 class ChromaTracker:
     """A `TrackerStore` on the client of a `ChromaStore` (opened by the store on first use).
 
-    Thread safety: `_lock` guards the collection handle; Chroma's clients are thread-safe.
+    Thread safety: the handle is a `SideCollection` (locked); the rest is stateless.
     """
 
     def __init__(self, connect: Callable[[], ClientAPI], name: str, errors: ChromaErrors) -> None:
-        self._connect = connect
-        self._name = name
         self._errors = errors
-        self._lock = threading.RLock()
-        self._client: ClientAPI | None = None
-        self._collection: ChromaCollection | None = None
+        self._side = SideCollection(connect, name, errors, "tracker")
 
     def add(self, rows_: Sequence[TrackerRow]) -> None:
         if not rows_:
@@ -112,8 +107,8 @@ class ChromaTracker:
         self.forget()
 
     def forget(self) -> None:
-        with self._lock:
-            self._client = self._collection = None
+        """Drop the handle (the collection was deleted, or the store closed); reopened on use."""
+        self._side.forget()
 
     def _read(self, where: Where) -> list[TrackerRow]:
         collection = self._open()
@@ -124,12 +119,4 @@ class ChromaTracker:
         ]
 
     def _open(self) -> ChromaCollection:
-        client = self._connect()
-        with self._lock:
-            if self._collection is None or self._client is not client:
-                with self._errors.call("open the tracker"):
-                    self._collection = client.get_or_create_collection(
-                        self._name, embedding_function=explicit_vectors_only()
-                    )
-                self._client = client
-            return self._collection
+        return self._side.open()
