@@ -35,6 +35,7 @@ class LiveServer:
     url: str
     app: Any
     data_dir: Path
+    store: Any  # the ChromaStore the app serves from, for checks below the protocol
 
     def rpc(self, method: str, params: dict[str, Any] | None = None, token: str = TOKEN) -> Any:
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
@@ -85,7 +86,7 @@ def serve(settings_factory: Any, tmp_path: Path) -> Iterator[Callable[..., LiveS
             assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
             time.sleep(0.02)
         running.append((server, thread))
-        live = LiveServer(f"http://127.0.0.1:{port}", app, data_dir)
+        live = LiveServer(f"http://127.0.0.1:{port}", app, data_dir, store)
         # The start-up index check runs in the background; wait so tests see a settled server.
         while app.state.services.decisions.index_state in ("not checked", "checking"):
             time.sleep(0.02)
