@@ -8,6 +8,8 @@ with the session's lifetime, and Secure when CSTP_UI_COOKIE_SECURE says the serv
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,7 +32,9 @@ _NO_STORE = (b"cache-control", b"no-store")
 
 class SecurityHeaders:
     """ASGI wrapper adding the headers to every response of the wrapped app; pages (not the
-    static assets) are also `no-store`, so a signed-out browser's back button shows nothing."""
+    static assets) are also `no-store`, so a signed-out browser's back button shows nothing, and
+    carry `Server-Timing: app;dur=<ms>` (the time until the response started: what the dashboard
+    benchmark reports as server time)."""
 
     def __init__(self, app: ASGIApp, static_prefix: str) -> None:
         self.app = app
@@ -41,14 +45,18 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         static = str(scope.get("path", "")).startswith(self.static_prefix)
+        started = time.perf_counter()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
                 headers.extend(h for h in _HEADERS if h[0] not in names)
-                if not static and b"cache-control" not in names:
-                    headers.append(_NO_STORE)
+                if not static:
+                    if b"cache-control" not in names:
+                        headers.append(_NO_STORE)
+                    elapsed_ms = (time.perf_counter() - started) * 1000
+                    headers.append((b"server-timing", f"app;dur={elapsed_ms:.2f}".encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
