@@ -211,3 +211,11 @@ def test_guardrail_check_blocked_and_allowed(ui: Any) -> None:
     assert allowed.status_code == 200 and "Allowed" in allowed.text
     bad = ui.post("/ui/guardrails/check", data={"csrf": csrf, "description": "x", "confidence": "lots"})
     assert bad.status_code == 400 and "confidence" in bad.text
+
+
+def test_dashboard_requests_count_under_one_route_label(ui: Any) -> None:
+    ui.get("/ui/signin")
+    ui.get("/ui/decisions/abc", follow_redirects=False)
+    metrics = ui.get("/metrics").text
+    assert 'route="/ui",status="200"' in metrics and 'route="/ui",status="303"' in metrics
+    assert "/ui/decisions/abc" not in metrics
