@@ -219,3 +219,21 @@ def test_dashboard_requests_count_under_one_route_label(ui: Any) -> None:
     metrics = ui.get("/metrics").text
     assert 'route="/ui",status="200"' in metrics and 'route="/ui",status="303"' in metrics
     assert "/ui/decisions/abc" not in metrics
+
+
+def test_guardrails_page_shows_rule_files_and_a_failed_reload(app_factory: Any, tmp_path: Any) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "mine.yaml").write_text(
+        "- id: no-friday\n  description: No Friday deploys\n  condition_stakes: high\n  action: warn\n",
+        encoding="utf-8",
+    )
+    app = app_factory(guardrails_paths=str(rules))
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        sign_in(c)
+        page = c.get("/ui/guardrails").text
+        assert "<code>mine.yaml</code>" in page and "no-friday" in page and str(tmp_path) not in page
+        (rules / "mine.yaml").write_text("guardrails: [[[", encoding="utf-8")
+        assert app.state.services.guardrails.reload() is False
+        page = c.get("/ui/guardrails").text
+        assert 'id="reload-error"' in page and "mine.yaml" in page and str(tmp_path) not in page

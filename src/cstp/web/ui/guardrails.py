@@ -17,11 +17,19 @@ def _status(raw: Any) -> dict[str, Any]:
     """Reload status with file names only: the server's directories are not the reader's business."""
     files = [PurePath(str(f)).name for f in raw.get("files", [])]
     last_error = raw.get("last_error")
+    error = None
+    if isinstance(last_error, dict):
+        error = {
+            "code": last_error.get("code"),
+            "rule_id": last_error.get("rule_id"),
+            "file": PurePath(str(last_error["file"])).name if last_error.get("file") else None,
+            "at": last_error.get("at"),
+        }
     return {
         "loaded": raw.get("loaded", 0),
         "files": files,
         "last_reload": raw.get("last_reload"),
-        "error": bool(last_error),
+        "error": error,
     }
 
 
