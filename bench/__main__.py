@@ -53,11 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-workdir", action="store_true", help="keep data directories and logs")
     p.add_argument(
         "--only",
-        choices=["http-floor", "guardrails", "mcp", "transfer"],
+        choices=["http-floor", "guardrails", "mcp", "transfer", "ui"],
         help="run one scenario: http-floor (a trivial method against the reference server's figures), "
         "guardrails (checkGuardrails with 10 and 200 rules, and with circuit breakers), "
         "mcp (MCP tool calls against their JSON-RPC twins) "
-        "or transfer (cstp import / export of 10k decisions)",
+        "transfer (cstp import / export of 10k decisions) "
+        "or ui (the dashboard's pages, server time per page, embedded Chroma at the mode's sizes)",
     )
     p.add_argument("--report", type=Path, help="print the Markdown report of an earlier JSON file and exit")
     return p
@@ -124,6 +125,12 @@ def _run(h: Harness, args: argparse.Namespace) -> None:
     if args.only == "mcp":
         mcp.run(h)
         h.docker = {"skipped": "--only mcp"}
+        return
+    if args.only == "ui":
+        from bench.scenarios import ui
+
+        ui.run_alone(h, use_cache=not args.no_cache)
+        h.docker = {"skipped": "--only ui"}
         return
     if args.only == "transfer":
         from cstp.adapters.onnx_embedder import OnnxEmbedder

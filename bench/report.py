@@ -35,6 +35,19 @@ def _find(results: list[dict[str, Any]], scenario: str, **match: Any) -> dict[st
     return None
 
 
+# The dashboard pages with a target row (bench/scenarios/ui.py measures these and a few variants).
+UI_TARGET_PAGES = (
+    "overview",
+    "decisions (first page)",
+    "decisions (filtered, sorted)",
+    "decisions (semantic)",
+    "decision",
+    "calibration",
+    "guardrails",
+    "agents at work",
+)
+
+
 def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Each performance target with the measured value, the limit and met / missed / not measured."""
     res = data["results"]
@@ -132,6 +145,16 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         "×",
     )
     add("cstp export at 10k", t.get("export_per_s"), 5000, True, "decisions/s")
+    ui_pages = ((data["floors"].get("ui") or {}).get("embedded") or {}).get("100000") or {}
+    for page in UI_TARGET_PAGES:
+        figures = ui_pages.get(page) or {}
+        add(
+            f"dashboard {page}: server time p50, 100k, embedded",
+            figures.get("server_p50_ms"),
+            100,
+            False,
+            "ms",
+        )
     mixed_rows = [r for r in res if r["scenario"].startswith("mixed load")]
     for mode in ("semantic", "keyword", "hybrid", "list"):
         r = next((x for x in mixed_rows if x["scenario"].endswith(f"query {mode}")), None)
@@ -225,6 +248,38 @@ def markdown(data: dict[str, Any]) -> str:
                 ["cstp", int(c.removeprefix("c=")), m["rps"], m["p50_ms"], m["p99_ms"], m["server_cpu_ms"]]
             )
         parts.append(_table(["server", "c", "req/s", "p50 ms", "p99 ms", "server CPU ms/req"], hrows))
+    if fl.get("ui"):
+        parts += ["", "## Dashboard pages (/ui/), one signed-in session, c=1", ""]
+        parts.append(
+            "Server time: the response's `Server-Timing` (session read, method calls, template). "
+            "Target: p50 ≤ 100 ms per page at 100k decisions."
+        )
+        parts.append("")
+        urows = []
+        for store, sizes in fl["ui"].items():
+            for size, by_page in sizes.items():
+                for page, m in by_page.items():
+                    urows.append(
+                        [
+                            page,
+                            store,
+                            int(size),
+                            m["server_p50_ms"],
+                            m["server_p95_ms"],
+                            m["latency_p50_ms"],
+                            100,
+                        ]
+                    )
+        headers = [
+            "page",
+            "store",
+            "decisions",
+            "server p50 ms",
+            "server p95 ms",
+            "latency p50 ms",
+            "target ms",
+        ]
+        parts.append(_table(headers, urows))
     if fl.get("mcp"):
         mc = fl["mcp"]
         parts += ["", "## MCP tool calls against their JSON-RPC twins (one server, c=1)", ""]

@@ -18,7 +18,7 @@ from bench import datagen, floors, preload
 from bench.harness import Harness
 from bench.load import Run
 from bench.procs import HOST, Proc, http_get, rpc, rss_mb, start_chroma, start_cstp
-from bench.scenarios import browse, mixed, record, workflow
+from bench.scenarios import browse, mixed, record, ui, workflow
 from cstp.adapters.chroma.client import ExplicitVectorsOnly, collection_name
 from cstp.adapters.chroma.schema import where_for
 from cstp.adapters.chroma.store import ChromaStore
@@ -222,6 +222,7 @@ def _one(
                     )
                 )
         browse.run(h, server, store, size, watch, http, row)
+        ui.run(h, server, store, size)  # after browse: the catalogue has loaded
         workflow.run(h, server, store, size, watch, http, row, semantic_p50)
         mem["rss_after_queries_mb"] = rss_mb(server.pid)
         mem["chroma_server_rss_after_queries_mb"] = rss_mb(chroma.pid) if chroma else None

@@ -33,13 +33,14 @@ from cstp.domain.decisions import DecisionService
 from cstp.domain.graph import GraphService
 from cstp.domain.guardrails import GuardrailService
 from cstp.domain.guardrails.breaker_gate import review_hook
-from cstp.domain.ports import BreakerStore, DecisionStore, Embedder, TrackerStore, Vector
+from cstp.domain.ports import BreakerStore, DecisionStore, Embedder, TrackerStore, UiSessionStore, Vector
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
 from cstp.domain.snapshot import BackupService, Snapshots
 from cstp.domain.tracker import Tracker, pack
 from cstp.domain.transfer import TransferService
+from cstp.domain.ui_sessions import UiSessions
 from cstp.methods import (
     analytics,
     breakers,
@@ -79,6 +80,9 @@ from cstp.web.metrics import Metrics
 from cstp.web.middleware import RequestContext
 from cstp.web.rpc_endpoint import RpcFastPath
 from cstp.web.state import WebState, call_on, dispatch_on
+from cstp.web.ui import UiState
+from cstp.web.ui import mount as ui_mount
+from cstp.web.ui.routes import root as ui_root
 
 logger = logging.getLogger("cstp")
 
@@ -104,6 +108,8 @@ class Adapters:
 
     # Raw collection access for backup/restore; taken from the store when it offers `snapshots()`.
     snapshots: Snapshots | None = None
+    # The dashboard's sessions; None: the store's own (`<prefix>-ui-sessions`) or process memory.
+    ui_sessions: UiSessionStore | None = None
 
 
 def all_methods() -> MethodTable:
@@ -206,7 +212,22 @@ def _timed_adapters(
     snapshots = given.snapshots if given and given.snapshots else None
     if snapshots is None and isinstance(raw_store, ChromaStore):
         snapshots = raw_store.snapshots()
-    return Adapters(store, embedder, breaker_log, tracker_store(settings, given, raw_store), snapshots)
+    sessions = (given.ui_sessions if given else None) or ui_session_store(raw_store)
+    return Adapters(
+        store, embedder, breaker_log, tracker_store(settings, given, raw_store), snapshots, sessions
+    )
+
+
+def ui_session_store(store: DecisionStore) -> UiSessionStore:
+    """The dashboard's sessions beside `store`'s records (ChromaStore.ui_sessions), so every process
+    on one database shares them; for a store without them (the memory store), process memory."""
+    own = getattr(store, "ui_sessions", None)
+    if callable(own):
+        found: UiSessionStore = own()
+        return found
+    from cstp.adapters.memory_ui_sessions import MemoryUiSessions
+
+    return MemoryUiSessions()
 
 
 def tracker_store(settings: Settings, given: Adapters | None, raw_store: DecisionStore) -> TrackerStore:
@@ -329,8 +350,8 @@ def _web_state(
     watcher: GuardrailWatcher | None,
     metrics: Metrics,
     stack: ExitStack,
-) -> tuple[WebState, McpEndpoint]:
-    """The routes' state, and the /mcp endpoint running tools through the same dispatcher."""
+) -> tuple[WebState, McpEndpoint, UiState]:
+    """The routes' state, the /mcp endpoint and the dashboard, all on the same dispatcher."""
     batch_executor = ThreadPoolExecutor(BATCH_THREADS, thread_name_prefix="cstp-batch")
     # At shutdown, batch members not yet started are dropped (the graceful timeout has passed, the
     # client is gone); the running ones finish, since a store write must not be cut in half.
@@ -384,7 +405,19 @@ def _web_state(
         version=__version__,
         started=time.monotonic(),
     )
-    return web, mcp
+    assert adapters.ui_sessions is not None  # _timed_adapters always sets it
+    ui = UiState(
+        call=call_on(dispatcher, context),
+        sessions=UiSessions(
+            adapters.ui_sessions,
+            settings.ui_secret.get_secret_value() if settings.ui_secret else None,
+            settings.ui_session_ttl,
+        ),
+        authenticate=authenticate,
+        guardrail_status=services.guardrails.status,
+        cookie_secure=settings.ui_cookie_secure,
+    )
+    return web, mcp, ui
 
 
 def _install_sighup(reload: Callable[[], object]) -> Callable[[], None]:
@@ -423,7 +456,7 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
         poller = BreakerPoller(services.guardrails.breakers) if services.guardrails.breakers else None
         if poller is not None:
             stack.callback(poller.stop)
-        web, mcp = _web_state(settings, timed, services, watcher, metrics, stack)
+        web, mcp, ui = _web_state(settings, timed, services, watcher, metrics, stack)
         metrics.add_gauges(
             {
                 "cstp_decisions": ("Stored decisions", timed.store.count),
@@ -475,10 +508,13 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.include_router(routes.router)
+    app.router.routes.append(ui_mount())  # the dashboard at /ui/
+    app.add_route("/", ui_root, methods=["GET"])
     app.add_middleware(RpcFastPath)  # inside RequestContext: the call still gets its id and metrics
     app.add_middleware(McpMount, endpoint=mcp)  # /mcp and /mcp/, also inside RequestContext
     app.add_middleware(RequestContext, metrics=metrics)
     app.state.web = web
+    app.state.ui = ui
     # For tests and tools in-process: the services and the (timed) adapters the app runs on.
     app.state.services = services
     app.state.adapters = timed

@@ -30,7 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from cstp.domain.errors import ConfigError
 
 # Secrets that also accept `<NAME>_FILE`.
-SECRET_ENV = ("CSTP_AUTH_TOKENS", "CHROMA_TOKEN", "GEMINI_API_KEY")
+SECRET_ENV = ("CSTP_AUTH_TOKENS", "CHROMA_TOKEN", "GEMINI_API_KEY", "CSTP_UI_SECRET")
 _PLACEHOLDERS = {"changeme", "change-me", "replace-me", "your-api-key", "xxx", "<token>"}
 # The YAML file chosen by `load_settings(config_file=...)`, seen by `_YamlSource` during that call.
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("cstp_config_file", default=None)
@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     admin_agents: str = Field("", validation_alias=_env("CSTP_ADMIN_AGENTS"))
     # Browser origins /mcp accepts (comma-separated; `http://localhost:*` for any port, `*` for any).
     mcp_allowed_origins: str = Field("", validation_alias=_env("CSTP_MCP_ALLOWED_ORIGINS"))
+
+    # --- dashboard (/ui/) -----------------------------------------------------------------------
+    # Signs the session cookies; unset: generated once and kept in the shared store.
+    ui_secret: SecretStr | None = Field(None, validation_alias=_env("CSTP_UI_SECRET"))
+    ui_session_ttl: float = Field(28_800, ge=60, le=2_592_000, validation_alias=_env("CSTP_UI_SESSION_TTL"))
+    # Mark the cookie Secure (the server is reached over https, e.g. behind a TLS proxy).
+    ui_cookie_secure: bool = Field(False, validation_alias=_env("CSTP_UI_COOKIE_SECURE"))
 
     # --- storage --------------------------------------------------------------------------------
     chroma_url: str | None = Field(None, validation_alias=_env("CHROMA_URL"))

@@ -30,6 +30,7 @@ from tests.methods import (
 )
 from tests.methods.test_query import ids, q
 from tests.rpc import test_unknown_params
+from tests.ui import test_pages as test_ui_pages
 from tests.web import test_bad_input, test_http_surface, test_mcp_http
 
 _FIXTURES = {
@@ -48,6 +49,7 @@ _FIXTURES = {
     "live",
     "mcp_seeded",
     "admin",
+    "ui",
 }
 for _module in (
     test_http_surface,
@@ -68,6 +70,7 @@ for _module in (
     test_transfer_methods,
     test_bad_input,
     test_unknown_params,
+    test_ui_pages,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") or _name in _FIXTURES:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from cstp.domain import browse
+from cstp.domain.calibration import Scores
 from cstp.domain.catalogue import Catalogue
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore
@@ -53,6 +54,14 @@ class BrowseService:
             if found is not None:
                 return found
         return browse.stats(self._scan, flt, now)
+
+    def scores(self, flt: DecisionFilter) -> Scores | None:
+        """Calibration's inputs from the catalogue, or None (not loaded yet, or `flt` uses a field
+        it does not keep): the caller then scans. `flt.has_outcome` is ignored (see Catalogue)."""
+        if not Catalogue.answers(flt):
+            return None
+        self._catalogue.start_loading()
+        return self._catalogue.scores(flt)
 
     def _from_catalogue(self, query: browse.ListQuery) -> browse.Page | None:
         self._catalogue.start_loading()

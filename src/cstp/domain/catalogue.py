@@ -35,10 +35,12 @@ import numpy as np
 import numpy.typing as npt
 
 from cstp.domain.browse import BY_DAY_MAX, STAKES_RANK, TOP_TAGS_MAX, ListQuery, Stats
+from cstp.domain.calibration import Scores
 from cstp.domain.errors import CstpError
 from cstp.domain.facts import DecisionFacts, epoch_micros
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore
+from cstp.domain.records import OUTCOME_SCORE
 from cstp.domain.search import tokenize
 
 IntArray = npt.NDArray[np.int64]
@@ -96,9 +98,12 @@ class _Columns:
         self.status = np.zeros(capacity, dtype=np.int64)
         self.agent = np.zeros(capacity, dtype=np.int64)
         self.project = np.zeros(capacity, dtype=np.int64)
-        self.codes = {name: _Codes() for name in ("category", "stakes", "status", "agent", "project", "tag")}
+        self.outcome = np.zeros(capacity, dtype=np.int64)
+        self.codes = {
+            name: _Codes() for name in ("category", "stakes", "status", "agent", "project", "tag", "outcome")
+        }
 
-    _ARRAYS = ("rev", "date", "confidence", "category", "stakes", "status", "agent", "project")
+    _ARRAYS = ("rev", "date", "confidence", "category", "stakes", "status", "agent", "project", "outcome")
 
     def apply(self, facts: Iterable[DecisionFacts]) -> tuple[bool, bool, bool]:
         """Write each fact unless a newer rev is already here; which of (dates, tags, texts)
@@ -125,6 +130,7 @@ class _Columns:
             self.status[i] = c["status"].code(f.status)
             self.agent[i] = c["agent"].code(f.recorded_by)
             self.project[i] = c["project"].code(f.project)
+            self.outcome[i] = c["outcome"].code(f.outcome)
             if self.texts[i] != f.text:
                 texts = True
             self.tags[i] = tag_codes
@@ -281,6 +287,23 @@ class Catalogue:
             last_7d=recent[7],
             last_30d=recent[30],
         )
+
+    def scores(self, flt: DecisionFilter) -> Scores | None:
+        """Calibration's inputs for the decisions `flt` selects (its `has_outcome` is ignored: the
+        scores say which are reviewed); None when not loaded yet."""
+        with self._lock:
+            cols = self._caught_up()
+            if cols is None:
+                return None
+            mask = self._select(cols, flt)
+            codes = cols.codes["outcome"].values
+            by_code = np.array([OUTCOME_SCORE.get(v, np.nan) for v in codes] + [np.nan], dtype=np.float64)
+            outcome = cols.outcome[: cols.n][mask]
+            return Scores(
+                confidence=cols.confidence[: cols.n][mask].copy(),
+                score=by_code[outcome],  # an absent outcome (code -1) picks the trailing NaN
+                date_us=cols.date[: cols.n][mask].copy(),
+            )
 
     # --- internals (called under `_lock`) ----------------------------------------------------------
 

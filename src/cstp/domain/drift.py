@@ -11,11 +11,14 @@ percentage, and the floor keeps that from reading as drift.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cstp.domain.calibration import MIN_REVIEWED_FLOOR, Advice, Period, calibrate
+import numpy as np
+
+from cstp.domain.calibration import MIN_REVIEWED_FLOOR, Advice, Period, Scores, calibrate, calibrate_scores
+from cstp.domain.facts import epoch_micros
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Decision
 
@@ -90,14 +93,63 @@ def check_drift(
     for d in decisions:
         (recent if d.date > boundary else historical).append(d)
     needed = max(min_decisions, MIN_REVIEWED_FLOOR)
-    for name, window in (("recent", recent), ("historical", historical)):
-        if len(window) < needed:
-            message = (
-                f"Need at least {needed} {name} reviewed decisions for drift detection (found {len(window)})"
-            )
+    return _report(
+        {"recent": len(recent), "historical": len(historical)},
+        lambda: (_score("30d", recent, now, needed), _score("90d+", historical, now, needed)),
+        needed,
+        threshold_brier,
+        threshold_accuracy,
+        category,
+    )
+
+
+def check_drift_scores(
+    scores: Scores,
+    *,
+    now: datetime,
+    threshold_brier: float,
+    threshold_accuracy: float,
+    category: str | None,
+    min_decisions: int,
+) -> DriftReport:
+    """`check_drift` on columns (`Catalogue.scores` of the caller's filter without its dates):
+    the reviewed decisions of the last 90 days, split at 30 days exactly as `check_drift` does."""
+    start_us, end_us = epoch_micros(now - timedelta(days=HISTORICAL_DAYS)), epoch_micros(now)
+    boundary_us = epoch_micros(now - timedelta(days=RECENT_DAYS))
+    dates = scores.date_us
+    chosen = scores.where(~np.isnan(scores.score) & (dates >= start_us) & (dates <= end_us))
+    recent = chosen.where(chosen.date_us > boundary_us)
+    historical = chosen.where(chosen.date_us <= boundary_us)
+    needed = max(min_decisions, MIN_REVIEWED_FLOOR)
+
+    def score(label: str, window: Scores) -> WindowStats:
+        overall = calibrate_scores(window, period=Period(), now=now, min_decisions=needed).overall
+        assert overall is not None  # every member is reviewed and there are at least `needed`
+        return WindowStats(label, overall.brier, overall.accuracy, len(window.confidence))
+
+    return _report(
+        {"recent": len(recent.confidence), "historical": len(historical.confidence)},
+        lambda: (score("30d", recent), score("90d+", historical)),
+        needed,
+        threshold_brier,
+        threshold_accuracy,
+        category,
+    )
+
+
+def _report(
+    sizes: dict[str, int],
+    scored: Callable[[], tuple[WindowStats, WindowStats]],
+    needed: int,
+    threshold_brier: float,
+    threshold_accuracy: float,
+    category: str | None,
+) -> DriftReport:
+    for name, size in sizes.items():
+        if size < needed:
+            message = f"Need at least {needed} {name} reviewed decisions for drift detection (found {size})"
             return DriftReport(False, None, None, (), (Advice("insufficient_data", "info", message),))
-    recent_stats = _score("30d", recent, now, needed)
-    historical_stats = _score("90d+", historical, now, needed)
+    recent_stats, historical_stats = scored()
     alerts = _alerts(recent_stats, historical_stats, threshold_brier, threshold_accuracy, category)
     return DriftReport(bool(alerts), recent_stats, historical_stats, alerts, _advice(alerts))
 

@@ -36,6 +36,7 @@ class DecisionFacts:
     project: str | None
     tags: tuple[str, ...]  # sorted, each once: stores need not keep the order
     text: str  # search_text(): what `cstp.listDecisions`' search matches, casefolded
+    outcome: str | None = None  # the review's outcome: calibration and drift score from it
 
 
 def search_text(decision: str, context: str | None, pattern: str | None) -> str:
@@ -56,6 +57,7 @@ def facts_of(d: Decision) -> DecisionFacts:
         project=d.project,
         tags=tuple(sorted(set(d.tags))),
         text=search_text(d.decision, d.context, d.pattern),
+        outcome=d.outcome,
     )
 
 

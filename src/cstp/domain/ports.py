@@ -28,6 +28,7 @@ from cstp.domain.facts import Changes
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Decision, ScoredDecision
 from cstp.domain.tracker import Kind, TrackerRow
+from cstp.domain.ui_sessions import UiSession
 
 Vector = Sequence[float]
 # What `DecisionStore.page` returns. Named because the stores define a method called `list`, which
@@ -246,4 +247,34 @@ class TrackerStore(Protocol):
 
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
+        ...
+
+
+class UiSessionStore(Protocol):
+    """The dashboard's server-side sessions (`domain.ui_sessions.UiSession`) and its signing secret.
+
+    Shared by every server process on one database: a session signed in on one replica is valid on
+    all of them, and a signed-out one on none. `cstp.adapters.memory_ui_sessions` and
+    `cstp.adapters.chroma.ui_sessions` implement it.
+    """
+
+    def get(self, key: str) -> UiSession | None:
+        """The session stored under `key` (a hash of the session id), expired or not."""
+        ...
+
+    def put(self, session: UiSession) -> None:
+        """Durably store the session under its key; returns when every process can read it."""
+        ...
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """Remove sessions by key; unknown keys are ignored."""
+        ...
+
+    def expired(self, now: float) -> list[str]:
+        """The keys of every session whose expiry (epoch seconds) is at or before `now`."""
+        ...
+
+    def secret(self, candidate: str) -> str:
+        """The shared signing secret: `candidate` if none was stored yet (it is then stored), else
+        the stored one, so concurrent first starts of several replicas agree on one secret."""
         ...

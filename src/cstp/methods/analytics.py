@@ -8,13 +8,14 @@ is the reference's.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
 from pydantic import Field
 
 from cstp.domain.attribution import attribute_outcomes as attribute
-from cstp.domain.drift import DriftReport, WindowStats, check_drift, drift_filter
+from cstp.domain.drift import DriftReport, WindowStats, check_drift, check_drift_scores, drift_filter
 from cstp.domain.errors import InvalidInput, StoreUnavailable
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Category, utcnow
@@ -94,10 +95,22 @@ def drift_result(r: DriftReport) -> DriftResult:
 
 def check_drift_method(p: DriftParams, ctx: CallContext) -> DriftResult:
     now = utcnow()
-    flt = DecisionFilter(category=p.category, project=p.project)
-    decisions = ctx.services.decisions.scan(drift_filter(flt, now))
+    flt = drift_filter(DecisionFilter(category=p.category, project=p.project), now)
+    # From the browse catalogue when loaded (its scores say which decisions are reviewed), else a
+    # scan of the store; both give the same report.
+    scores = ctx.services.browse.scores(dataclasses.replace(flt, has_outcome=None))
+    if scores is not None:
+        report = check_drift_scores(
+            scores,
+            now=now,
+            threshold_brier=p.threshold_brier,
+            threshold_accuracy=p.threshold_accuracy,
+            category=p.category,
+            min_decisions=p.min_decisions,
+        )
+        return drift_result(report)
     report = check_drift(
-        decisions,
+        ctx.services.decisions.scan(flt),
         now=now,
         threshold_brier=p.threshold_brier,
         threshold_accuracy=p.threshold_accuracy,

@@ -33,6 +33,8 @@ logger = logging.getLogger("cstp.http")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _QUIET = {"/health", "/ready", "/metrics"}
 _RPC = "/cstp"
+_UI = "/ui"  # every dashboard page counts under one route label
+_UI_STATIC = "/ui/static/"
 _MCP = {"/mcp", "/mcp/"}  # a tool call logs its method's call line, as a JSON-RPC call does
 _ROUTES = {
     "/cstp",
@@ -139,9 +141,11 @@ class RequestContext:
         finally:
             if disconnected and not response_started:
                 status = DISCONNECTED
-            route = path if path in _ROUTES else "other"
+            ui = path == _UI or path.startswith(_UI + "/")
+            route = path if path in _ROUTES else _UI if ui else "other"
             self.metrics.http_requests.labels(route, str(status)).inc()
             quiet = path in _QUIET or ((path == _RPC or path in _MCP) and status in (200, 202, 204))
+            quiet = quiet or (path.startswith(_UI_STATIC) and status in (200, 304))  # page assets
             if status == DISCONNECTED:
                 logger.info("client disconnected", extra={"method": scope.get("method"), "path": path})
                 quiet = True

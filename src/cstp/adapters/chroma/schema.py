@@ -112,6 +112,7 @@ def facts_from_metadata(decision_id: str, meta: dict[str, Any]) -> DecisionFacts
         project=None if project is None else str(project),
         tags=tuple(sorted(k[len(TAG_PREFIX) :] for k, v in meta.items() if k.startswith(TAG_PREFIX) and v)),
         text=search_text(str(record["decision"]), record.get("context"), record.get("pattern")),
+        outcome=None if record.get("outcome") is None else str(record["outcome"]),
     )
 
 

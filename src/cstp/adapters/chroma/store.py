@@ -64,6 +64,7 @@ from cstp.adapters.chroma.schema import (
 from cstp.adapters.chroma.snapshot import ChromaSnapshots
 from cstp.adapters.chroma.strategies import Hit, nearest_matching, newest_matching
 from cstp.adapters.chroma.tracker import TRACKER, ChromaTracker
+from cstp.adapters.chroma.ui_sessions import UI_SESSIONS, ChromaUiSessions
 from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.errors import ConfigError, StoreUnavailable
 from cstp.domain.facts import Changes, DecisionFacts
@@ -115,6 +116,9 @@ class ChromaStore:
         self._edges = ChromaEdges(self._connected, collection_name(prefix, EDGES), self._errors)
         self._breakers = ChromaBreakers(self._connected, collection_name(prefix, BREAKERS), self._errors)
         self._tracker = ChromaTracker(self._connected, collection_name(prefix, TRACKER), self._errors)
+        self._ui_sessions = ChromaUiSessions(
+            self._connected, collection_name(prefix, UI_SESSIONS), self._errors
+        )
         self._client: ClientAPI | None = None
         self._records: Collection | None = None
         self._index: Collection | None = None
@@ -420,6 +424,7 @@ class ChromaStore:
         self._edges.forget()
         self._breakers.forget()
         self._tracker.forget()
+        self._ui_sessions.forget()
         if client is not None:
             close_client(client)
 
@@ -444,6 +449,10 @@ class ChromaStore:
                         embedding_function=ef,
                     )
             return self._records, self._index
+
+    def ui_sessions(self) -> ChromaUiSessions:
+        """The dashboard's sessions (`<prefix>-ui-sessions`), on this store's client."""
+        return self._ui_sessions
 
     def tracker(self) -> ChromaTracker:
         """The deliberation tracker's rows (`<prefix>-tracker`), on this store's client."""
@@ -473,6 +482,7 @@ class ChromaStore:
         self._edges.forget()
         self._breakers.forget()
         self._tracker.forget()
+        self._ui_sessions.forget()
 
 
 def _now_us() -> int:
