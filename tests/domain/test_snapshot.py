@@ -6,7 +6,6 @@ from typing import Any
 
 from cstp.adapters.memory_store import MemoryStore
 from cstp.domain.decisions import DecisionService
-from cstp.domain.records import DecisionDraft
 from cstp.domain.snapshot import BackupService, CollectionInfo, RawItem
 from tests.fakes import HashEmbedder
 
