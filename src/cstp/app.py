@@ -37,6 +37,7 @@ from cstp.domain.ports import BreakerStore, DecisionStore, Embedder, TrackerStor
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
+from cstp.domain.shared_revision import SharedRevision
 from cstp.domain.snapshot import BackupService, Snapshots
 from cstp.domain.tracker import Tracker, pack
 from cstp.domain.transfer import TransferService
@@ -275,7 +276,11 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         record_policy=guardrail_policy(guardrail_service),
         on_review=review_hook(guardrail_service.breakers) if guardrail_service.breakers else None,
     )
-    search = SearchService(store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()))
+    # Other processes sharing the store (workers, replicas) write too: the in-memory read models
+    # follow their writes through the store's change feed (domain.shared_revision).
+    shared = SharedRevision(store)
+    keyword = KeywordSearch(store, Bm25sIndex(), revision=shared.revision)
+    search = SearchService(store, embed_queries.submit, keyword)
     graph_service = GraphService(store, decision_service)
     browse_service = BrowseService(store, Catalogue(store), decision_service.scan)
     assert adapters.tracker is not None  # _timed_adapters always sets it
@@ -315,7 +320,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         graph=graph_service,
         browse=browse_service,
         tracker=deliberation,
-        digest=DigestCache(store),
+        digest=DigestCache(store, revision=shared.revision),
         pool=pool,
         transfer=transfer,
         backup=backup,
