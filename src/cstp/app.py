@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import threading
 import time
@@ -432,6 +433,8 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
         metrics.add_gauges(
             {
                 "cstp_decisions": ("Stored decisions", timed.store.count),
+                # With CSTP_WORKERS > 1 each scrape is one worker's counters: this says whose.
+                "cstp_process_id": ("The id of the server process that answered", os.getpid),
                 "cstp_guardrails_loaded": (
                     "Loaded guardrail rules",
                     lambda: float(services.guardrails.status()["loaded"]),
