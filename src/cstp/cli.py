@@ -156,17 +156,15 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as e:
             return _fail(1, f"cannot lock the data directory {settings.data_dir}: {e.strerror or e}")
     try:
-        sock = bind(settings.host, settings.port)
-    except OSError as e:
-        logger.error("cannot listen on %s:%d: %s", settings.host, settings.port, e.strerror or e)
-        return _fail(1, f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}")
-    if settings.workers == 1:
-        code = _serve(settings, sock)
-    else:
-        code = _supervise(settings, sock)
-    if data_lock is not None:
-        data_lock.close()
-    return code
+        try:
+            sock = bind(settings.host, settings.port)
+        except OSError as e:
+            logger.error("cannot listen on %s:%d: %s", settings.host, settings.port, e.strerror or e)
+            return _fail(1, f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}")
+        return _serve(settings, sock) if settings.workers == 1 else _supervise(settings, sock)
+    finally:
+        if data_lock is not None:
+            data_lock.close()
 
 
 def workers_refusal(settings: Settings) -> str | None:
