@@ -24,6 +24,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # Telemetry off before onnxruntime or chromadb are imported (their import sends nothing then).
@@ -187,19 +188,22 @@ def _supervise(settings: Settings, sock: socket.socket) -> int:
         # Generated once here: workers generating it each would race and disagree.
         load_or_generate(settings.token_file)
     supervisor = Supervisor(
-        settings.workers, lambda: _serve(settings, sock), shutdown_timeout=settings.shutdown_timeout
+        settings.workers,
+        lambda serving: _serve(settings, sock, on_serving=serving),
+        shutdown_timeout=settings.shutdown_timeout,
     )
     code = supervisor.run()
     sock.close()
     return code
 
 
-def _serve(settings: Settings, sock: socket.socket) -> int:
-    """Build the app and serve on `sock` until SIGTERM/SIGINT (one server process)."""
+def _serve(settings: Settings, sock: socket.socket, *, on_serving: Callable[[], None] | None = None) -> int:
+    """Build the app and serve on `sock` until SIGTERM/SIGINT (one server process). `on_serving`
+    is called once, when the server has started (the lifespan ran) and accepts connections."""
     import uvicorn
 
     from cstp.app import create_app
-    from cstp.web.server import guarded_protocol
+    from cstp.web.server import NotifyingServer, guarded_protocol
 
     try:
         app = create_app(settings)
@@ -220,7 +224,7 @@ def _serve(settings: Settings, sock: socket.socket) -> int:
         timeout_graceful_shutdown=max(0.2, settings.shutdown_timeout - _CLOSE_SECONDS),  # type: ignore[arg-type]
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = NotifyingServer(config, on_serving)
     # uvicorn restores the previous SIGTERM/SIGINT handlers after a graceful stop and re-raises the
     # signal; with the default handlers that turns a clean shutdown into exit status 143. A graceful
     # stop is a success, so the handlers it restores are no-ops and the process exits 0.

@@ -171,3 +171,15 @@ def test_another_data_directory_is_not_blocked(tmp_path: Path) -> None:
     ):
         a.wait_ready()
         b.wait_ready()
+
+
+def test_workers_that_cannot_start_stop_the_supervisor_with_the_single_servers_status(
+    tmp_path: Path, chroma_server_url: str
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "broken.yaml").write_text("- id: x\n  condition: 'action.stakes =='\n  action: block\n")
+    settings = env(tmp_path, CSTP_WORKERS="2", CHROMA_URL=chroma_server_url, GUARDRAILS_PATHS=str(rules))
+    result = run_cli(settings)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "broken.yaml" in result.stderr and "Traceback" not in result.stderr

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import httptools
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
@@ -169,3 +171,18 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+class NotifyingServer(uvicorn.Server):
+    """uvicorn's server, calling `on_serving` once its startup has finished and it accepts
+    connections (a CSTP_WORKERS worker tells its supervisor so; `runtime.workers`)."""
+
+    def __init__(self, config: uvicorn.Config, on_serving: Callable[[], None] | None = None) -> None:
+        super().__init__(config)
+        self._on_serving = on_serving
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_serving is not None:
+            on_serving, self._on_serving = self._on_serving, None
+            on_serving()
