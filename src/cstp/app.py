@@ -277,10 +277,11 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         record_policy=guardrail_policy(guardrail_service),
         on_review=review_hook(guardrail_service.breakers) if guardrail_service.breakers else None,
     )
-    # Other processes sharing the store (workers, replicas) write too: the in-memory read models
-    # follow their writes through the store's change feed (domain.shared_revision).
-    shared = SharedRevision(store)
-    keyword = KeywordSearch(store, Bm25sIndex(), revision=shared.revision)
+    # On a Chroma server other processes (workers, replicas) write too: the in-memory read models
+    # follow their writes through the store's change feed (domain.shared_revision). An embedded
+    # data directory has one process (cli locks it): its own writes are all there is.
+    revision = SharedRevision(store).revision if settings.store_mode == "server" else store.revision
+    keyword = KeywordSearch(store, Bm25sIndex(), revision=revision)
     search = SearchService(store, embed_queries.submit, keyword)
     graph_service = GraphService(store, decision_service)
     browse_service = BrowseService(store, Catalogue(store), decision_service.scan)
@@ -321,7 +322,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         graph=graph_service,
         browse=browse_service,
         tracker=deliberation,
-        digest=DigestCache(store, revision=shared.revision),
+        digest=DigestCache(store, revision=revision),
         pool=pool,
         transfer=transfer,
         backup=backup,
