@@ -180,20 +180,32 @@ def workers_refusal(settings: Settings) -> str | None:
 
 
 def _supervise(settings: Settings, sock: socket.socket) -> int:
-    """CSTP_WORKERS > 1: fork the workers (runtime.workers), each serving the bound socket."""
+    """CSTP_WORKERS > 1: fork the workers (runtime.workers), each listening on its own socket of the
+    port (SO_REUSEPORT: the kernel spreads connections evenly; `web.server.reserve`)."""
     from cstp.runtime.workers import Supervisor
     from cstp.web.auth import load_or_generate, parse_tokens
+    from cstp.web.server import bind, reserve
 
+    sock.close()  # the port was free: from now on the reservation holds it
+    try:
+        held = reserve(settings.host, settings.port)
+    except OSError as e:
+        return _fail(1, f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}")
     if settings.auth_tokens is None or not parse_tokens(settings.auth_tokens.get_secret_value()):
         # Generated once here: workers generating it each would race and disagree.
         load_or_generate(settings.token_file)
-    supervisor = Supervisor(
-        settings.workers,
-        lambda serving: _serve(settings, sock, on_serving=serving),
-        shutdown_timeout=settings.shutdown_timeout,
-    )
+
+    def worker(serving: Callable[[], None]) -> int:
+        held.close()  # the supervisor's copy keeps the reservation
+        try:
+            own = bind(settings.host, settings.port, reuse_port=True)
+        except OSError as e:
+            return _fail(1, f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}")
+        return _serve(settings, own, on_serving=serving)
+
+    supervisor = Supervisor(settings.workers, worker, shutdown_timeout=settings.shutdown_timeout)
     code = supervisor.run()
-    sock.close()
+    held.close()
     return code
 
 

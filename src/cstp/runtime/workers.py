@@ -4,9 +4,11 @@ Why not uvicorn's own `--workers` (`uvicorn.supervisors.Multiprocess`): it re-im
 from an import string in each spawned child (this server builds its app from settings), restarts
 every worker on SIGHUP (here SIGHUP reloads the guardrails and must reach each worker as SIGHUP),
 and its children bypass the cli's shutdown (exit 0 on a clean stop, the shutdown deadline). So
-each worker here is a forked copy of the cli right after it bound the port, running exactly what
-a single server process runs (`serve`); the kernel spreads the connections accepted on the shared
-socket over the workers.
+each worker here is a forked copy of the cli right after it checked the port, running exactly what
+a single server process runs (`serve`), on a listening socket of its own (SO_REUSEPORT: the kernel
+spreads new connections evenly over the workers; see `web.server.reserve`). When a worker dies,
+the connections it had accepted and not answered are lost (their clients see the connection
+close), new ones go to the others.
 
 The supervisor:
 - forks `count` workers. Each tells it through a pipe once it serves (`serve` gets the callback).
