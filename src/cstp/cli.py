@@ -7,11 +7,12 @@ what the server would refuse).
 
 Order at start: settings → in embedded mode, lock the data directory (runtime.data_lock: a second
 process on it fails here) → bind the port (a port in use fails here, before anything says "ready")
-→ with CSTP_WORKERS > 1, fork the workers (runtime.workers), each continuing from here → build the
-app → serve on the bound socket; the lifespan logs "cstp ready". At SIGTERM uvicorn
-stops accepting, lets in-flight requests finish for CSTP_SHUTDOWN_TIMEOUT, cuts the rest (their
-clients get a JSON-RPC error), closes the components; a handler thread still running then does not
-hold the process: it exits at the deadline.
+→ with CSTP_WORKERS > 1, fork the workers (runtime.workers), each continuing from here on a
+listening socket of its own (SO_REUSEPORT) → build the app → serve on the bound socket; the
+lifespan logs "cstp ready". At SIGTERM uvicorn stops accepting, lets in-flight requests finish
+for CSTP_SHUTDOWN_TIMEOUT, cuts the rest (their clients get a JSON-RPC error), closes the
+components; a handler thread still running then does not hold the process: it exits at the
+deadline.
 """
 
 from __future__ import annotations
@@ -186,14 +187,20 @@ def _supervise(settings: Settings, sock: socket.socket) -> int:
     from cstp.web.auth import load_or_generate, parse_tokens
     from cstp.web.server import bind, reserve
 
+    try:
+        raw = settings.auth_tokens.get_secret_value() if settings.auth_tokens is not None else ""
+        configured = bool(raw) and bool(parse_tokens(raw))
+    except ConfigError as e:
+        sock.close()
+        return _fail(2, str(e))
+    if not configured:
+        # Generated once here: workers generating it each would race and disagree.
+        load_or_generate(settings.token_file)
     sock.close()  # the port was free: from now on the reservation holds it
     try:
         held = reserve(settings.host, settings.port)
     except OSError as e:
         return _fail(1, f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}")
-    if settings.auth_tokens is None or not parse_tokens(settings.auth_tokens.get_secret_value()):
-        # Generated once here: workers generating it each would race and disagree.
-        load_or_generate(settings.token_file)
 
     def worker(serving: Callable[[], None]) -> int:
         held.close()  # the supervisor's copy keeps the reservation

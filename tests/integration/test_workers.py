@@ -183,3 +183,35 @@ def test_workers_that_cannot_start_stop_the_supervisor_with_the_single_servers_s
     result = run_cli(settings)
     assert result.returncode == 1, result.stderr[-2000:]
     assert "broken.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_invalid_tokens_with_workers_are_refused_like_a_single_server(tmp_path: Path) -> None:
+    settings = env(tmp_path, CSTP_WORKERS="2", CHROMA_URL="http://127.0.0.1:9")
+    settings["CSTP_AUTH_TOKENS"] = "a:short"
+    result = run_cli(settings)
+    assert result.returncode == 2, result.stderr
+    assert "CSTP_AUTH_TOKENS" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_generated_token_is_shared_by_every_worker(tmp_path: Path, chroma_server_url: str) -> None:
+    settings = env(
+        tmp_path,
+        CSTP_WORKERS="2",
+        CHROMA_URL=chroma_server_url,
+        CHROMA_COLLECTION_PREFIX=f"t{uuid.uuid4().hex[:10]}",
+    )
+    del settings["CSTP_AUTH_TOKENS"]
+    with ServerProcess(settings) as server:
+        server.wait_ready()
+        assert len(pids_eventually(server, 2)) == 2
+        token = (tmp_path / "data" / "auth_token").read_text().strip()
+        assert server.output().count("Authorization: Bearer") == 1, "generated once, by the supervisor"
+
+        def listed(_: int) -> int:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "cstp.listGuardrails", "params": {}}
+            with httpx.Client(base_url=server.url) as client:  # a new connection: any worker
+                r = client.post("/cstp", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            return r.status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(listed, range(40))) == {200}
