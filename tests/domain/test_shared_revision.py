@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -53,13 +54,13 @@ def decision(did: str, text: str = "rotate credentials monthly", rev: int = 1) -
 def settled(shared: SharedRevision, clock: Clock, step: float = 1.0) -> int:
     """The revision once the background first look has finished (the clock moves `step` per try)."""
     deadline = time.monotonic() + 10
-    value = shared.revision()
+    shared.revision()
     while shared._cursor is None and time.monotonic() < deadline:
         time.sleep(0.01)
         clock.now += step
-        value = shared.revision()
+        shared.revision()
     assert shared._cursor is not None, "the first look at the change feed never finished"
-    return value
+    return shared.revision()  # not due again: the first look just set the poll time
 
 
 def test_own_writes_count_at_once_and_others_after_the_poll_interval() -> None:
@@ -132,3 +133,29 @@ def test_the_digest_follows_another_processes_write() -> None:
     theirs.save([(decision("b1"), None)])
     clock.now += 1
     assert cache.get().profile.total_decisions == 2
+
+
+def test_a_write_between_a_caches_first_build_and_the_first_look_is_found() -> None:
+    """The first look reports every stored record as seen, including one another process wrote
+    after a cache's first scan: the look moves the revision once, so the cache rebuilds."""
+    data = MemoryData()
+    mine, theirs = ProcessStore(data), ProcessStore(data)
+    gate = threading.Event()
+    real_changes = mine._inner.changes
+
+    def gated_changes(cursor: int) -> Any:
+        if cursor == 0:
+            gate.wait(10)
+        return real_changes(cursor)
+
+    mine.changes = gated_changes  # type: ignore[attr-defined]
+    clock = Clock()
+    shared = SharedRevision(mine, poll_s=1.0, clock=clock)  # type: ignore[arg-type]
+    keyword = KeywordSearch(mine, Bm25sIndex(), revision=shared.revision)  # type: ignore[arg-type]
+    assert keyword.search("vault", DecisionFilter(), 5) == []  # first build; the first look waits
+    theirs.save([(decision("b1", "pin credentials in vault"), None)])
+    gate.set()
+    deadline = time.monotonic() + 10
+    while shared._cursor is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [d.id for d, _ in keyword.search("vault", DecisionFilter(), 5)] == ["b1"]

@@ -15,8 +15,9 @@ in the previous answer. The windows only move forward, so whatever was visible a
 look and is inside the current window was in the previous answer: anything else is new.
 
 The first look reads the whole feed once (cursor 0), in the background, so no request waits
-behind it; until it has finished only this process's writes count (the caches were just built
-from a scan anyway). A failed look is logged and retried at the next poll; the number never goes
+behind it; until it has finished only this process's writes count, and when it has, the revision
+moves once (a cache built from a scan before it is rebuilt, in case another process wrote between
+that scan and the look). A failed look is logged and retried at the next poll; the number never goes
 backwards.
 
 Thread safety: `_lock` guards the cursor, the last answer's keys and the count; one look runs at a
@@ -83,6 +84,9 @@ class SharedRevision:
                     self._cursor = changes.cursor
                     self._seen = _keys(changes.facts)
                     self._looked_at = self._clock()
+                    # A cache built before this look may miss a write it reported as already
+                    # seen: one move makes every cache rebuild once from here.
+                    self._remote += 1
         except Exception:  # the store is down: the next due call starts it again
             logger.warning("reading the change feed failed; retrying", exc_info=True)
             with self._lock:
