@@ -53,12 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-workdir", action="store_true", help="keep data directories and logs")
     p.add_argument(
         "--only",
-        choices=["http-floor", "guardrails", "mcp", "transfer", "ui"],
+        choices=["http-floor", "guardrails", "mcp", "transfer", "ui", "workers"],
         help="run one scenario: http-floor (a trivial method against the reference server's figures), "
         "guardrails (checkGuardrails with 10 and 200 rules, and with circuit breakers), "
         "mcp (MCP tool calls against their JSON-RPC twins) "
         "transfer (cstp import / export of 10k decisions) "
-        "or ui (the dashboard's pages, server time per page, embedded Chroma at the mode's sizes)",
+        "ui (the dashboard's pages, server time per page, embedded Chroma at the mode's sizes) "
+        "or workers (checkGuardrails and queryDecisions with 1, 2 and 4 CSTP_WORKERS on one Chroma server)",
     )
     p.add_argument("--report", type=Path, help="print the Markdown report of an earlier JSON file and exit")
     return p
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(h: Harness, args: argparse.Namespace) -> None:
-    from bench.scenarios import docker_ops, guardrails, http_floor, mcp, queries, transfer
+    from bench.scenarios import docker_ops, guardrails, http_floor, mcp, queries, transfer, workers
 
     if args.only == "mcp":
         mcp.run(h)
@@ -141,6 +142,16 @@ def _run(h: Harness, args: argparse.Namespace) -> None:
         finally:
             only.close()
         h.docker = {"skipped": "--only transfer"}
+        return
+    if args.only == "workers":
+        from cstp.adapters.onnx_embedder import OnnxEmbedder
+
+        only = OnnxEmbedder()
+        try:
+            workers.run(h, only, preload.real_vectors(only, use_cache=not args.no_cache))
+        finally:
+            only.close()
+        h.docker = {"skipped": "--only workers"}
         return
     http_floor.run(h)
     if args.only == "http-floor":
@@ -165,6 +176,7 @@ def _run(h: Harness, args: argparse.Namespace) -> None:
     queries.run(h, embedder, real)
     transfer.run(h, embedder)
     guardrails.run(h)
+    workers.run(h, embedder, real)
     if args.no_docker:
         h.docker = {"skipped": "--no-docker"}
     else:

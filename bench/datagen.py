@@ -325,7 +325,7 @@ def make_decision(rng: random.Random, index: int) -> Decision:
 
 
 def _id(rng: random.Random, index: int) -> str:
-    # 8 hex characters like the server's ids, unique by construction: a random high half and the
+    # 8 hex characters like the reference server's ids, unique by construction: a random high half and the
     # index in the low bits (the server's own ids are random; uniqueness is what matters here).
     return f"{(rng.getrandbits(12) << 20 | index) & 0xFFFFFFFF:08x}"
 

@@ -128,6 +128,17 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     c16 = next((r for r in g200 if r["concurrency"] == 16), None)
     add("checkGuardrails 200 rules p50 at c=1", c1 and c1["p50_ms"], 1.0, False, "ms")
     add("checkGuardrails 200 rules throughput at c=16", c16 and c16["rps"], 2000, True, "req/s")
+    two = next(
+        (r for r in res if r["scenario"].startswith("workers: checkGuardrails") and r.get("workers") == 2),
+        None,
+    )
+    add(
+        "checkGuardrails 200 rules at c=16: 2 workers ÷ 1 worker req/s (one Chroma server)",
+        two and two.get("vs_one_worker"),
+        1.7,
+        True,
+        "×",
+    )
     t10 = next((r for r in g10 if r["concurrency"] == 16), None)
     add(
         "checkGuardrails 10 rules req/s ÷ HTTP floor req/s (c=16)",
@@ -232,6 +243,31 @@ def markdown(data: dict[str, Any]) -> str:
         )
     )
     fl = data["floors"]
+    wrows = [
+        [
+            r["scenario"].removeprefix("workers: "),
+            r["workers"],
+            (fl.get("workers") or {}).get(str(r["workers"]), {}).get("rss_mb"),
+            round(r["rps"], 1),
+            r.get("vs_one_worker", "1.0" if r["workers"] == 1 else None),
+            r["p50_ms"],
+            r["p99_ms"],
+            r["server_cpu_ms"] and round(r["server_cpu_ms"], 2),
+            r["errors"],
+            r.get("loadavg_1m"),
+        ]
+        for r in data["results"]
+        if r["scenario"].startswith("workers: ")
+    ]
+    if wrows:
+        parts += ["", "## CSTP_WORKERS on one Chroma server (c=16)", ""]
+        parts.append(
+            "1 worker is the plain single server process. Server CPU counts the supervisor, the "
+            "workers and the Chroma server; RSS is the supervisor's and the workers' together."
+        )
+        parts.append("")
+        headers = ["method", "workers", "RSS MB", "req/s", "÷ 1 worker", "p50 ms", "p99 ms"]
+        parts.append(_table([*headers, "server CPU ms/req", "errors", "load 1m"], wrows))
     if fl.get("http_floor"):
         hf = fl["http_floor"]
         ref = hf["reference"]

@@ -65,6 +65,18 @@ auth:
     assert s.auth_tokens.get_secret_value() == "bot:bot-secret-123456"
 
 
+def test_workers_from_yaml_env_and_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = write(tmp_path / "server.yaml", "server: {workers: 3}\n")
+    assert load_settings().workers == 1
+    assert load_settings(cfg).workers == 3
+    monkeypatch.setenv("CSTP_WORKERS", "4")
+    assert load_settings(cfg).workers == 4
+    assert load_settings(cfg, workers=2).workers == 2
+    monkeypatch.setenv("CSTP_WORKERS", "0")
+    with pytest.raises(ConfigError, match="CSTP_WORKERS"):
+        load_settings()
+
+
 def test_yaml_var_expansion_with_default_and_unset_error(tmp_path: Path) -> None:
     cfg = write(tmp_path / "c.yaml", "port: ${MY_PORT:-8300}\n")
     assert load_settings(cfg).port == 8300

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import threading
 import time
@@ -37,6 +38,7 @@ from cstp.domain.ports import BreakerStore, DecisionStore, Embedder, TrackerStor
 from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
+from cstp.domain.shared_revision import SharedRevision
 from cstp.domain.snapshot import BackupService, Snapshots
 from cstp.domain.tracker import Tracker, pack
 from cstp.domain.transfer import TransferService
@@ -296,7 +298,12 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         record_policy=guardrail_policy(guardrail_service),
         on_review=review_hook(guardrail_service.breakers) if guardrail_service.breakers else None,
     )
-    search = SearchService(store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()))
+    # On a Chroma server other processes (workers, replicas) write too: the in-memory read models
+    # follow their writes through the store's change feed (domain.shared_revision). An embedded
+    # data directory has one process (cli locks it): its own writes are all there is.
+    revision = SharedRevision(store).revision if settings.store_mode == "server" else store.revision
+    keyword = KeywordSearch(store, Bm25sIndex(), revision=revision)
+    search = SearchService(store, embed_queries.submit, keyword)
     graph_service = GraphService(store, decision_service)
     browse_service = BrowseService(store, Catalogue(store), decision_service.scan)
     assert adapters.tracker is not None  # _timed_adapters always sets it
@@ -336,7 +343,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         graph=graph_service,
         browse=browse_service,
         tracker=deliberation,
-        digest=DigestCache(store),
+        digest=DigestCache(store, revision=revision),
         pool=pool,
         transfer=transfer,
         backup=backup,
@@ -460,6 +467,8 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
         metrics.add_gauges(
             {
                 "cstp_decisions": ("Stored decisions", timed.store.count),
+                # With CSTP_WORKERS > 1 each scrape is one worker's counters: this says whose.
+                "cstp_process_id": ("The id of the server process that answered", os.getpid),
                 "cstp_guardrails_loaded": (
                     "Loaded guardrail rules",
                     lambda: float(services.guardrails.status()["loaded"]),

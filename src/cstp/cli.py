@@ -1,14 +1,18 @@
 """`cstp-server` / `python -m cstp`: parse flags, build settings and the app, serve.
 
-Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 startup failed (the port cannot be bound, a
-guardrail file is broken), 2 invalid configuration (tokens included: check-config refuses what the
-server would refuse).
+Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 startup failed (the port cannot be bound, the
+embedded data directory is in use by another process, a guardrail file is broken), 2 invalid
+configuration (tokens included, and CSTP_WORKERS > 1 without a Chroma server: check-config refuses
+what the server would refuse).
 
-Order at start: settings → bind the port (a port in use fails here, before anything says "ready")
-→ build the app → serve on the bound socket; the lifespan logs "cstp ready". At SIGTERM uvicorn
-stops accepting, lets in-flight requests finish for CSTP_SHUTDOWN_TIMEOUT, cuts the rest (their
-clients get a JSON-RPC error), closes the components; a handler thread still running then does not
-hold the process: it exits at the deadline.
+Order at start: settings → in embedded mode, lock the data directory (runtime.data_lock: a second
+process on it fails here) → bind the port (a port in use fails here, before anything says "ready")
+→ with CSTP_WORKERS > 1, fork the workers (runtime.workers), each continuing from here on a
+listening socket of its own (SO_REUSEPORT) → build the app → serve on the bound socket; the
+lifespan logs "cstp ready". At SIGTERM uvicorn stops accepting, lets in-flight requests finish
+for CSTP_SHUTDOWN_TIMEOUT, cuts the rest (their clients get a JSON-RPC error), closes the
+components; a handler thread still running then does not hold the process: it exits at the
+deadline.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # Telemetry off before onnxruntime or chromadb are imported (their import sends nothing then).
@@ -84,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", help="bind address (CSTP_HOST, default 0.0.0.0)")
     p.add_argument("--port", type=int, help="port (CSTP_PORT, default 8100)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="server processes on the port (CSTP_WORKERS, default 1; more than one needs CHROMA_URL)",
+    )
     p.add_argument("--config", type=Path, help="YAML settings file (CSTP_CONFIG)")
     p.add_argument("--version", action="version", version=f"cstp {__version__}")
     return p
@@ -117,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         from cstp.web.mcp import stdio
 
         return stdio.main(__version__)
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers))
+        if v is not None
+    }
     try:
         settings = load_settings(args.config, **overrides)
     except ConfigError as e:
@@ -127,16 +142,88 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         return _check_config(settings)
 
+    refusal = workers_refusal(settings)
+    if refusal is not None:
+        return _fail(2, refusal)
+    from cstp.runtime.data_lock import DataDirInUse, lock_data_dir
+    from cstp.web.server import bind
+
+    data_lock = None  # held open (locked) until the process exits
+    if settings.store_mode == "embedded":
+        try:
+            data_lock = lock_data_dir(settings.data_dir)
+        except DataDirInUse as e:
+            logger.error("data directory in use", extra={"data_dir": str(settings.data_dir)})
+            return _fail(1, str(e))
+        except OSError as e:
+            return _fail(1, f"cannot lock the data directory {settings.data_dir}: {e.strerror or e}")
+    try:
+        try:
+            sock = bind(settings.host, settings.port)
+        except OSError as e:
+            logger.error("cannot listen on %s:%d: %s", settings.host, settings.port, e.strerror or e)
+            return _fail(1, f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}")
+        return _serve(settings, sock) if settings.workers == 1 else _supervise(settings, sock)
+    finally:
+        if data_lock is not None:
+            data_lock.close()
+
+
+def workers_refusal(settings: Settings) -> str | None:
+    """Why these settings cannot run CSTP_WORKERS processes, or None."""
+    if settings.workers > 1 and settings.store_mode == "embedded":
+        return (
+            f"CSTP_WORKERS={settings.workers} needs a Chroma server: embedded ChromaDB is one "
+            "process's files, and other processes' writes would stay invisible to its search. "
+            "Set CHROMA_URL to a Chroma server (e.g. http://chromadb:8000), or CSTP_WORKERS=1"
+        )
+    return None
+
+
+def _supervise(settings: Settings, sock: socket.socket) -> int:
+    """CSTP_WORKERS > 1: fork the workers (runtime.workers), each listening on its own socket of the
+    port (SO_REUSEPORT: the kernel spreads connections evenly; `web.server.reserve`)."""
+    from cstp.runtime.workers import Supervisor
+    from cstp.web.auth import load_or_generate, parse_tokens
+    from cstp.web.server import bind, reserve
+
+    try:
+        raw = settings.auth_tokens.get_secret_value() if settings.auth_tokens is not None else ""
+        configured = bool(raw) and bool(parse_tokens(raw))
+    except ConfigError as e:
+        sock.close()
+        return _fail(2, str(e))
+    if not configured:
+        # Generated once here: workers generating it each would race and disagree.
+        load_or_generate(settings.token_file)
+    sock.close()  # the port was free: from now on the reservation holds it
+    try:
+        held = reserve(settings.host, settings.port)
+    except OSError as e:
+        return _fail(1, f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}")
+
+    def worker(serving: Callable[[], None]) -> int:
+        held.close()  # the supervisor's copy keeps the reservation
+        try:
+            own = bind(settings.host, settings.port, reuse_port=True)
+        except OSError as e:
+            return _fail(1, f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}")
+        return _serve(settings, own, on_serving=serving)
+
+    supervisor = Supervisor(settings.workers, worker, shutdown_timeout=settings.shutdown_timeout)
+    code = supervisor.run()
+    held.close()
+    return code
+
+
+def _serve(settings: Settings, sock: socket.socket, *, on_serving: Callable[[], None] | None = None) -> int:
+    """Build the app and serve on `sock` until SIGTERM/SIGINT (one server process). `on_serving`
+    is called once, when the server has started (the lifespan ran) and accepts connections."""
     import uvicorn
 
     from cstp.app import create_app
-    from cstp.web.server import bind, guarded_protocol
+    from cstp.web.server import NotifyingServer, guarded_protocol
 
-    try:
-        sock = bind(settings.host, settings.port)
-    except OSError as e:
-        logger.error("cannot listen on %s:%d: %s", settings.host, settings.port, e.strerror or e)
-        return _fail(1, f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}")
     try:
         app = create_app(settings)
     except ConfigError as e:
@@ -156,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=max(0.2, settings.shutdown_timeout - _CLOSE_SECONDS),  # type: ignore[arg-type]
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = NotifyingServer(config, on_serving)
     # uvicorn restores the previous SIGTERM/SIGINT handlers after a graceful stop and re-raises the
     # signal; with the default handlers that turns a clean shutdown into exit status 143. A graceful
     # stop is a success, so the handlers it restores are no-ops and the process exits 0.
@@ -195,6 +282,10 @@ def _check_config(settings: Settings) -> int:
     """Validate what the server validates at start, without starting it: tokens and guardrails."""
     from cstp.domain.guardrails import load_rules
     from cstp.web.auth import parse_tokens
+
+    refusal = workers_refusal(settings)
+    if refusal is not None:
+        return _fail(2, refusal)
 
     if settings.auth_tokens is not None:
         try:

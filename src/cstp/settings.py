@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(32_768, ge=1024, validation_alias=_env("CSTP_MAX_HEADER_BYTES"))
     max_headers: int = Field(100, ge=8, validation_alias=_env("CSTP_MAX_HEADERS"))
     request_timeout: float = Field(30.0, gt=0, le=3600, validation_alias=_env("CSTP_REQUEST_TIMEOUT"))
+    # Server processes on the one port (runtime.workers); more than one needs a Chroma server.
+    workers: int = Field(1, ge=1, le=64, validation_alias=_env("CSTP_WORKERS"))
 
     # --- agent card -----------------------------------------------------------------------------
     agent_name: str = Field("cstp", validation_alias=_env("CSTP_AGENT_NAME"))
@@ -278,6 +280,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "max_header_bytes": "max_header_bytes",
         "max_headers": "max_headers",
         "request_timeout": "request_timeout",
+        "workers": "workers",
     },
     "agent": {
         "name": "agent_name",

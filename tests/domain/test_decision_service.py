@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pytest
@@ -121,17 +122,32 @@ def test_quality_rewards_context_reasons_and_tags() -> None:
     assert bare == 0.0 and len(hints) == 6
 
 
-def test_before_the_index_check_new_ids_are_checked_against_the_store(
+def test_new_ids_are_16_hex_characters_from_the_system_random_source(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    asked: list[int] = []
+
+    def token_hex(n: int) -> str:
+        asked.append(n)
+        return "0123456789abcdef"
+
+    monkeypatch.setattr("cstp.domain.decisions.secrets.token_hex", token_hex)
+    svc, _, _ = service()
+    assert svc.record(new(), "a").decision.id == "0123456789abcdef"
+    assert asked == [8]
+
+
+def test_stored_8_hex_ids_and_prefixes_of_new_ids_resolve() -> None:
     svc, store, _ = service()
-    taken = Decision(
+    old = Decision(
         id="0000abcd", decision="x", category="process", confidence=0.5, stakes="low", date=utcnow()
     )
-    store.save([(taken, None)])
-    candidates = iter(["0000abcd", "0000abce"])
-    monkeypatch.setattr("cstp.domain.decisions.secrets.token_hex", lambda n: next(candidates))
-    assert svc.record(new(), "a").decision.id == "0000abce"
+    store.save([(old, None)])
+    fresh = svc.record(new(), "a").decision
+    assert re.fullmatch(r"[0-9a-f]{16}", fresh.id)
+    assert svc.get("0000abcd").id == "0000abcd"
+    assert svc.get("0000a").id == "0000abcd"
+    assert svc.get(fresh.id[:8]).id == fresh.id
 
 
 def test_background_index_check_repairs_and_reports_state() -> None:

@@ -6,7 +6,6 @@ from typing import Any
 
 from cstp.adapters.memory_store import MemoryStore
 from cstp.domain.decisions import DecisionService
-from cstp.domain.records import DecisionDraft
 from cstp.domain.snapshot import BackupService, CollectionInfo, RawItem
 from tests.fakes import HashEmbedder
 
@@ -34,13 +33,3 @@ def test_records_are_read_last_and_the_rest_by_name() -> None:
     snaps = FakeSnapshots(["records", "test-hash-384", "breakers", "edges"])
     order = [c.kind for c in BackupService(snaps, _service()).collections()]
     assert order == ["breakers", "edges", "test-hash-384", "records"]
-
-
-def test_restored_record_ids_are_never_handed_out_again() -> None:
-    decisions = _service()
-    decisions.reconcile()  # loads the known ids, as at start-up
-    backup = BackupService(FakeSnapshots(["records"]), decisions)
-    backup.write("records", None, [RawItem("aaaaaaaa", {}, [0.0])])
-    assert "aaaaaaaa" in (decisions._known or set())
-    recorded = decisions.record(DecisionDraft("after restore", 0.5, "process"), "tester")
-    assert recorded.decision.id != "aaaaaaaa"

@@ -20,10 +20,10 @@ def record(client: Any, **params: Any) -> dict[str, Any]:
     return result
 
 
-def test_minimal_record_returns_snake_case_result_with_8_hex_id(client: Any) -> None:
+def test_minimal_record_returns_snake_case_result_with_16_hex_id(client: Any) -> None:
     result = record(client, confidence=0.8, category="architecture")
     assert result["success"] is True
-    assert re.fullmatch(r"[0-9a-f]{8}", result["id"])
+    assert re.fullmatch(r"[0-9a-f]{16}", result["id"])
     assert result["indexed"] is True
     assert set(result) >= {"success", "id", "path", "indexed", "timestamp", "quality"}
     assert 0 <= result["quality"]["score"] <= 1

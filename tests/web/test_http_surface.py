@@ -86,6 +86,7 @@ def test_metrics_count_calls_by_method_and_outcome(client: Any) -> None:
     assert "cstp_rpc_duration_seconds_bucket" in text
     assert "cstp_decisions " in text
     assert "cstp_embed_duration_seconds" in text
+    assert f"cstp_process_id {float(os.getpid())}" in text  # which worker answered this scrape
 
 
 def test_missing_token_is_401_with_bearer_challenge(client: Any) -> None:

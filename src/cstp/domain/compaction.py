@@ -179,7 +179,7 @@ def _distil(category: str, members: list[Decision]) -> CategoryWisdom:
         if not d.pattern:
             continue
         if d.outcome == "success":
-            confirmed[d.pattern].append(d.id[:8])
+            confirmed[d.pattern].append(d.id)
         elif d.outcome in ("failure", "partial"):
             failed[d.pattern] += 1
     ranked = sorted(confirmed.items(), key=lambda kv: (-len(kv[1]), kv[0]))

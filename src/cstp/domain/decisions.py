@@ -12,7 +12,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from cstp.domain.records import Decision, DecisionDraft, Review, utcnow
 logger = logging.getLogger("cstp.decisions")
 
 REINDEX_BATCH = 256
+ID_BYTES = 8  # new decision ids: 16 hex characters
 
 # `DecisionService.index_state` before the start-up index check has finished; afterwards it is
 # "ok", "check failed" or "<n> unindexed".
@@ -80,9 +81,9 @@ def quality(d: DecisionDraft) -> tuple[float, tuple[str, ...]]:
 class DecisionService:
     """Write and read decisions: the record use case (store, then record-phase policy) lives here.
 
-    Thread safety: request handlers call it from a thread pool. `_ids_lock` guards `_issued` and
-    `_known` (the id sets); the store and embedder are thread-safe themselves; `index_state` is a
-    single string attribute replaced whole (readers see the old or the new value).
+    Thread safety: request handlers call it from a thread pool. It keeps no id bookkeeping (ids
+    are random, see `_new_id`); the store and embedder are thread-safe themselves; `index_state` is
+    a single string attribute replaced whole (readers see the old or the new value).
     """
 
     def __init__(
@@ -103,9 +104,6 @@ class DecisionService:
         self._record_policy = record_policy
         # Told about every stored review (the circuit breakers count outcomes).
         self._on_review = on_review
-        self._ids_lock = threading.Lock()
-        self._issued: set[str] = set()  # ids handed out and not yet in `_known`
-        self._known: set[str] | None = None  # every stored id, once `reconcile` has read them
         self.index_state = "not checked"  # for /ready: not checked, checking, ok, ...
 
     # --- startup ---------------------------------------------------------------------------------
@@ -113,10 +111,6 @@ class DecisionService:
         """Index every record whose vector is missing or older than the record; return how many."""
         self.index_state = "checking"
         records = self._store.record_versions()
-        with self._ids_lock:
-            # Ids handed out meanwhile move over too: from now on `_known` alone is checked.
-            self._known = set(records) | self._issued
-            self._issued.clear()
         indexed = self._store.index_versions()
         stale = {i for i, rev in records.items() if indexed.get(i) != rev}
         if not stale:
@@ -162,20 +156,17 @@ class DecisionService:
         return len(batch)
 
     # --- writes ----------------------------------------------------------------------------------
-    def _new_id(self) -> str:
-        # 8 hex chars as the protocol's ids; collisions are likely past ~50k decisions, so every
-        # id is checked against the stored ids (loaded by `reconcile`, or asked of the store before that).
-        while True:
-            candidate = secrets.token_hex(4)
-            with self._ids_lock:
-                known = self._known
-                if candidate in self._issued or (known is not None and candidate in known):
-                    continue
-                self._issued.add(candidate)
-            # Until `reconcile` has loaded every stored id, ask the store (a point read).
-            if known is None and self._store.get(candidate) is not None:
-                continue
-            return candidate
+    @staticmethod
+    def _new_id() -> str:
+        """16 hex characters: 64 random bits, unique without asking anyone.
+
+        Several server processes (and replicas) write to one store, so an id must not depend on
+        what one process has seen. At a million decisions the chance that any two of them share
+        an id is about 3 in 100 million (n² / 2⁶⁵). Hex keeps clients' id parsing working; they
+        show 8 characters, and every method resolves an unambiguous prefix (`find`). Stored
+        8-hex ids (the reference's, and this server's before) are ids like any other.
+        """
+        return secrets.token_hex(ID_BYTES)
 
     def _write(self, d: Decision) -> bool:
         """Embed and save; returns whether the vector index was written too."""
@@ -200,26 +191,10 @@ class DecisionService:
             )
         draft = dataclasses.replace(draft, decision=draft.decision.strip())
         d = Decision.from_draft(draft, id=self._new_id(), now=now, agent=agent)
-        try:
-            indexed = self._write(d)
-        except BaseException:
-            with self._ids_lock:
-                self._issued.discard(d.id)
-            raise
-        with self._ids_lock:  # stored: the id now counts as known, no longer as issued
-            if self._known is not None:
-                self._known.add(d.id)
-                self._issued.discard(d.id)
+        indexed = self._write(d)
         score, suggestions = quality(draft)
         warnings = tuple(self._record_policy(d, score, agent)) if self._record_policy else ()
         return Recorded(d, indexed, score, suggestions, warnings)
-
-    def adopt_ids(self, ids: Iterable[str]) -> None:
-        """Count ids written by another path (bulk import, restore) as taken, so `_new_id` never
-        hands one out again. Before `reconcile` has run, the store is asked anyway."""
-        with self._ids_lock:
-            if self._known is not None:
-                self._known.update(ids)
 
     def review(self, decision_id: str, review: ReviewInput, agent: str) -> tuple[Decision, bool]:
         """Attach an outcome to a decision; re-embeds it (the outcome becomes searchable)."""

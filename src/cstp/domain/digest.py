@@ -166,7 +166,7 @@ def ready_actions(
                     _priority_for_stakes(d.stakes),
                     f"Decision needs outcome review (due {review_by}, {overdue}d overdue)",
                     "Use reviewDecision to record what happened",
-                    d.id[:8],
+                    d.id,
                     d.category,
                     day,
                     d.decision[:80],
@@ -183,7 +183,7 @@ def ready_actions(
                 "high" if d.date.date() < today - timedelta(days=STALE_HIGH_DAYS) else "medium",
                 f"Decision pending for {age} days with no outcome",
                 "Review and record outcome, or mark as abandoned",
-                d.id[:8],
+                d.id,
                 d.category,
                 day,
                 d.decision[:80],
@@ -221,7 +221,7 @@ def confirmed_patterns(decisions: list[Decision]) -> tuple[Pattern, ...]:
     categories: dict[str, set[str]] = defaultdict(set)
     for d in sorted(decisions, key=lambda d: d.date):
         if d.pattern:
-            ids[d.pattern].append(d.id[:8])
+            ids[d.pattern].append(d.id)
             categories[d.pattern].add(d.category)
     found = [
         Pattern(p, len(members), tuple(sorted(categories[p])), tuple(members[:5]))

@@ -123,9 +123,10 @@ class DecisionStore(Protocol):
     def revision(self) -> int:
         """A number that grows after every `save` or `reindex` through this store object returned.
 
-        Caches of the records (the keyword index) compare it to know whether they are stale: a
-        scan started after reading revision r sees every write counted in r. It counts writes of
-        this process only, and is not persisted (it restarts with the process).
+        Caches of the records compare it to know whether they are stale: a scan started after
+        reading revision r sees every write counted in r. It counts writes of this process only,
+        and is not persisted (it restarts with the process); `domain.shared_revision` adds the
+        writes of other processes sharing the store (from `changes`).
         """
         ...
 

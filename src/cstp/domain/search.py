@@ -67,7 +67,7 @@ class _Built:
 
 class KeywordSearch:
     """Keyword search over a store's records, through a `KeywordIndex` kept in step with
-    `store.revision()`.
+    a revision of the store (`revision`, see below).
 
     A query never waits behind a rebuild for long: rebuilds run on one background thread (single
     flight), and a query that finds the index stale asks for one and answers from the index in use
@@ -85,8 +85,9 @@ class KeywordSearch:
     Before, a small index was rebuilt in the query's thread with every query waiting on it: under
     32 writing and querying clients, keyword and hybrid p99 reached 6.4 s (docs/PERFORMANCE.md).
 
-    The index lives in process memory and `revision()` counts this process's writes only: one
-    server process per data directory (docs/OPERATIONS.md).
+    The index lives in process memory. It follows `revision`: with a `SharedRevision` (what the
+    server wires) the writes of other processes sharing the store count too, seen within its
+    `poll_s`; with the store's own `revision()` only this process's writes do.
 
     Thread safety: `_cond` guards the rebuild bookkeeping (wanted, started and finished rebuild
     counts, whether the worker runs); the rebuild itself runs outside it. `_built` is one immutable
@@ -103,8 +104,12 @@ class KeywordSearch:
         refresh_s: float = KEYWORD_REFRESH_S,
         fresh_wait_s: float = KEYWORD_FRESH_WAIT_S,
         clock: Callable[[], float] = time.monotonic,
+        revision: Callable[[], int] | None = None,
     ) -> None:
         self._store = store
+        # What "the store moved" means: a `SharedRevision` when several processes share the
+        # store; the store's own revision (this process's writes) by default.
+        self._revision = revision or store.revision
         self._index = index
         self._eager_max = eager_max
         self._refresh_s = refresh_s
@@ -124,7 +129,7 @@ class KeywordSearch:
         return self._index.search(query, flt, limit)
 
     def _refresh(self) -> None:
-        revision = self._store.revision()
+        revision = self._revision()
         built = self._built
         if built is not None and built.revision >= revision:
             return
@@ -173,7 +178,7 @@ class KeywordSearch:
                     self._cond.notify_all()
 
     def _rebuild(self) -> None:
-        revision = self._store.revision()  # before the scan, which then sees every write counted
+        revision = self._revision()  # before the scan, which then sees every write counted
         started = self._clock()
         decisions = list(self._store.scan())
         self._index.rebuild(decisions)

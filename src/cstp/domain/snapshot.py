@@ -82,8 +82,6 @@ class BackupService:
 
     def write(self, kind: str, metadata: dict[str, Any] | None, items: Sequence[RawItem]) -> None:
         self._snapshots.write(kind, metadata, items)
-        if kind == RECORDS_KIND:
-            self._decisions.adopt_ids(item.id for item in items)
 
     def finish(self) -> int:
         """After a restore: re-embed index entries older than their records; returns how many."""

@@ -282,7 +282,6 @@ class TransferService:
         if to_write:
             vectors: list[Vector | None] = list(self._embed([d.document() for d in to_write]))
             self._store.save(list(zip(to_write, vectors, strict=True)))
-            self._decisions.adopt_ids(d.id for d in to_write)
         report.edges = self._save_edges([e for _, e in entries])
         return report
 

@@ -106,7 +106,7 @@ class CompactedRow(Result):
 
 def _row(c: Compacted) -> CompactedRow:
     d = c.decision
-    row = CompactedRow(id=d.id[:8], level=c.level, decision=d.decision, category=d.category, date=day(d.date))
+    row = CompactedRow(id=d.id, level=c.level, decision=d.decision, category=d.category, date=day(d.date))
     if d.preserve:
         row.preserved = True
     if c.level in ("digest", "wisdom"):

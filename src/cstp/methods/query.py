@@ -116,7 +116,7 @@ class Row(Result):
 def _row(h: Hit, p: QueryParams) -> Row:
     d = h.decision
     row = Row(
-        id=d.id[:8],
+        id=d.id,
         title=d.title,
         summary=d.decision,
         category=d.category,

@@ -117,7 +117,7 @@ class PreActionResult(Result):
 def summary_of(h: Hit) -> DecisionSummary:
     d = h.decision
     out = DecisionSummary(
-        id=d.id[:8],
+        id=d.id,
         title=d.title,
         category=d.category,
         confidence=d.confidence,
@@ -249,7 +249,7 @@ def _inputs(
     key = scoped_key(ctx.agent, p.agent_id, p.decision_id)
     out = []
     if not query_failed:
-        found = [(h.decision.id[:8], h.decision.title, h.distance) for h in hits]
+        found = [(h.decision.id, h.decision.title, h.distance) for h in hits]
         out.append(capture.query_input(tracker, key, p.action.description, "semantic", found))
     if verdict is not None:
         out.append(

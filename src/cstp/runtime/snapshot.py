@@ -4,11 +4,12 @@ Building a digest reads and decodes every record (about 1.2 s at 10k decisions).
 returns the cached digest and decides how to refresh it:
 
 - no digest yet: build it now (the first call after start pays once);
-- this process wrote since (the store's `revision()` moved) and the last build was quick (small
-  store, under `sync_below` seconds): build now, so a caller sees its own writes at once;
+- the store moved (its revision: with a `SharedRevision`, what the server wires, this process's
+  writes at once and other processes' within its `poll_s`, 1 s) and the last build was quick
+  (small store, under `sync_below` seconds): build now, so a caller sees those writes at once;
 - otherwise, when the digest is older than `max_age` or the revision moved: return the cached one
-  and rebuild on a background thread (one at a time). Writes made by other processes are therefore
-  reflected within `max_age` plus one build.
+  and rebuild on a background thread (one at a time). In a large store a write (anyone's) is
+  therefore reflected within the poll plus one build, and at the latest within `max_age` plus one.
 """
 
 from __future__ import annotations
@@ -36,8 +37,11 @@ class DigestCache:
         max_age: float = 30.0,
         sync_below: float = 0.1,
         build: Callable[[DecisionStore], Digest] | None = None,
+        revision: Callable[[], int] | None = None,
     ) -> None:
         self._store = store
+        # A `SharedRevision` counts other processes' writes too (what the server wires).
+        self._store_revision = revision or store.revision
         self._max_age = max_age
         self._sync_below = sync_below
         self._build = build or (lambda s: build_digest(s.scan(), utcnow()))
@@ -52,7 +56,7 @@ class DigestCache:
         with self._lock:
             digest, revision, cost = self._digest, self._revision, self._cost
             age = time.monotonic() - self._built_mono
-        moved = self._store.revision() != revision
+        moved = self._store_revision() != revision
         if digest is None or (moved and cost < self._sync_below):
             return self._rebuild()
         if moved or age > self._max_age:
@@ -60,7 +64,7 @@ class DigestCache:
         return digest
 
     def _rebuild(self) -> Digest:
-        revision = self._store.revision()  # read first: a write during the scan moves it again
+        revision = self._store_revision()  # read first: a write during the scan moves it again
         started = time.monotonic()
         digest = self._build(self._store)
         with self._lock:

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import httptools
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
@@ -155,13 +157,15 @@ def guarded_protocol(
     )
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """The listening socket, bound before the server announces itself (a port in use fails here,
-    before any "ready" line). Raises OSError."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    before any "ready" line). `reuse_port`: one of several listening sockets on the port
+    (SO_REUSEPORT, see `reserve`). Raises OSError."""
+    sock = _socket(host)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         sock.listen(2048)
         sock.set_inheritable(True)
@@ -169,3 +173,44 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def reserve(host: str, port: int) -> socket.socket:
+    """Hold the port for CSTP_WORKERS: bound with SO_REUSEPORT but not listening.
+
+    Each worker listens on a socket of its own bound with SO_REUSEPORT (`bind(reuse_port=True)`),
+    and the kernel spreads new connections evenly over the listening ones. One shared listening
+    socket spreads them badly: a worker's event loop accepts every pending connection at once, so
+    16 connections opened together went 16/0, 12/4 or 8/8 over two workers in three tries. A
+    socket that only is bound takes no connections; held by the supervisor, it keeps the port
+    from anyone else while workers restart. The caller first checks the port with `bind` (which
+    fails when anything listens there) and closes that socket. Raises OSError.
+    """
+    sock = _socket(host)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _socket(host: str) -> socket.socket:
+    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+
+
+class NotifyingServer(uvicorn.Server):
+    """uvicorn's server, calling `on_serving` once its startup has finished and it accepts
+    connections (a CSTP_WORKERS worker tells its supervisor so; `runtime.workers`)."""
+
+    def __init__(self, config: uvicorn.Config, on_serving: Callable[[], None] | None = None) -> None:
+        super().__init__(config)
+        self._on_serving = on_serving
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_serving is not None:
+            on_serving, self._on_serving = self._on_serving, None
+            on_serving()
