@@ -5,7 +5,8 @@ guardrail file is broken), 2 invalid configuration (tokens included: check-confi
 server would refuse).
 
 Order at start: settings → bind the port (a port in use fails here, before anything says "ready")
-→ build the app → serve on the bound socket; the lifespan logs "cstp ready". At SIGTERM uvicorn
+→ build the app → serve on the bound socket; the lifespan logs "cstp ready". At SIGTERM the
+process first drains for CSTP_SHUTDOWN_DRAIN_S (/ready 503, still serving: web.drain), then uvicorn
 stops accepting, lets in-flight requests finish for CSTP_SHUTDOWN_TIMEOUT, cuts the rest (their
 clients get a JSON-RPC error), closes the components; a handler thread still running then does not
 hold the process: it exits at the deadline.
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from cstp.app import create_app
+    from cstp.web.drain import DrainingServer
     from cstp.web.server import bind, guarded_protocol
 
     try:
@@ -156,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=max(0.2, settings.shutdown_timeout - _CLOSE_SECONDS),  # type: ignore[arg-type]
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, app.state.web.drain, settings.shutdown_drain)
     # uvicorn restores the previous SIGTERM/SIGINT handlers after a graceful stop and re-raises the
     # signal; with the default handlers that turns a clean shutdown into exit status 143. A graceful
     # stop is a success, so the handlers it restores are no-ops and the process exits 0.
