@@ -95,7 +95,8 @@ class Balancer:
             if last == status:
                 return
             time.sleep(0.05)
-        raise AssertionError(f"{server} not {status} in {timeout}s (last: {last!r}):\n{self.output()[-3000:]}")
+        tail = self.output()[-3000:]
+        raise AssertionError(f"{server} not {status} in {timeout}s (last: {last!r}):\n{tail}")
 
     def output(self) -> str:
         self._log_fh.flush()

@@ -15,6 +15,7 @@ never resends since a POST may have been processed. Nothing asserts timings.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -177,10 +178,10 @@ def run(lb: Balancer, replicas: Replicas) -> None:
     # that connection without an answer, as a server would; neither is an acknowledgement.
     assert all(o.status is None or o.status >= 500 for o in held), held[:5]
     assert len(held) <= min(len(in_flight_at_kill), WRITERS)
-    print(
+    sys.stdout.write(  # the figures, for `pytest -s`
         f"\n{len(everything)} writes; rolling restart: 0 failed; kill -9: {len(held)} failed "
         f"({sum(o.status is None for o in held)} closed without an answer), all in flight at the "
-        f"kill ({len(in_flight_at_kill)} requests were, on all replicas)"
+        f"kill ({len(in_flight_at_kill)} requests were, on all replicas)\n"
     )
 
     # Every acknowledged write: a distinct id, readable through the balancer with its own text.
