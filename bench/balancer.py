@@ -117,15 +117,11 @@ def main() -> None:
         pids = tuple(r.pid for r in replicas)
         dead = [f"{HOST}:{free_port()}", f"{HOST}:{free_port()}"]  # never listening: DOWN at once
         results: list[tuple[str, str, Run]] = []
+        load_before = os.getloadavg()[0]  # the machine's other work shows in the figures
         for name, bodies in workloads.items():
             client.run(replicas[0].port, TOKEN, bodies, CONCURRENCY, 2)  # warm-up
-            results.append(
-                (
-                    name,
-                    "1 replica, direct",
-                    client.run(replicas[0].port, TOKEN, bodies, CONCURRENCY, args.seconds),
-                )
-            )
+            run = client.run(replicas[0].port, TOKEN, bodies, CONCURRENCY, args.seconds, watch_pids=pids)
+            results.append((name, "1 replica, direct", run))
         one = _haproxy(reg, logs, [f"{HOST}:{replicas[0].port}", *dead])
         for name, bodies in workloads.items():
             run = client.run(one.port, TOKEN, bodies, CONCURRENCY, args.seconds, watch_pids=pids)
@@ -136,14 +132,14 @@ def main() -> None:
             run = client.run(three.port, TOKEN, bodies, CONCURRENCY, args.seconds, watch_pids=pids)
             results.append((name, "3 replicas behind HAProxy", run))
         cores = os.cpu_count()
-        setup = f"concurrency {CONCURRENCY}, {args.seconds:g} s per run, {args.decisions} decisions"
+        load = f"load average {load_before:.1f} before the runs, {os.getloadavg()[0]:.1f} after"
+        setup = f"{load}, concurrency {CONCURRENCY}, {args.seconds:g} s per run, {args.decisions} decisions"
         print(f"\n{cores} cores, {setup}\n")
-        print("| method | layout | req/s | p50 ms | p99 ms | errors |")
-        print("|---|---|---|---|---|---|")
+        print("| method | layout | req/s | p50 ms | p99 ms | errors | server CPU ms/req |")
+        print("|---|---|---|---|---|---|---|")
         for name, layout, run in results:
-            print(
-                f"| {name} | {layout} | {run.rps:,.0f} | {run.p50_ms:.2f} | {run.p99_ms:.2f} | {run.errors} |"
-            )
+            figures = f"{run.rps:,.0f} | {run.p50_ms:.2f} | {run.p99_ms:.2f} | {run.errors}"
+            print(f"| {name} | {layout} | {figures} | {run.server_cpu_ms:.2f} |")
         print("\n" + json.dumps([{"method": n, "layout": lay, **r.as_dict()} for n, lay, r in results]))
     finally:
         reg.stop_all()
