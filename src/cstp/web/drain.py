@@ -11,15 +11,14 @@ requests get `CSTP_SHUTDOWN_TIMEOUT`, the components close (cli.py).
 SIGINT (Ctrl-C), a second SIGTERM during the drain, or a drain of 0 stop without waiting, as
 before. docs/SCALING.md explains how the two timings relate to the balancer's.
 
-Thread safety: `Drain` is set from the main thread's signal handler and read by request handlers
-on the event loop; a threading.Event is safe for both.
+Thread safety: `Drain` is one flag, set once by the main thread's signal handler (a plain
+attribute write, no lock a signal could interrupt) and read by request handlers on any thread.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
-import threading
 import time
 from types import FrameType
 
@@ -32,14 +31,14 @@ class Drain:
     """Whether this process is draining: `/ready` answers 503 while it is."""
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._draining = False
 
     def begin(self) -> None:
-        self._event.set()
+        self._draining = True
 
     @property
     def draining(self) -> bool:
-        return self._event.is_set()
+        return self._draining
 
 
 class DrainingServer(uvicorn.Server):
