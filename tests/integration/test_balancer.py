@@ -85,7 +85,8 @@ class Replicas:
             proc.stop()
 
 
-def writer(url: str, n: int, stop: threading.Event, out: list[Outcome]) -> None:
+def writer(url: str, n: int, stop: threading.Event, out: list[Outcome], finished: list[int]) -> None:
+    """Writes until `stop`, recording every request; `finished` gets `n` if it never crashed."""
     with httpx.Client(base_url=url, headers=AUTH, timeout=60) as client:
         k = 0
         while not stop.is_set():
@@ -109,6 +110,7 @@ def writer(url: str, n: int, stop: threading.Event, out: list[Outcome]) -> None:
                 result = r.json().get("result") or {}
                 rid = result.get("id") if result.get("success") else None
             out.append(Outcome(start, end, r.status_code, text, rid, "" if rid else r.text[:300]))
+    finished.append(n)
 
 
 def test_rolling_restart_and_a_crash_behind_haproxy_lose_no_acknowledged_write(
@@ -130,8 +132,9 @@ def test_rolling_restart_and_a_crash_behind_haproxy_lose_no_acknowledged_write(
 def run(lb: Balancer, replicas: Replicas) -> None:
     stop = threading.Event()
     outcomes: list[list[Outcome]] = [[] for _ in range(WRITERS)]
+    finished: list[int] = []
     threads = [
-        threading.Thread(target=writer, args=(lb.url, n, stop, outcomes[n]), daemon=True)
+        threading.Thread(target=writer, args=(lb.url, n, stop, outcomes[n], finished), daemon=True)
         for n in range(WRITERS)
     ]
     for t in threads:
@@ -163,6 +166,7 @@ def run(lb: Balancer, replicas: Replicas) -> None:
         for t in threads:
             t.join(90)
     everything = [o for per_writer in outcomes for o in per_writer]
+    assert sorted(finished) == list(range(WRITERS)), "every writer ran to the end"
 
     assert down_before_exit, "HAProxy must see the draining replica DOWN before its listener closes"
     assert "draining" in term_log
