@@ -30,7 +30,12 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        keep = name in ("CSTP_REQUIRE_DOCKER", "CSTP_REQUIRE_CHROMA", "CSTP_REQUIRE_BROWSER")
+        keep = name in (
+            "CSTP_REQUIRE_DOCKER",
+            "CSTP_REQUIRE_CHROMA",
+            "CSTP_REQUIRE_BROWSER",
+            "CSTP_REQUIRE_HAPROXY",
+        )
         if not keep and (name.startswith(_PREFIXES) or name in _NAMES):
             monkeypatch.delenv(name)
 

@@ -25,8 +25,14 @@ def free_port() -> int:
 class ServerProcess:
     """A cstp-server subprocess. Use as a context manager; it is killed on exit if still running."""
 
-    def __init__(self, env: dict[str, str], args: tuple[str, ...] = (), cwd: Path | None = None):
-        self.port = free_port()
+    def __init__(
+        self,
+        env: dict[str, str],
+        args: tuple[str, ...] = (),
+        cwd: Path | None = None,
+        port: int | None = None,  # a restart on the same port (behind a balancer); default: a free one
+    ):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         base = {
             k: v

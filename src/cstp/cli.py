@@ -9,8 +9,9 @@ Order at start: settings → in embedded mode, lock the data directory (runtime.
 process on it fails here) → bind the port (a port in use fails here, before anything says "ready")
 → with CSTP_WORKERS > 1, fork the workers (runtime.workers), each continuing from here on a
 listening socket of its own (SO_REUSEPORT) → build the app → serve on the bound socket; the
-lifespan logs "cstp ready". At SIGTERM uvicorn stops accepting, lets in-flight requests finish
-for CSTP_SHUTDOWN_TIMEOUT, cuts the rest (their clients get a JSON-RPC error), closes the
+lifespan logs "cstp ready". At SIGTERM the process first drains for CSTP_SHUTDOWN_DRAIN_S
+(/ready 503, still serving: web.drain), then uvicorn stops accepting, lets in-flight requests
+finish for CSTP_SHUTDOWN_TIMEOUT, cuts the rest (their clients get a JSON-RPC error), closes the
 components; a handler thread still running then does not hold the process: it exits at the
 deadline.
 """
@@ -210,7 +211,10 @@ def _supervise(settings: Settings, sock: socket.socket) -> int:
             return _fail(1, f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}")
         return _serve(settings, own, on_serving=serving)
 
-    supervisor = Supervisor(settings.workers, worker, shutdown_timeout=settings.shutdown_timeout)
+    # A worker drains (CSTP_SHUTDOWN_DRAIN_S) before its graceful stop: both count to its deadline.
+    supervisor = Supervisor(
+        settings.workers, worker, shutdown_timeout=settings.shutdown_drain + settings.shutdown_timeout
+    )
     code = supervisor.run()
     held.close()
     return code
@@ -222,7 +226,8 @@ def _serve(settings: Settings, sock: socket.socket, *, on_serving: Callable[[], 
     import uvicorn
 
     from cstp.app import create_app
-    from cstp.web.server import NotifyingServer, guarded_protocol
+    from cstp.web.drain import DrainingServer
+    from cstp.web.server import guarded_protocol
 
     try:
         app = create_app(settings)
@@ -243,7 +248,7 @@ def _serve(settings: Settings, sock: socket.socket, *, on_serving: Callable[[], 
         timeout_graceful_shutdown=max(0.2, settings.shutdown_timeout - _CLOSE_SECONDS),  # type: ignore[arg-type]
         lifespan="on",
     )
-    server = NotifyingServer(config, on_serving)
+    server = DrainingServer(config, app.state.web.drain, settings.shutdown_drain, on_serving)
     # uvicorn restores the previous SIGTERM/SIGINT handlers after a graceful stop and re-raises the
     # signal; with the default handlers that turns a clean shutdown into exit status 143. A graceful
     # stop is a success, so the handlers it restores are no-ops and the process exits 0.

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         67_108_864, ge=1024, validation_alias=_env("CSTP_IMPORT_MAX_BODY_BYTES")
     )
     shutdown_timeout: float = Field(7.0, gt=0, le=300, validation_alias=_env("CSTP_SHUTDOWN_TIMEOUT"))
+    # Seconds between SIGTERM and closing the listener, with /ready 503 and requests still served,
+    # so a load balancer checking every second stops routing here first (web.drain).
+    shutdown_drain: float = Field(3.0, ge=0, le=300, validation_alias=_env("CSTP_SHUTDOWN_DRAIN_S"))
     # Listener limits (web.server): request line + headers, header count, and how long a request
     # may take to arrive complete before it is answered 408 and its connection closed.
     max_header_bytes: int = Field(32_768, ge=1024, validation_alias=_env("CSTP_MAX_HEADER_BYTES"))
@@ -276,6 +279,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "max_body_bytes": "max_body_bytes",
         "import_max_body_bytes": "import_max_body_bytes",
         "shutdown_timeout": "shutdown_timeout",
+        "shutdown_drain_s": "shutdown_drain",
         "mcp_allowed_origins": "mcp_allowed_origins",
         "max_header_bytes": "max_header_bytes",
         "max_headers": "max_headers",

@@ -24,6 +24,8 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
         "CSTP_DATA_DIR": str(tmp_path / "data"),
         "CSTP_AUTH_TOKENS": f"ops:{TOKEN}",
         "GUARDRAILS_WATCH": "false",
+        # These tests are about what follows the drain (tests/integration/test_drain.py).
+        "CSTP_SHUTDOWN_DRAIN_S": "0",
         **extra,
     }
 

@@ -43,6 +43,8 @@ async def health(request: Request) -> dict[str, Any]:
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
+    if _state(request).drain.draining:  # stopping: the balancer must route elsewhere (web.drain)
+        return JSONResponse({"status": "draining", "error": "shutting down"}, 503)
     statuses = await anyio.to_thread.run_sync(_state(request).readiness)
     components = {name: status.to_wire() for name, status in statuses.items()}
     failing = [name for name, status in statuses.items() if status.state == "ERROR"]

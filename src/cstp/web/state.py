@@ -7,7 +7,7 @@ The web layer never reaches into the services or adapters: it authenticates, han
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio.to_thread
@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from cstp.rpc import Dispatcher
 from cstp.web.agent_card import Card
+from cstp.web.drain import Drain
 from cstp.web.health import ComponentStatus
 
 # body, authenticated agent → encoded reply (None: nothing to send)
@@ -39,6 +40,8 @@ class WebState:
     # Requests to `bulk_methods` may be up to `bulk_body_bytes` (CSTP_IMPORT_MAX_BODY_BYTES).
     bulk_body_bytes: int = 0
     bulk_methods: frozenset[str] = frozenset()
+    # Set on SIGTERM (web.drain): /ready answers 503 so a load balancer stops routing here.
+    drain: Drain = field(default_factory=Drain)
 
 
 def dispatch_on(dispatcher: Dispatcher, context: Callable[[str], object]) -> Dispatch:
