@@ -45,7 +45,8 @@ class Drain:
 
 
 class DrainingServer(NotifyingServer):
-    """uvicorn's server (notifying a CSTP_WORKERS supervisor once it serves), with a drain period between SIGTERM and the graceful stop.
+    """uvicorn's server (which tells a CSTP_WORKERS supervisor once it serves), with a drain
+    period between SIGTERM and the graceful stop.
 
     uvicorn calls `handle_exit` from its signal handler and `on_tick` every 0.1 s from its main
     loop; the drain sets a deadline in the first and acts on it in the second, so nothing
