@@ -87,11 +87,12 @@ def test_restore_refuses_a_server_that_holds_decisions_and_an_incomplete_backup(
     assert cli(source, "backup", str(tmp_path / "bk")).exit_code == 0
     refused = cli(source, "restore", str(tmp_path / "bk"))
     assert refused.exit_code == 1 and "already holds" in refused.stderr
-    (tmp_path / "half").mkdir()
-    (tmp_path / "half" / "records.jsonl").write_text("")
+    half = tmp_path / ("half-" + "x" * 120)  # a long path: the message must not be wrapped
+    half.mkdir()
+    (half / "records.jsonl").write_text("")
     target = serve("target")
-    incomplete = cli(target, "restore", str(tmp_path / "half"))
-    assert incomplete.exit_code == 2 and "no complete backup" in incomplete.stderr
+    incomplete = cli(target, "restore", str(half))
+    assert incomplete.exit_code == 2 and f"{half} holds no complete backup" in incomplete.stderr
     not_empty = cli(source, "backup", str(tmp_path / "bk"))
     assert not_empty.exit_code == 2 and "not empty" in not_empty.stderr
 

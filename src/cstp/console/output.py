@@ -16,7 +16,8 @@ from rich.table import Table
 
 out = Console(highlight=False, soft_wrap=True)
 KEY_WIDTH = 40
-err = Console(stderr=True, highlight=False)
+# Messages are not wrapped: a path or URL in one stays whole for copying (and for grep).
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def emit_json(value: Any) -> None:
