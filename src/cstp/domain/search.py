@@ -99,9 +99,9 @@ class KeywordSearch:
     server process per data directory (docs/OPERATIONS.md).
 
     Thread safety: `_cond` guards the rebuild bookkeeping (wanted, started and finished rebuild
-    counts, whether the worker runs, when it may start the next); the rebuild itself runs outside it. `_built` is one immutable
-    value in one attribute, assigned after the index swapped, so it never claims more than the
-    index holds. The index itself swaps whole (see `KeywordIndex.rebuild`).
+    counts, whether the worker runs, when it may start the next); the rebuild itself runs outside
+    it. `_built` is one immutable value in one attribute, assigned after the index swapped, so it
+    never claims more than the index holds. The index itself swaps whole (see `KeywordIndex.rebuild`).
     """
 
     def __init__(
