@@ -38,7 +38,7 @@ from cstp.domain.record_checks import guardrail_policy
 from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
 from cstp.domain.snapshot import BackupService, Snapshots
-from cstp.domain.tracker import Tracker, pack
+from cstp.domain.tracker import SinkItem, Tracker
 from cstp.domain.transfer import TransferService
 from cstp.methods import (
     analytics,
@@ -251,6 +251,12 @@ def _item_failure(exc: BaseException) -> bool:
     return True
 
 
+def _none_each(items: list[Any], write: Callable[[list[Any]], object]) -> list[None]:
+    """`write(items)`, with the one result per item a `Coalescer` hands back to each caller."""
+    write(items)
+    return [None] * len(items)
+
+
 def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Services:
     store, embedder = adapters.store, adapters.embedder
     guardrail_service = GuardrailService(settings.guardrail_dirs, breaker_store=adapters.breakers)
@@ -290,13 +296,18 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     # shutdown; process memory takes them directly.
     behind: WriteBehind[Any] | None = None
     if not isinstance(tracker_rows, MemoryTracker):
-        behind = WriteBehind(lambda rows: tracker_rows.add(pack(rows)), purge=purge)
+        behind = WriteBehind(lambda items: deliberation.apply(items), purge=purge)
         stack.callback(behind.close)
     # preAction's concurrent parts (query and calibration beside the guardrail check).
     pool = ThreadPoolExecutor(WORKFLOW_THREADS, thread_name_prefix="cstp-workflow")
     stack.callback(pool.shutdown, wait=False, cancel_futures=True)
+    # Consumed inputs are cleared before a record returns; concurrent records share the writes.
+    consumptions: Coalescer[SinkItem, None] = Coalescer(
+        lambda items: _none_each(items, deliberation.apply), 256, isolate=_item_failure
+    )
     deliberation = Tracker(
         tracker_rows,
+        commit=consumptions.submit,
         sink=behind,  # None: written directly
         purge_every=None if behind is not None else 30.0,
         input_ttl=settings.tracker_input_ttl,
