@@ -281,9 +281,11 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         record_policy=guardrail_policy(guardrail_service),
         on_review=review_hook(guardrail_service.breakers) if guardrail_service.breakers else None,
     )
-    search = SearchService(store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()))
     graph_service = GraphService(store, decision_service)
     browse_service = BrowseService(store, Catalogue(store), decision_service.scan)
+    search = SearchService(
+        store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()), newest=browse_service.newest
+    )
     assert adapters.tracker is not None  # _timed_adapters always sets it
     tracker_rows = adapters.tracker
     deliberation: Tracker

@@ -258,3 +258,24 @@ def test_callers_queued_behind_a_catch_up_share_it(store: MemoryStore) -> None:
     assert all(p is not None and p[1] == 602 for p in pages)  # it read the data after the gate
     after = catalogue.page(browse.ListQuery(limit=1000))
     assert after is not None and late.id in after[0] and after[1] == 602
+
+
+def test_newest_equals_the_stores_listing_for_random_filters(store: MemoryStore) -> None:
+    """queryDecisions' list mode reads the newest ids from the catalogue: the same decisions in the
+    same order (newest first, equal dates by ascending id) as `DecisionStore.list`."""
+    catalogue = Catalogue(store)
+    catalogue.load()
+    service = BrowseService(store, catalogue)
+    rng = random.Random(23)
+    answered = 0
+    for _ in range(200):
+        flt = random_filter(rng)
+        limit = rng.choice((1, 5, 20, 500))
+        found = service.newest(flt, limit)
+        if not Catalogue.answers(flt):
+            assert found is None
+            continue
+        answered += 1
+        assert found is not None
+        assert [d.id for d in found] == [d.id for d in store.list(flt, limit)], flt
+    assert answered > 100

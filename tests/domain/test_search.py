@@ -233,3 +233,21 @@ def test_keyword_distance_is_one_minus_a_tenth_of_the_score_clipped_to_zero_to_o
     assert result.scores["rare"]["keyword"] > 10
     distances = [h.distance for h in result.hits]
     assert all(0.0 <= x <= 1.0 for x in distances) and distances == sorted(distances)
+
+
+def test_list_mode_answers_from_newest_and_falls_back_to_the_store() -> None:
+    store = MemoryStore("s")
+    old, new = make(store, "a1", "rotate credentials", age_days=3), make(store, "a2", "vault")
+    asked: list[tuple[DecisionFilter, int]] = []
+
+    def newest(flt: DecisionFilter, limit: int) -> list[Decision] | None:
+        asked.append((flt, limit))
+        return [old] if len(asked) == 1 else None
+
+    svc = SearchService(
+        store, lambda texts: [[1.0, 3.0, 0.0] for _ in texts], KeywordSearch(store, Bm25sIndex()), newest
+    )
+    flt = DecisionFilter(category="process")
+    assert [h.decision.id for h in svc.search("", "semantic", flt, 7).hits] == ["a1"]  # from newest
+    assert [h.decision.id for h in svc.search("", "list", DecisionFilter(), 7).hits] == [new.id, old.id]
+    assert asked == [(flt, 7), (DecisionFilter(), 7)]

@@ -1,6 +1,9 @@
 """Finding decisions: semantic (vectors), keyword (BM25), hybrid, and list mode.
 
-Semantic search is one filtered nearest-neighbour query against the store. Keyword search ranks
+Semantic search is one filtered nearest-neighbour query against the store. List mode asks the
+browse catalogue for the newest ids (then reads those records) and the store only when the
+catalogue cannot answer: the store's newest-first listing reads every record of its newest date
+slice, which under a write stream is every record written today. Keyword search ranks
 with a `KeywordIndex` (BM25, `cstp.adapters.bm25s_index`) over every record's `keyword_text`;
 `KeywordSearch` builds it lazily and rebuilds it on a background thread when the store's revision
 moved (past `KEYWORD_EAGER_MAX` decisions at most once per `KEYWORD_REFRESH_S`), so a query never
@@ -214,10 +217,14 @@ class SearchService:
         store: DecisionStore,
         embed_query: Callable[[Sequence[str]], list[list[float]]],
         keyword: KeywordSearch,
+        newest: Callable[[DecisionFilter, int], Sequence[Decision] | None] | None = None,
     ) -> None:
+        """`newest(flt, limit)` answers list mode when it can (the browse catalogue: None when it
+        cannot, e.g. not loaded yet or a filter it does not keep); otherwise `store.list` does."""
         self._store = store
         self._embed_query = embed_query
         self._keyword = keyword
+        self._newest = newest
 
     def semantic(self, query: str, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
         vector = self._embed_query([query])[0]
@@ -236,7 +243,9 @@ class SearchService:
         semantic_prefix: str = "",
     ) -> SearchResult:
         if mode == "list" or not query.strip():
-            listed = self._store.list(flt, limit)
+            listed = self._newest(flt, limit) if self._newest is not None else None
+            if listed is None:
+                listed = self._store.list(flt, limit)
             return SearchResult([Hit(d, 0.0) for d in listed], "list")
         if mode == "semantic":
             hits = [
