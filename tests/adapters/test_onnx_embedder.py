@@ -72,14 +72,6 @@ def test_inputs_are_truncated_at_256_tokens(embedder: OnnxEmbedder) -> None:
     assert cos(c, d) < 0.9999
 
 
-def test_the_session_keeps_no_per_shape_memory_plans(embedder: OnnxEmbedder) -> None:
-    """Every batch has its own shape (batch size × longest input); with onnxruntime's memory
-    pattern planner each shape's plan stays for the session's life, and the server grew by about
-    25 MB per 100 embeddings of varied length. Neither the planner nor the arena may be on."""
-    options = embedder._session.get_session_options()
-    assert options.enable_mem_pattern is False and options.enable_cpu_mem_arena is False
-
-
 def test_empty_input_gives_no_vectors(embedder: OnnxEmbedder) -> None:
     assert embedder.embed([]) == []
 

@@ -68,11 +68,6 @@ class OnnxEmbedder:
         # Without the arena, activation buffers are returned after each run instead of kept at
         # their high-water mark: about 100 MB less resident memory, no measurable speed cost.
         options.enable_cpu_mem_arena = False
-        # The memory pattern planner caches an allocation plan per input shape, and every batch
-        # here has its own shape (batch size × longest input, up to 32 × 256): kept for the life
-        # of the session, those plans grew the server by about 25 MB per 100 embeddings of varied
-        # length (docs/PERFORMANCE.md, "Server RSS over a fuzzed run"). Without it, no growth.
-        options.enable_mem_pattern = False
         options.log_severity_level = 3  # errors only; warnings about unused initialisers are noise
         try:
             session = ort.InferenceSession(
