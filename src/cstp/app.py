@@ -40,7 +40,7 @@ from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
 from cstp.domain.shared_revision import SharedRevision
 from cstp.domain.snapshot import BackupService, Snapshots
-from cstp.domain.tracker import Tracker, pack
+from cstp.domain.tracker import SinkItem, Tracker
 from cstp.domain.transfer import TransferService
 from cstp.domain.ui_sessions import UiSessions
 from cstp.methods import (
@@ -274,6 +274,12 @@ def _item_failure(exc: BaseException) -> bool:
     return True
 
 
+def _none_each(items: list[Any], write: Callable[[list[Any]], object]) -> list[None]:
+    """`write(items)`, with the one result per item a `Coalescer` hands back to each caller."""
+    write(items)
+    return [None] * len(items)
+
+
 def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Services:
     store, embedder = adapters.store, adapters.embedder
     guardrail_service = GuardrailService(settings.guardrail_dirs, breaker_store=adapters.breakers)
@@ -302,10 +308,10 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     # follow their writes through the store's change feed (domain.shared_revision). An embedded
     # data directory has one process (cli locks it): its own writes are all there is.
     revision = SharedRevision(store).revision if settings.store_mode == "server" else store.revision
-    keyword = KeywordSearch(store, Bm25sIndex(), revision=revision)
-    search = SearchService(store, embed_queries.submit, keyword)
     graph_service = GraphService(store, decision_service)
     browse_service = BrowseService(store, Catalogue(store), decision_service.scan)
+    keyword = KeywordSearch(store, Bm25sIndex(), revision=revision)
+    search = SearchService(store, embed_queries.submit, keyword, newest=browse_service.newest)
     assert adapters.tracker is not None  # _timed_adapters always sets it
     tracker_rows = adapters.tracker
     deliberation: Tracker
@@ -318,13 +324,18 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     # shutdown; process memory takes them directly.
     behind: WriteBehind[Any] | None = None
     if not isinstance(tracker_rows, MemoryTracker):
-        behind = WriteBehind(lambda rows: tracker_rows.add(pack(rows)), purge=purge)
+        behind = WriteBehind(lambda items: deliberation.apply(items), purge=purge)
         stack.callback(behind.close)
     # preAction's concurrent parts (query and calibration beside the guardrail check).
     pool = ThreadPoolExecutor(WORKFLOW_THREADS, thread_name_prefix="cstp-workflow")
     stack.callback(pool.shutdown, wait=False, cancel_futures=True)
+    # Consumed inputs are cleared before a record returns; concurrent records share the writes.
+    consumptions: Coalescer[SinkItem, None] = Coalescer(
+        lambda items: _none_each(items, deliberation.apply), 256, isolate=_item_failure
+    )
     deliberation = Tracker(
         tracker_rows,
+        commit=consumptions.submit,
         sink=behind,  # None: written directly
         purge_every=None if behind is not None else 30.0,
         input_ttl=settings.tracker_input_ttl,

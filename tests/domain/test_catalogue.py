@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +17,7 @@ from cstp.adapters.memory_store import MemoryData, MemoryStore
 from cstp.domain import browse
 from cstp.domain.browsing import BrowseService
 from cstp.domain.catalogue import Catalogue
+from cstp.domain.facts import Changes
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Decision, Review
 
@@ -199,3 +203,79 @@ def test_browse_service_answers_by_scan_until_the_catalogue_loads() -> None:
     q = browse.ListQuery(DecisionFilter(stakes=("high",)), limit=500)
     assert service.list(q) == browse.list_decisions(down.scan, q)  # the load fails; the scan answers
     assert not catalogue.loaded
+
+
+class HeldStore(MemoryStore):
+    """A MemoryStore whose `changes` can be held at a gate, counting the calls and the revision reads."""
+
+    def __init__(self, data: MemoryData) -> None:
+        super().__init__("space", data)
+        self.hold = False
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.change_reads = 0
+        self.revision_reads = 0
+        self.counter = threading.Lock()
+
+    def changes(self, cursor: int) -> Changes:
+        with self.counter:
+            self.change_reads += 1
+        if self.hold:
+            self.entered.set()
+            assert self.gate.wait(30)
+        return super().changes(cursor)
+
+    def revision(self) -> int:
+        with self.counter:
+            self.revision_reads += 1
+        return super().revision()
+
+
+def test_callers_queued_behind_a_catch_up_share_it(store: MemoryStore) -> None:
+    """Callers that arrived before a write made during a catch-up need not see that write: they
+    wait for the catch-up in progress and answer from it, instead of each reading the store again."""
+    held = HeldStore(store.data)
+    catalogue = Catalogue(held, max_lag_s=60.0)
+    catalogue.load()
+    rng = random.Random(19)
+    held.save([(random_decision(rng, 2000), None)])
+    held.hold = True
+    with ThreadPoolExecutor(9) as pool:
+        first = pool.submit(catalogue.page, browse.ListQuery())
+        assert held.entered.wait(30)
+        reads = held.revision_reads
+        queued = [pool.submit(catalogue.page, browse.ListQuery()) for _ in range(8)]
+        deadline = time.monotonic() + 30
+        while held.revision_reads < reads + 8:  # every queued caller has arrived
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        late = random_decision(rng, 2001)
+        held.save([(late, None)])  # lands while they wait for the lock
+        held.hold = False
+        held.gate.set()
+        pages = [f.result(timeout=30) for f in (first, *queued)]
+    assert held.change_reads == 2  # the load and the one shared catch-up
+    assert all(p is not None and p[1] == 602 for p in pages)  # it read the data after the gate
+    after = catalogue.page(browse.ListQuery(limit=1000))
+    assert after is not None and late.id in after[0] and after[1] == 602
+
+
+def test_newest_equals_the_stores_listing_for_random_filters(store: MemoryStore) -> None:
+    """queryDecisions' list mode reads the newest ids from the catalogue: the same decisions in the
+    same order (newest first, equal dates by ascending id) as `DecisionStore.list`."""
+    catalogue = Catalogue(store)
+    catalogue.load()
+    service = BrowseService(store, catalogue)
+    rng = random.Random(23)
+    answered = 0
+    for _ in range(200):
+        flt = random_filter(rng)
+        limit = rng.choice((1, 5, 20, 500))
+        found = service.newest(flt, limit)
+        if not Catalogue.answers(flt):
+            assert found is None
+            continue
+        answered += 1
+        assert found is not None
+        assert [d.id for d in found] == [d.id for d in store.list(flt, limit)], flt
+    assert answered > 100

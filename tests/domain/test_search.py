@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
+
 from cstp.adapters.bm25s_index import Bm25sIndex
 from cstp.adapters.memory_store import MemoryStore
 from cstp.domain.filters import DecisionFilter
@@ -165,6 +167,46 @@ def test_searches_during_a_small_rebuild_wait_at_most_the_fresh_wait() -> None:
     assert index.builds <= 3  # the first build, the held one, at most one after it
 
 
+class SlowIndex(Bm25sIndex):
+    """A Bm25sIndex whose every rebuild takes `seconds` on the test's clock."""
+
+    def __init__(self, now: list[float], seconds: float) -> None:
+        super().__init__()
+        self.now, self.seconds, self.builds = now, seconds, 0
+
+    def rebuild(self, decisions: Sequence[Decision]) -> None:
+        self.builds += 1
+        self.now[0] += self.seconds
+        super().rebuild(decisions)
+
+
+def test_rebuilds_take_at_most_their_duty_of_the_time() -> None:
+    """After a background rebuild that took 1 s, with duty 0.25 the next one waits until 3 s have
+    passed: queries meanwhile answer from the index in use, and the writes of the rest share one
+    rebuild."""
+    store, now = MemoryStore("s"), [0.0]
+    index = SlowIndex(now, 1.0)
+    make(store, "a1", "rotate credentials monthly")
+    kw = KeywordSearch(store, index, duty=0.25, fresh_wait_s=0.01, clock=lambda: now[0])
+    assert keyword_ids(kw) == {"a1"}  # the first build runs in the query: no rest after it
+    make(store, "a2", "store credentials in a vault")
+    assert wait_for_ids(kw, {"a1", "a2"}) and index.builds == 2  # in the background, 1 s → 2 s
+    make(store, "a3", "credentials expire")
+    now[0] = 4.9  # the rest lasts until 2 + 3 = 5 s
+    for _ in range(20):
+        assert keyword_ids(kw) == {"a1", "a2"}
+    make(store, "a4", "credentials leak")
+    assert index.builds == 2
+    now[0] = 5.0
+    assert wait_for_ids(kw, {"a1", "a2", "a3", "a4"}) and index.builds == 3
+
+
+def test_duty_must_be_a_share_of_the_time() -> None:
+    for duty in (0.0, -1.0, 1.5):
+        with pytest.raises(ValueError):
+            KeywordSearch(MemoryStore("s"), Bm25sIndex(), duty=duty)
+
+
 def test_a_quiet_small_index_shows_a_write_at_once() -> None:
     store = MemoryStore("s")
     make(store, "a1", "rotate credentials monthly")
@@ -191,3 +233,21 @@ def test_keyword_distance_is_one_minus_a_tenth_of_the_score_clipped_to_zero_to_o
     assert result.scores["rare"]["keyword"] > 10
     distances = [h.distance for h in result.hits]
     assert all(0.0 <= x <= 1.0 for x in distances) and distances == sorted(distances)
+
+
+def test_list_mode_answers_from_newest_and_falls_back_to_the_store() -> None:
+    store = MemoryStore("s")
+    old, new = make(store, "a1", "rotate credentials", age_days=3), make(store, "a2", "vault")
+    asked: list[tuple[DecisionFilter, int]] = []
+
+    def newest(flt: DecisionFilter, limit: int) -> list[Decision] | None:
+        asked.append((flt, limit))
+        return [old] if len(asked) == 1 else None
+
+    svc = SearchService(
+        store, lambda texts: [[1.0, 3.0, 0.0] for _ in texts], KeywordSearch(store, Bm25sIndex()), newest
+    )
+    flt = DecisionFilter(category="process")
+    assert [h.decision.id for h in svc.search("", "semantic", flt, 7).hits] == ["a1"]  # from newest
+    assert [h.decision.id for h in svc.search("", "list", DecisionFilter(), 7).hits] == [new.id, old.id]
+    assert asked == [(flt, 7), (DecisionFilter(), 7)]

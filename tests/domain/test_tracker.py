@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cstp.adapters.memory_tracker import MemoryTracker
 from cstp.domain.tracker import (
+    SinkItem,
     Tracker,
-    TrackerRow,
     consume_keys,
     deliberation_of,
-    pack,
     scoped_key,
     transport_key,
 )
@@ -165,23 +165,25 @@ def test_a_tracker_given_purge_every_purges_from_its_own_calls() -> None:
 
 
 class PackingSink:
-    """Collects rows like the write-behind and writes them packed on flush."""
+    """Collects items like the write-behind and hands them to the tracker on flush."""
 
-    def __init__(self, rows: MemoryTracker) -> None:
-        self.rows, self.pending = rows, []  # type: ignore[var-annotated]
+    def __init__(self) -> None:
+        self.pending: list[SinkItem] = []
+        self.apply: Callable[[Sequence[SinkItem]], None] = lambda items: None
 
-    def put(self, row: TrackerRow) -> None:
-        self.pending.append(row)
+    def put(self, item: SinkItem) -> None:
+        self.pending.append(item)
 
     def flush(self) -> None:
-        self.rows.add(pack(self.pending))
-        self.pending = []
+        pending, self.pending = self.pending, []
+        self.apply(pending)
 
 
 def test_packed_batches_are_read_as_their_inputs_and_deleted_when_consumed() -> None:
     clock, rows = Clock(), MemoryTracker()
-    sink = PackingSink(rows)
+    sink = PackingSink()
     tracker = Tracker(rows, sink=sink, input_ttl=300, clock=clock)
+    sink.apply = tracker.apply
     for n in range(3):
         tracker.capture(
             "a1", "rpc:a1", "query", f"q{n}", "s", {"top_results": [{"id": f"d{n}", "distance": n}]}

@@ -8,7 +8,7 @@ scan of the store. Both give the same answers; only the cost differs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from cstp.domain import browse
@@ -46,6 +46,15 @@ class BrowseService:
             if found is not None:
                 return found
         return browse.list_decisions(self._scan, query)
+
+    def newest(self, flt: DecisionFilter, limit: int) -> Sequence[Decision] | None:
+        """The `limit` newest decisions matching `flt` (equal dates by ascending id, the order of
+        `DecisionStore.list`) from the catalogue; None when it cannot answer (not loaded, or a
+        filter it does not keep): the caller lists through the store then."""
+        if limit <= 0 or not Catalogue.answers(flt):
+            return None
+        page = self._from_catalogue(browse.ListQuery(filter=flt, limit=limit))
+        return None if page is None else page.decisions
 
     def stats(self, flt: DecisionFilter, now: datetime) -> browse.Stats:
         if Catalogue.answers(flt):

@@ -234,8 +234,9 @@ class Catalogue:
 
     def page(self, query: ListQuery) -> tuple[list[str], int] | None:
         """The ids of the page `query` asks for and the total it selects; None when not loaded."""
+        arrived = self._store.revision()
         with self._lock:
-            cols = self._caught_up()
+            cols = self._caught_up(arrived)
             if cols is None:
                 return None
             selected = np.flatnonzero(self._select(cols, query.filter))
@@ -256,8 +257,9 @@ class Catalogue:
 
     def stats(self, flt: DecisionFilter, now: datetime) -> Stats | None:
         """`domain.browse.stats` from the columns; None when not loaded yet."""
+        arrived = self._store.revision()
         with self._lock:
-            cols = self._caught_up()
+            cols = self._caught_up(arrived)
             if cols is None:
                 return None
             mask = self._select(cols, flt)
@@ -307,14 +309,21 @@ class Catalogue:
 
     # --- internals (called under `_lock`) ----------------------------------------------------------
 
-    def _caught_up(self) -> _Columns | None:
-        """The columns after applying the store's changes, when due (see the module docstring)."""
+    def _caught_up(self, arrived: int) -> _Columns | None:
+        """The columns after applying the store's changes, when due (see the module docstring).
+
+        `arrived` is the store's revision when the call arrived, read before waiting for the lock:
+        a catch-up that began at that revision or later already holds every write the caller must
+        see, so callers queued behind one catch-up share it instead of each reading the store
+        again for the writes that landed while they waited (under a write stream every caller
+        caught up in turn, one store read each, all behind this lock).
+        """
         cols = self._cols
         if cols is None:
             return None
-        revision = self._store.revision()
-        if revision == self._revision and self._clock() - self._caught_up_at < self._max_lag_s:
+        if arrived <= self._revision and self._clock() - self._caught_up_at < self._max_lag_s:
             return cols
+        revision = self._store.revision()
         changes = self._store.changes(self._cursor)
         dates, tags, texts = cols.apply(changes.facts)
         self._cursor, self._revision, self._caught_up_at = changes.cursor, revision, self._clock()

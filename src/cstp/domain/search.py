@@ -1,6 +1,9 @@
 """Finding decisions: semantic (vectors), keyword (BM25), hybrid, and list mode.
 
-Semantic search is one filtered nearest-neighbour query against the store. Keyword search ranks
+Semantic search is one filtered nearest-neighbour query against the store. List mode asks the
+browse catalogue for the newest ids (then reads those records) and the store only when the
+catalogue cannot answer: the store's newest-first listing reads every record of its newest date
+slice, which under a write stream is every record written today. Keyword search ranks
 with a `KeywordIndex` (BM25, `cstp.adapters.bm25s_index`) over every record's `keyword_text`;
 `KeywordSearch` builds it lazily and rebuilds it on a background thread when the store's revision
 moved (past `KEYWORD_EAGER_MAX` decisions at most once per `KEYWORD_REFRESH_S`), so a query never
@@ -26,6 +29,11 @@ Mode = Literal["semantic", "keyword", "hybrid", "list"]
 KEYWORD_REFRESH_S = 2.0
 KEYWORD_EAGER_MAX = 5000
 KEYWORD_FRESH_WAIT_S = 0.25
+# At most this share of wall time goes to rebuilding: after a rebuild that took t seconds the next
+# one starts no sooner than t · (1 − duty) / duty later. Under a write stream an index below
+# KEYWORD_EAGER_MAX was otherwise rebuilt back to back: a whole scan, decode and BM25 build per
+# write batch, the largest single user of the server's CPU (and of Chroma's) under mixed load.
+KEYWORD_DUTY = 0.25
 _TOKEN = re.compile(r"\w+")
 logger = logging.getLogger("cstp.search")
 
@@ -80,7 +88,12 @@ class KeywordSearch:
       it answers after at most `fresh_wait_s`, missing at most the writes of one rebuild;
     - from `eager_max` on, the index is rebuilt at most once per `refresh_s` (counted from the
       start of the previous rebuild's scan) and queries do not wait: a result may miss the writes
-      of the last `refresh_s` seconds plus one rebuild (about 0.3 s at 10k decisions).
+      of the last `refresh_s` seconds plus one rebuild (about 0.3 s at 10k decisions);
+    - either way, background rebuilds take at most `duty` of the wall time: after one that took t s the
+      next starts no sooner than t · (1 − duty) / duty later (a query asking meanwhile answers from
+      the index in use after its wait). A quiet index rebuilds in milliseconds, so this rest is
+      shorter than `fresh_wait_s` there; under a write stream it keeps the rebuild from taking
+      the cores the requests need (docs/PERFORMANCE.md, "Mixed load").
 
     Before, a small index was rebuilt in the query's thread with every query waiting on it: under
     32 writing and querying clients, keyword and hybrid p99 reached 6.4 s (docs/PERFORMANCE.md).
@@ -90,9 +103,9 @@ class KeywordSearch:
     `poll_s`; with the store's own `revision()` only this process's writes do.
 
     Thread safety: `_cond` guards the rebuild bookkeeping (wanted, started and finished rebuild
-    counts, whether the worker runs); the rebuild itself runs outside it. `_built` is one immutable
-    value in one attribute, assigned after the index swapped, so it never claims more than the
-    index holds. The index itself swaps whole (see `KeywordIndex.rebuild`).
+    counts, whether the worker runs, when it may start the next); the rebuild itself runs outside
+    it. `_built` is one immutable value in one attribute, assigned after the index swapped, so it
+    never claims more than the index holds. The index itself swaps whole (see `KeywordIndex.rebuild`).
     """
 
     def __init__(
@@ -103,9 +116,12 @@ class KeywordSearch:
         eager_max: int = KEYWORD_EAGER_MAX,
         refresh_s: float = KEYWORD_REFRESH_S,
         fresh_wait_s: float = KEYWORD_FRESH_WAIT_S,
+        duty: float = KEYWORD_DUTY,
         clock: Callable[[], float] = time.monotonic,
         revision: Callable[[], int] | None = None,
     ) -> None:
+        if not 0 < duty <= 1:
+            raise ValueError("duty must be in (0, 1]")
         self._store = store
         # What "the store moved" means: a `SharedRevision` when several processes share the
         # store; the store's own revision (this process's writes) by default.
@@ -115,6 +131,8 @@ class KeywordSearch:
         self._refresh_s = refresh_s
         self._fresh_wait_s = fresh_wait_s
         self._clock = clock
+        self._rest_factor = (1 - duty) / duty
+        self._rest_until = float("-inf")  # clock() before which the worker starts no rebuild
         self._first = threading.Lock()
         self._cond = threading.Condition()
         self._wanted = False
@@ -151,6 +169,7 @@ class KeywordSearch:
                 return  # a large rebuild is running: its result will do
             target = self._started + 1
             self._wanted = True
+            self._cond.notify_all()  # a resting worker re-reads the clock
             if not self._working:
                 self._working = True
                 threading.Thread(target=self._work, name="cstp-keyword-index", daemon=True).start()
@@ -163,9 +182,13 @@ class KeywordSearch:
                 if not self._wanted:
                     self._working = False
                     return
+                # Rest first (see `duty`); requests arriving meanwhile share the next rebuild.
+                while (rest := self._rest_until - self._clock()) > 0:
+                    self._cond.wait(rest)
                 self._wanted = False
                 self._started += 1
                 generation = self._started
+            began = self._clock()
             try:
                 self._rebuild()
             except Exception:  # the store failed: queries keep the index in use, the next one retries
@@ -173,7 +196,9 @@ class KeywordSearch:
                     "keyword index rebuild failed; answering from the previous index", exc_info=True
                 )
             finally:
+                ended = self._clock()
                 with self._cond:
+                    self._rest_until = ended + (ended - began) * self._rest_factor
                     self._finished = generation
                     self._cond.notify_all()
 
@@ -197,10 +222,14 @@ class SearchService:
         store: DecisionStore,
         embed_query: Callable[[Sequence[str]], list[list[float]]],
         keyword: KeywordSearch,
+        newest: Callable[[DecisionFilter, int], Sequence[Decision] | None] | None = None,
     ) -> None:
+        """`newest(flt, limit)` answers list mode when it can (the browse catalogue: None when it
+        cannot, e.g. not loaded yet or a filter it does not keep); otherwise `store.list` does."""
         self._store = store
         self._embed_query = embed_query
         self._keyword = keyword
+        self._newest = newest
 
     def semantic(self, query: str, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
         vector = self._embed_query([query])[0]
@@ -219,7 +248,9 @@ class SearchService:
         semantic_prefix: str = "",
     ) -> SearchResult:
         if mode == "list" or not query.strip():
-            listed = self._store.list(flt, limit)
+            listed = self._newest(flt, limit) if self._newest is not None else None
+            if listed is None:
+                listed = self._store.list(flt, limit)
             return SearchResult([Hit(d, 0.0) for d in listed], "list")
         if mode == "semantic":
             hits = [

@@ -15,7 +15,8 @@ State lives in a `TrackerStore` every server process shares (the Chroma adapter 
 own collection), so a query answered by one process and the record handled by another still meet.
 Capturing must not slow the call it observes: `capture` only hands the input to a `sink` (the
 runtime's write-behind queue); `take` first asks the sink to flush, so the next record on this
-process always sees what this process captured.
+process always sees what this process captured. Consuming (`consumed`) is written before the
+record returns, batched across concurrent records by the server's group commit.
 
 Lifetimes: an input is usable for `input_ttl` (300 s) after capture; consumption history entries
 are kept `session_ttl` (1800 s), at most `history_size` (50) per caller; expired rows are purged.
@@ -281,26 +282,40 @@ def _entry_of(row: TrackerRow) -> ConsumedEntry:
     )
 
 
-class TrackerSink(Protocol):
-    """Where `Tracker.capture` sends rows: the runtime's write-behind queue, or `DirectSink`."""
+@dataclass(frozen=True, slots=True)
+class Consumption:
+    """A stored record consumed `taken`: its rows are to be deleted and history lines written
+    (`Tracker.apply` writes batches of these and captured rows alike)."""
 
-    def put(self, row: TrackerRow) -> None:
-        """Accept a row without waiting for I/O (or write it at once: `DirectSink`)."""
+    taken: Taken
+    decision_id: str
+    at: datetime
+
+
+SinkItem = TrackerRow | Consumption
+
+
+class TrackerSink(Protocol):
+    """Where `Tracker` sends its writes: the runtime's write-behind queue (which hands batches to
+    `Tracker.apply`), or `DirectSink`."""
+
+    def put(self, item: SinkItem) -> None:
+        """Accept an item without waiting for I/O (or write it at once: `DirectSink`)."""
         ...
 
     def flush(self) -> object:
-        """Return once every row put before the call is written."""
+        """Return once every item put before the call is written."""
         ...
 
 
 class DirectSink:
-    """Writes each row straight to the store (tests, tools): nothing is ever pending."""
+    """Applies each item at once (tests, tools, the in-memory rows): nothing is ever pending."""
 
-    def __init__(self, store: TrackerStore) -> None:
-        self._store = store
+    def __init__(self, apply: Callable[[Sequence[SinkItem]], None]) -> None:
+        self._apply = apply
 
-    def put(self, row: TrackerRow) -> None:
-        self._store.add([row])
+    def put(self, item: SinkItem) -> None:
+        self._apply([item])
 
     def flush(self) -> None:
         """Nothing is pending."""
@@ -323,18 +338,22 @@ class Tracker:
         history_size: int = 50,
         clock: Callable[[], datetime] = utcnow,
         purge_every: float | None = None,
+        commit: Callable[[Sequence[SinkItem]], object] | None = None,
     ) -> None:
-        """`purge_every`: purge from `capture` / `take` when that many seconds have passed since
+        """`commit` writes consumptions (`consumed`); the server passes a group-commit wrapper of
+        `apply` (runtime.coalesce), so concurrent records share one batch of store calls.
+        `purge_every`: purge from `capture` / `take` when that many seconds have passed since
         the last purge (for a store nothing else purges; the server's write-behind thread purges
         the shared one)."""
         self._store = store
-        self._sink = sink or DirectSink(store)
+        self._sink = sink or DirectSink(self.apply)
         self.input_ttl = timedelta(seconds=input_ttl)
         self.session_ttl = timedelta(seconds=session_ttl)
         self.history_size = history_size
         self._clock = clock
         self._purge_every = timedelta(seconds=purge_every) if purge_every is not None else None
         self._purged_at = clock()
+        self._commit = commit or self.apply
 
     def _maybe_purge(self) -> None:
         if self._purge_every is not None and self._clock() - self._purged_at >= self._purge_every:
@@ -390,25 +409,46 @@ class Tracker:
         return [i for r in rows for i in inputs_of(r) if i.captured_at > cutoff]
 
     def consumed(self, taken: Taken, decision_id: str) -> None:
-        """The record that took `taken` is stored: delete its inputs and write history lines."""
-        if not taken.inputs:
-            return
-        now = self._clock()
-        self._store.delete(list(taken.row_ids))
+        """The record that took `taken` is stored: delete its inputs and write history lines,
+        through `commit`, before returning (every process must see them consumed at once).
+
+        Each consumption is three to four store calls (delete, history write, history read and
+        trim), each a write Chroma serialises with the records' own; one per record made those
+        calls most of a record's time under many concurrent writers. Through the group commit,
+        concurrent records' consumptions are one `apply`: one delete, one write, one trim per owner.
+        """
+        if taken.inputs:
+            self._commit([Consumption(taken, decision_id, self._clock())])
+
+    def apply(self, items: Sequence[SinkItem]) -> None:
+        """Write a batch of the sink's items: captured rows (packed, see `pack`) and history lines
+        in one `add`, the consumed rows in one `delete`, then each owner's history trimmed."""
+        rows = [i for i in items if isinstance(i, TrackerRow)]
+        done = [i for i in items if isinstance(i, Consumption)]
+        history = [row for c in done for row in self._history_rows(c)]
+        added = pack(rows) + history
+        if added:
+            self._store.add(added)
+        if done:
+            self._store.delete(list(dict.fromkeys(rid for c in done for rid in c.taken.row_ids)))
+            for owner in dict.fromkeys(c.taken.owner for c in done):
+                self._trim_history(owner)
+
+    def _history_rows(self, c: Consumption) -> list[TrackerRow]:
         by_key: dict[str, list[TrackedInput]] = {}
-        for i in taken.inputs:
+        for i in c.taken.inputs:
             by_key.setdefault(i.key, []).append(i)
-        rows = [
+        return [
             _entry_row(
-                taken.owner,
+                c.taken.owner,
                 f"c-{secrets.token_hex(6)}",
-                ConsumedEntry(key, now, len(items), _agent_of(key), decision_id, "consumed", _summary(items)),
+                ConsumedEntry(
+                    key, c.at, len(items), _agent_of(key), c.decision_id, "consumed", _summary(items)
+                ),
                 self.session_ttl,
             )
             for key, items in by_key.items()
         ]
-        self._store.add(rows)
-        self._trim_history(taken.owner)
 
     # --- reading ----------------------------------------------------------------------------------
     def inputs(self, owner: str | None) -> list[tuple[str, TrackedInput]]:
@@ -424,7 +464,8 @@ class Tracker:
         return sorted(found, key=lambda pair: pair[1].captured_at)
 
     def history(self, owner: str | None, limit: int = 20) -> list[tuple[str, ConsumedEntry]]:
-        """(owner, entry), newest first."""
+        """(owner, entry), newest first (after the sink's pending consumptions are written)."""
+        self._sink.flush()
         rows = sorted(self._store.rows(owner, "consumed", self._clock()), key=lambda r: r.created_at)
         return [(r.owner, _entry_of(r)) for r in reversed(rows)][:limit]
 
