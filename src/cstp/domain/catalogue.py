@@ -293,8 +293,9 @@ class Catalogue:
     def scores(self, flt: DecisionFilter) -> Scores | None:
         """Calibration's inputs for the decisions `flt` selects (its `has_outcome` is ignored: the
         scores say which are reviewed); None when not loaded yet."""
+        arrived = self._store.revision()
         with self._lock:
-            cols = self._caught_up()
+            cols = self._caught_up(arrived)
             if cols is None:
                 return None
             mask = self._select(cols, flt)
