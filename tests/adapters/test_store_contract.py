@@ -19,6 +19,7 @@ import pytest
 
 from cstp.adapters.chroma.store import ChromaStore
 from cstp.adapters.memory_store import MemoryData, MemoryStore
+from cstp.domain import codec
 from cstp.domain.errors import StoreUnavailable
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore, Vector
@@ -399,6 +400,17 @@ def test_page_walks_every_record_once_in_a_stable_order(store: DecisionStore) ->
     expected = {d.id for d, _ in CORPUS if flt.matches(d)}
     assert {d.id for d in store.page(flt, 0, 100)} == expected
     assert store.page(None, 0, 0) == []
+
+
+def test_page_records_are_the_raw_records_of_page(store: DecisionStore) -> None:
+    store.save(CORPUS)
+    store.save([(reviewed(d, "success"), v) for d, v in CORPUS[:2]])
+    for flt in (None, DecisionFilter(category="architecture"), DecisionFilter(statuses=("reviewed",))):
+        for offset, limit in ((0, len(CORPUS)), (1, 3), (len(CORPUS) - 1, 5)):
+            decisions = store.page(flt, offset, limit)
+            assert store.page_records(flt, offset, limit) == [codec.to_record(d) for d in decisions]
+    assert len(store.page_records(None, 0, len(CORPUS))) == len(CORPUS)
+    assert store.page_records(None, 0, 0) == []
 
 
 def test_count_counts_records(store: DecisionStore) -> None:

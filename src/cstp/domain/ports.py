@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from cstp.domain.breakers.state import BreakerEvent
 from cstp.domain.edges import Direction, Edge, EdgeList
@@ -33,6 +33,9 @@ Vector = Sequence[float]
 # What `DecisionStore.page` returns. Named because the stores define a method called `list`, which
 # hides the builtin inside their class bodies (as `edges.EdgeList`).
 DecisionPage = list[Decision]
+# A decision's raw record, the JSON object of `codec.to_record` (what `page_records` returns).
+RawRecord = dict[str, Any]
+RecordPage = list[RawRecord]
 Purpose = Literal["document", "query"]
 
 
@@ -96,6 +99,14 @@ class DecisionStore(Protocol):
         The order is the store's insertion order, which neither updates nor new records change for
         records already stored: paging from 0 while others write sees every record that existed
         when paging began exactly once (exports page through a running server this way).
+        """
+        ...
+
+    def page_records(self, flt: DecisionFilter | None, offset: int, limit: int) -> RecordPage:
+        """`page` as raw records (`codec.to_record` of each decision), in the same order.
+
+        For exports: a store that keeps the record JSON returns it parsed, without rebuilding and
+        re-encoding each `Decision` (the two cost as much as the read itself at 1,000 a page).
         """
         ...
 

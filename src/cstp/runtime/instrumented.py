@@ -9,7 +9,7 @@ from typing import Any
 from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.facts import Changes
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import DecisionPage, DecisionStore, Embedder, Purpose, Vector
+from cstp.domain.ports import DecisionPage, DecisionStore, Embedder, Purpose, RecordPage, Vector
 from cstp.domain.records import Decision, ScoredDecision
 
 Observe = Callable[[str, float], None]
@@ -65,6 +65,10 @@ class TimedStore:
 
     def page(self, flt: DecisionFilter | None, offset: int, limit: int) -> DecisionPage:
         result: DecisionPage = self._timed("page", self._inner.page, flt, offset, limit)
+        return result
+
+    def page_records(self, flt: DecisionFilter | None, offset: int, limit: int) -> RecordPage:
+        result: RecordPage = self._timed("page_records", self._inner.page_records, flt, offset, limit)
         return result
 
     def count(self) -> int:

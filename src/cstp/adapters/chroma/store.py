@@ -58,6 +58,7 @@ from cstp.adapters.chroma.schema import (
     index_metadata_for,
     is_unsatisfiable,
     metadata_for,
+    record_from_metadata,
     record_vector,
     where_for,
 )
@@ -68,7 +69,7 @@ from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.errors import ConfigError, StoreUnavailable
 from cstp.domain.facts import Changes, DecisionFacts
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import DecisionPage, Vector
+from cstp.domain.ports import DecisionPage, RecordPage, Vector
 from cstp.domain.records import Decision, ScoredDecision
 
 # Writes are sent in chunks below the server's max batch (5461 items for 1.5.9, see
@@ -324,6 +325,16 @@ class ChromaStore:
         with self._errors.call("read"):
             result = records.get(where=where, include=["metadatas"], limit=limit, offset=max(offset, 0))
         return [decision_from_metadata(meta) for _, meta in rows(result)]
+
+    def page_records(self, flt: DecisionFilter | None, offset: int, limit: int) -> RecordPage:
+        """`page` as the stored record JSON, parsed but not rebuilt into decisions (exports)."""
+        if limit <= 0 or (flt is not None and is_unsatisfiable(flt)):
+            return []
+        records, _ = self._collections()
+        where = where_for(flt) if flt is not None else None
+        with self._errors.call("read"):
+            result = records.get(where=where, include=["metadatas"], limit=limit, offset=max(offset, 0))
+        return [record_from_metadata(meta) for _, meta in rows(result)]
 
     def count(self) -> int:
         """Number of records."""
