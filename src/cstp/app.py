@@ -275,9 +275,14 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         record_policy=guardrail_policy(guardrail_service),
         on_review=review_hook(guardrail_service.breakers) if guardrail_service.breakers else None,
     )
-    search = SearchService(store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()))
+    # One catalogue: listings and stats read it, and selective filtered searches take their
+    # candidate ids from it (`Catalogue.matching_ids`).
+    catalogue = Catalogue(store)
+    search = SearchService(
+        store, embed_queries.submit, KeywordSearch(store, Bm25sIndex()), catalogue.matching_ids
+    )
     graph_service = GraphService(store, decision_service)
-    browse_service = BrowseService(store, Catalogue(store), decision_service.scan)
+    browse_service = BrowseService(store, catalogue, decision_service.scan)
     assert adapters.tracker is not None  # _timed_adapters always sets it
     tracker_rows = adapters.tracker
     deliberation: Tracker

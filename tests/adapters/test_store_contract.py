@@ -618,6 +618,27 @@ def test_filtered_search_beyond_the_overfetch_window(store: DecisionStore) -> No
     nothing = store.search(query, DecisionFilter(category="architecture"), 10)
     assert nothing == []
 
+    # With candidate ids (what the catalogue gives: every match, maybe more), the same answers.
+    def every(flt: DecisionFilter) -> list[str]:
+        return [d.id for d, _ in items]
+
+    def exact(flt: DecisionFilter) -> list[str]:
+        return [d.id for d, _ in items if flt.matches(d)]
+
+    for candidates in (every, exact):
+        for flt, limit in (
+            (DecisionFilter(category="security"), 10),
+            (DecisionFilter(category="security"), 1),
+            (DecisionFilter(stakes=("high",)), 10),
+            (DecisionFilter(category="architecture"), 10),
+        ):
+            expected = [(h.decision.id, h.distance) for h in store.search(query, flt, limit)]
+            got = [(h.decision.id, h.distance) for h in store.search(query, flt, limit, candidates)]
+            assert [i for i, _ in got] == [i for i, _ in expected], (candidates.__name__, flt)
+            assert [d for _, d in got] == pytest.approx([d for _, d in expected], abs=1e-5)
+    unknown = store.search(query, DecisionFilter(category="security"), 10, lambda flt: None)
+    assert {h.decision.id for h in unknown} == {"f0000017", "f0000251"}
+
 
 def test_revision_grows_after_every_save_and_reindex(store: DecisionStore) -> None:
     d = make("e0000001")

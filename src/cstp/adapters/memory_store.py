@@ -22,7 +22,7 @@ from cstp.domain.edges import Direction, Edge, EdgeKey, EdgeList, touches
 from cstp.domain.errors import StoreUnavailable
 from cstp.domain.facts import Changes, facts_of
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import DecisionPage, RecordPage, Vector
+from cstp.domain.ports import Candidates, DecisionPage, RecordPage, Vector
 from cstp.domain.records import Decision, ScoredDecision
 
 _FloatArray = npt.NDArray[np.float64]
@@ -118,8 +118,11 @@ class MemoryStore:
             hits = [i for i in self._data.records if i.startswith(prefix)]
         return sorted(hits)[:limit]
 
-    def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
-        """Exact cosine scan over this space's index, filtered, nearest first (ties by id)."""
+    def search(
+        self, vector: Vector, flt: DecisionFilter, limit: int, candidates: Candidates | None = None
+    ) -> list[ScoredDecision]:
+        """Exact cosine scan over this space's index, filtered, nearest first (ties by id);
+        `candidates` is not needed (the scan is already exact and cheap)."""
         if limit <= 0:
             return []
         query = _unit(vector)

@@ -248,6 +248,24 @@ class Catalogue:
             chosen = selected[order[start : start + max(0, query.limit)]]
             return [cols.ids[i] for i in chosen], total
 
+    def matching_ids(self, flt: DecisionFilter) -> list[str] | None:
+        """Ids of every decision matching `flt`, for a search restricted to them (a superset when
+        a decision changed since: the search checks each result against the filter itself).
+
+        Unlike listings, this catches up with the store on every call, not once per `max_lag_s`:
+        a search must find what another process has just written (one `changes` read, ~2-4 ms
+        when nothing changed). None when the filter uses a field the columns do not keep, or
+        before the first load (which this starts; the caller searches without candidates).
+        """
+        if not self.answers(flt):
+            return None
+        with self._lock:
+            cols = self._caught_up(force=True)
+            ids = None if cols is None else [cols.ids[i] for i in np.flatnonzero(self._select(cols, flt))]
+        if ids is None:
+            self.start_loading()
+        return ids
+
     def stats(self, flt: DecisionFilter, now: datetime) -> Stats | None:
         """`domain.browse.stats` from the columns; None when not loaded yet."""
         with self._lock:
@@ -284,13 +302,15 @@ class Catalogue:
 
     # --- internals (called under `_lock`) ----------------------------------------------------------
 
-    def _caught_up(self) -> _Columns | None:
-        """The columns after applying the store's changes, when due (see the module docstring)."""
+    def _caught_up(self, *, force: bool = False) -> _Columns | None:
+        """The columns after applying the store's changes, when due (see the module docstring) or
+        when `force`d."""
         cols = self._cols
         if cols is None:
             return None
         revision = self._store.revision()
-        if revision == self._revision and self._clock() - self._caught_up_at < self._max_lag_s:
+        fresh = revision == self._revision and self._clock() - self._caught_up_at < self._max_lag_s
+        if fresh and not force:
             return cols
         changes = self._store.changes(self._cursor)
         dates, tags, texts = cols.apply(changes.facts)

@@ -18,7 +18,7 @@ the service find index entries that are missing or stale after a crash and repai
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -37,6 +37,8 @@ DecisionPage = list[Decision]
 RawRecord = dict[str, Any]
 RecordPage = list[RawRecord]
 Purpose = Literal["document", "query"]
+# See `DecisionStore.search`: ids that include every decision matching the filter, or None.
+Candidates = Callable[[DecisionFilter], Collection[str] | None]
 
 
 class DecisionStore(Protocol):
@@ -71,8 +73,16 @@ class DecisionStore(Protocol):
         """
         ...
 
-    def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
-        """The `limit` nearest decisions matching `flt`, nearest first (cosine distance)."""
+    def search(
+        self, vector: Vector, flt: DecisionFilter, limit: int, candidates: Candidates | None = None
+    ) -> list[ScoredDecision]:
+        """The `limit` nearest decisions matching `flt`, nearest first (cosine distance).
+
+        `candidates(flt)`, when given, returns ids of which every decision matching `flt` is one
+        (more are allowed: each result is still checked against `flt`), or None when it cannot
+        tell. A store whose own filtered search is slow may call it to search those ids only;
+        the result is the same either way.
+        """
         ...
 
     def list(self, flt: DecisionFilter, limit: int) -> list[Decision]:

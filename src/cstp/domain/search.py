@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import DecisionStore, KeywordIndex
+from cstp.domain.ports import Candidates, DecisionStore, KeywordIndex
 from cstp.domain.records import Decision, ScoredDecision
 
 Mode = Literal["semantic", "keyword", "hybrid", "list"]
@@ -192,14 +192,18 @@ class SearchService:
         store: DecisionStore,
         embed_query: Callable[[Sequence[str]], list[list[float]]],
         keyword: KeywordSearch,
+        candidates: Candidates | None = None,
     ) -> None:
+        """`candidates` (the browse catalogue's `matching_ids`) lets the store restrict a selective
+        filtered search to the ids that can match (see `DecisionStore.search`)."""
         self._store = store
         self._embed_query = embed_query
         self._keyword = keyword
+        self._candidates = candidates
 
     def semantic(self, query: str, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
         vector = self._embed_query([query])[0]
-        return self._store.search(vector, flt, limit)
+        return self._store.search(vector, flt, limit, self._candidates)
 
     def keyword(self, query: str, flt: DecisionFilter, limit: int) -> list[tuple[Decision, float]]:
         return self._keyword.search(query, flt, limit)

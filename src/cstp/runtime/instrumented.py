@@ -9,7 +9,7 @@ from typing import Any
 from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.facts import Changes
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import DecisionPage, DecisionStore, Embedder, Purpose, RecordPage, Vector
+from cstp.domain.ports import Candidates, DecisionPage, DecisionStore, Embedder, Purpose, RecordPage, Vector
 from cstp.domain.records import Decision, ScoredDecision
 
 Observe = Callable[[str, float], None]
@@ -52,8 +52,12 @@ class TimedStore:
         result: list[str] = self._timed("ids_with_prefix", self._inner.ids_with_prefix, prefix, limit)
         return result
 
-    def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
-        result: list[ScoredDecision] = self._timed("search", self._inner.search, vector, flt, limit)
+    def search(
+        self, vector: Vector, flt: DecisionFilter, limit: int, candidates: Candidates | None = None
+    ) -> list[ScoredDecision]:
+        result: list[ScoredDecision] = self._timed(
+            "search", self._inner.search, vector, flt, limit, candidates
+        )
         return result
 
     def list(self, flt: DecisionFilter, limit: int) -> list[Decision]:
