@@ -30,7 +30,6 @@ from bench.procs import HOST, Registry, start_cstp
 from bench.scenarios import workflow
 from bench.scenarios.queries import query_params
 
-
 SETTLE_S = 5.0
 REPEATS = 2  # runs of each mix per server, the mixes interleaved
 
@@ -83,7 +82,9 @@ def main() -> None:
                 data = work / f"data-{name}-{r}"
                 shutil.copytree(seed, data)
                 env = {"PYTHONPATH": str(Path(src).resolve())}
-                server = start_cstp(registry, f"{name}-{r}", token=token, logs=work, data_dir=data, extra_env=env)
+                server = start_cstp(
+                    registry, f"{name}-{r}", token=token, logs=work, data_dir=data, extra_env=env
+                )
                 try:
                     # Warm-up: every mix once (the digest, the catalogue and the start-up index
                     # check load in the background), then a pause for them to finish.
