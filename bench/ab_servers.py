@@ -9,6 +9,9 @@ server's background loads, each mix REPEATS times, interleaved), and stops it; t
 within each round, so the machine's load drifts over all of them alike. Printed per tree and
 scenario: the median of every run's p50, with each value and the load average.
 
+With `--export`, each server instead runs `cstp export --out` of every decision REPEATS times
+(the command in this process, as `bench.scenarios.transfer` runs it), in decisions/s.
+
 Scenarios: the semantic query (queryDecisions' bench mix), the category-filtered query preAction
 makes, preAction itself (`autoRecord: false`), and checkGuardrails (10 rules shipped).
 """
@@ -16,6 +19,7 @@ makes, preAction itself (`autoRecord: false`), and checkGuardrails (10 rules shi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -49,12 +53,28 @@ def _bodies() -> dict[str, list[str]]:
     }
 
 
+def _export_rate(port: int, token: str, out: Path, size: int) -> float:
+    """`cstp export --out` run in this process (typer's runner, as bench.scenarios.transfer does)."""
+    from typer.testing import CliRunner
+
+    from cstp.console.main import app
+
+    url = f"http://{HOST}:{port}"
+    started = time.perf_counter()
+    result = CliRunner().invoke(app, ["--url", url, "--token", token, "--json", "export", "--out", str(out)])
+    seconds = time.perf_counter() - started
+    if result.exit_code != 0 or json.loads(result.stdout)["exported"] != size:
+        raise SystemExit(f"export failed ({result.exit_code}): {result.output[-300:]}")
+    return size / seconds
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tree", action="append", required=True, help="name=path to a cstp src directory")
     p.add_argument("--size", type=int, default=10_000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--export", action="store_true", help="only `cstp export --out` of every decision")
     args = p.parse_args()
     trees = dict(t.split("=", 1) for t in args.tree)
     work = Path(tempfile.mkdtemp(prefix="cstp-ab-"))
@@ -81,11 +101,17 @@ def main() -> None:
             for name, src in trees.items():
                 data = work / f"data-{name}-{r}"
                 shutil.copytree(seed, data)
-                env = {"PYTHONPATH": str(Path(src).resolve())}
+                env = {"PYTHONPATH": str(Path(src).resolve()), "CSTP_ADMIN_AGENTS": "bench"}
                 server = start_cstp(
                     registry, f"{name}-{r}", token=token, logs=work, data_dir=data, extra_env=env
                 )
                 try:
+                    if args.export:
+                        for _ in range(REPEATS):
+                            rate = _export_rate(server.port, token, work / "export.jsonl", args.size)
+                            p50.setdefault((name, "export, decisions/s"), []).append(rate)
+                        loads.append(os.getloadavg()[0])
+                        continue
                     # Warm-up: every mix once (the digest, the catalogue and the start-up index
                     # check load in the background), then a pause for them to finish.
                     for b in bodies.values():
@@ -103,7 +129,7 @@ def main() -> None:
                 shutil.rmtree(data, ignore_errors=True)
         print(f"size {args.size}, {args.rounds} rounds, {args.seconds:.0f} s runs, c = 1, host {HOST}")
         print(f"load average (1 min) after each server: {', '.join(f'{x:.1f}' for x in loads)}")
-        print("| tree | scenario | p50 median (ms) | runs |")
+        print("| tree | scenario | median (p50 ms, or decisions/s) | runs |")
         print("|---|---|---|---|")
         for (name, scenario), values in p50.items():
             runs = ", ".join(f"{v:.2f}" for v in values)
