@@ -1,4 +1,4 @@
-"""`cstp export` requests pages ahead (console.transfer.EXPORT_IN_FLIGHT): every decision is still
+"""`cstp export` requests the next page while it writes the current one: every decision is still
 written exactly once, in the server's page order, whether the last page is full, short or empty."""
 
 from __future__ import annotations
