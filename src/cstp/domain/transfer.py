@@ -92,7 +92,9 @@ def line_of_record(record: RawRecord, edges: Sequence[Edge]) -> dict[str, Any]:
     """The transfer line of a raw record as the store keeps it (`codec.to_record` of a decision).
 
     Export builds lines from the stored record without rebuilding the `Decision`: the store wrote
-    that record with `codec.to_record`, so it is the same object `to_line` would produce.
+    that record with `codec.to_record`, so it is the same object `to_line` would produce (for a
+    record last written by an older version, minus the keys the codec gained since, which
+    `decision_from_record` reads as their defaults).
     """
     return {
         "format": FORMAT,
