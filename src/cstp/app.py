@@ -308,10 +308,19 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     # follow their writes through the store's change feed (domain.shared_revision). An embedded
     # data directory has one process (cli locks it): its own writes are all there is.
     revision = SharedRevision(store).revision if settings.store_mode == "server" else store.revision
+    # One catalogue: listings and stats read it, list mode takes its newest ids from it, and
+    # selective filtered searches take their candidate ids from it (`Catalogue.matching_ids`).
+    catalogue = Catalogue(store)
     graph_service = GraphService(store, decision_service)
-    browse_service = BrowseService(store, Catalogue(store), decision_service.scan)
+    browse_service = BrowseService(store, catalogue, decision_service.scan)
     keyword = KeywordSearch(store, Bm25sIndex(), revision=revision)
-    search = SearchService(store, embed_queries.submit, keyword, newest=browse_service.newest)
+    search = SearchService(
+        store,
+        embed_queries.submit,
+        keyword,
+        newest=browse_service.newest,
+        candidates=catalogue.matching_ids,
+    )
     assert adapters.tracker is not None  # _timed_adapters always sets it
     tracker_rows = adapters.tracker
     deliberation: Tracker

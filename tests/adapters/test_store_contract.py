@@ -19,6 +19,7 @@ import pytest
 
 from cstp.adapters.chroma.store import ChromaStore
 from cstp.adapters.memory_store import MemoryData, MemoryStore
+from cstp.domain import codec
 from cstp.domain.errors import StoreUnavailable
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore, Vector
@@ -401,6 +402,17 @@ def test_page_walks_every_record_once_in_a_stable_order(store: DecisionStore) ->
     assert store.page(None, 0, 0) == []
 
 
+def test_page_records_are_the_raw_records_of_page(store: DecisionStore) -> None:
+    store.save(CORPUS)
+    store.save([(reviewed(d, "success"), v) for d, v in CORPUS[:2]])
+    for flt in (None, DecisionFilter(category="architecture"), DecisionFilter(statuses=("reviewed",))):
+        for offset, limit in ((0, len(CORPUS)), (1, 3), (len(CORPUS) - 1, 5)):
+            decisions = store.page(flt, offset, limit)
+            assert store.page_records(flt, offset, limit) == [codec.to_record(d) for d in decisions]
+    assert len(store.page_records(None, 0, len(CORPUS))) == len(CORPUS)
+    assert store.page_records(None, 0, 0) == []
+
+
 def test_count_counts_records(store: DecisionStore) -> None:
     assert store.count() == 0
     store.save(CORPUS)
@@ -605,6 +617,27 @@ def test_filtered_search_beyond_the_overfetch_window(store: DecisionStore) -> No
 
     nothing = store.search(query, DecisionFilter(category="architecture"), 10)
     assert nothing == []
+
+    # With candidate ids (what the catalogue gives: every match, maybe more), the same answers.
+    def every(flt: DecisionFilter) -> list[str]:
+        return [d.id for d, _ in items]
+
+    def exact(flt: DecisionFilter) -> list[str]:
+        return [d.id for d, _ in items if flt.matches(d)]
+
+    for candidates in (every, exact):
+        for flt, limit in (
+            (DecisionFilter(category="security"), 10),
+            (DecisionFilter(category="security"), 1),
+            (DecisionFilter(stakes=("high",)), 10),
+            (DecisionFilter(category="architecture"), 10),
+        ):
+            expected = [(h.decision.id, h.distance) for h in store.search(query, flt, limit)]
+            got = [(h.decision.id, h.distance) for h in store.search(query, flt, limit, candidates)]
+            assert [i for i, _ in got] == [i for i, _ in expected], (candidates.__name__, flt)
+            assert [d for _, d in got] == pytest.approx([d for _, d in expected], abs=1e-5)
+    unknown = store.search(query, DecisionFilter(category="security"), 10, lambda flt: None)
+    assert {h.decision.id for h in unknown} == {"f0000017", "f0000251"}
 
 
 def test_revision_grows_after_every_save_and_reindex(store: DecisionStore) -> None:

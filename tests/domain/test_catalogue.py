@@ -279,3 +279,25 @@ def test_newest_equals_the_stores_listing_for_random_filters(store: MemoryStore)
         assert found is not None
         assert [d.id for d in found] == [d.id for d in store.list(flt, limit)], flt
     assert answered > 100
+
+
+def test_matching_ids_follow_another_store_at_once(store: MemoryStore) -> None:
+    """Search candidates must not lag: what another process wrote a moment ago is among them,
+    with no clock advance (listings may lag by `max_lag_s`, searches may not)."""
+    clock = Clock()
+    catalogue = Catalogue(store, max_lag_s=60.0, clock=clock)
+    assert catalogue.matching_ids(DecisionFilter(category="security")) is None  # starts the load
+    catalogue.load()
+    rng = random.Random(19)
+    for _ in range(100):
+        flt = random_filter(rng)
+        expected = sorted(d.id for d in store.scan(flt))
+        assert sorted(catalogue.matching_ids(flt) or []) == expected, flt
+    other = MemoryStore("space", store.data)
+    new = [dataclasses.replace(random_decision(rng, 2000 + i), category="security") for i in range(5)]
+    other.save([(d, None) for d in new])
+    found = set(catalogue.matching_ids(DecisionFilter(category="security")) or [])
+    assert {d.id for d in new} <= found
+    assert found == {d.id for d in store.scan(DecisionFilter(category="security"))}
+    # Fields the columns do not keep: no candidates (the store's own filter answers).
+    assert catalogue.matching_ids(DecisionFilter(min_confidence=0.5)) is None

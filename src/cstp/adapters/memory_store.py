@@ -17,11 +17,12 @@ import numpy as np
 import numpy.typing as npt
 
 from cstp.adapters.batches import last_per_id, newest_first
+from cstp.domain import codec
 from cstp.domain.edges import Direction, Edge, EdgeKey, EdgeList, touches
 from cstp.domain.errors import StoreUnavailable
 from cstp.domain.facts import Changes, facts_of
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import DecisionPage, Vector
+from cstp.domain.ports import Candidates, DecisionPage, RecordPage, Vector
 from cstp.domain.records import Decision, ScoredDecision
 
 _FloatArray = npt.NDArray[np.float64]
@@ -117,8 +118,11 @@ class MemoryStore:
             hits = [i for i in self._data.records if i.startswith(prefix)]
         return sorted(hits)[:limit]
 
-    def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
-        """Exact cosine scan over this space's index, filtered, nearest first (ties by id)."""
+    def search(
+        self, vector: Vector, flt: DecisionFilter, limit: int, candidates: Candidates | None = None
+    ) -> list[ScoredDecision]:
+        """Exact cosine scan over this space's index, filtered, nearest first (ties by id);
+        `candidates` is not needed (the scan is already exact and cheap)."""
         if limit <= 0:
             return []
         query = _unit(vector)
@@ -171,6 +175,10 @@ class MemoryStore:
             self._check_open()
             matching = [d for d in self._data.records.values() if flt is None or flt.matches(d)]
         return matching[max(offset, 0) : max(offset, 0) + limit]
+
+    def page_records(self, flt: DecisionFilter | None, offset: int, limit: int) -> RecordPage:
+        """`page`, encoded with `codec.to_record` (this store keeps decisions, not JSON)."""
+        return [codec.to_record(d) for d in self.page(flt, offset, limit)]
 
     def count(self) -> int:
         """Number of records."""

@@ -255,6 +255,24 @@ class Catalogue:
             chosen = selected[order[start : start + max(0, query.limit)]]
             return [cols.ids[i] for i in chosen], total
 
+    def matching_ids(self, flt: DecisionFilter) -> list[str] | None:
+        """Ids of every decision matching `flt`, for a search restricted to them (a superset when
+        a decision changed since: the search checks each result against the filter itself).
+
+        Unlike listings, this catches up with the store on every call, not once per `max_lag_s`:
+        a search must find what another process has just written (one `changes` read, ~2-4 ms
+        when nothing changed). None when the filter uses a field the columns do not keep, or
+        before the first load (which this starts; the caller searches without candidates).
+        """
+        if not self.answers(flt):
+            return None
+        with self._lock:
+            cols = self._caught_up(self._store.revision(), force=True)
+            ids = None if cols is None else [cols.ids[i] for i in np.flatnonzero(self._select(cols, flt))]
+        if ids is None:
+            self.start_loading()
+        return ids
+
     def stats(self, flt: DecisionFilter, now: datetime) -> Stats | None:
         """`domain.browse.stats` from the columns; None when not loaded yet."""
         arrived = self._store.revision()
@@ -310,19 +328,20 @@ class Catalogue:
 
     # --- internals (called under `_lock`) ----------------------------------------------------------
 
-    def _caught_up(self, arrived: int) -> _Columns | None:
+    def _caught_up(self, arrived: int, *, force: bool = False) -> _Columns | None:
         """The columns after applying the store's changes, when due (see the module docstring).
 
         `arrived` is the store's revision when the call arrived, read before waiting for the lock:
         a catch-up that began at that revision or later already holds every write the caller must
         see, so callers queued behind one catch-up share it instead of each reading the store
         again for the writes that landed while they waited (under a write stream every caller
-        caught up in turn, one store read each, all behind this lock).
+        caught up in turn, one store read each, all behind this lock). A `force`d call always
+        catches up (a search must find what another process has just written).
         """
         cols = self._cols
         if cols is None:
             return None
-        if arrived <= self._revision and self._clock() - self._caught_up_at < self._max_lag_s:
+        if not force and arrived <= self._revision and self._clock() - self._caught_up_at < self._max_lag_s:
             return cols
         revision = self._store.revision()
         changes = self._store.changes(self._cursor)

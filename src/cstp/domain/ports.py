@@ -18,9 +18,9 @@ the service find index entries that are missing or stale after a crash and repai
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from cstp.domain.breakers.state import BreakerEvent
 from cstp.domain.edges import Direction, Edge, EdgeList
@@ -34,7 +34,12 @@ Vector = Sequence[float]
 # What `DecisionStore.page` returns. Named because the stores define a method called `list`, which
 # hides the builtin inside their class bodies (as `edges.EdgeList`).
 DecisionPage = list[Decision]
+# A decision's raw record, the JSON object of `codec.to_record` (what `page_records` returns).
+RawRecord = dict[str, Any]
+RecordPage = list[RawRecord]
 Purpose = Literal["document", "query"]
+# See `DecisionStore.search`: ids that include every decision matching the filter, or None.
+Candidates = Callable[[DecisionFilter], Collection[str] | None]
 
 
 class DecisionStore(Protocol):
@@ -69,8 +74,16 @@ class DecisionStore(Protocol):
         """
         ...
 
-    def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
-        """The `limit` nearest decisions matching `flt`, nearest first (cosine distance)."""
+    def search(
+        self, vector: Vector, flt: DecisionFilter, limit: int, candidates: Candidates | None = None
+    ) -> list[ScoredDecision]:
+        """The `limit` nearest decisions matching `flt`, nearest first (cosine distance).
+
+        `candidates(flt)`, when given, returns ids of which every decision matching `flt` is one
+        (more are allowed: each result is still checked against `flt`), or None when it cannot
+        tell. A store whose own filtered search is slow may call it to search those ids only;
+        the result is the same either way.
+        """
         ...
 
     def list(self, flt: DecisionFilter, limit: int) -> list[Decision]:
@@ -97,6 +110,14 @@ class DecisionStore(Protocol):
         The order is the store's insertion order, which neither updates nor new records change for
         records already stored: paging from 0 while others write sees every record that existed
         when paging began exactly once (exports page through a running server this way).
+        """
+        ...
+
+    def page_records(self, flt: DecisionFilter | None, offset: int, limit: int) -> RecordPage:
+        """`page` as raw records (`codec.to_record` of each decision), in the same order.
+
+        For exports: a store that keeps the record JSON returns it parsed, without rebuilding and
+        re-encoding each `Decision` (the two cost as much as the read itself at 1,000 a page).
         """
         ...
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import DecisionStore, KeywordIndex
+from cstp.domain.ports import Candidates, DecisionStore, KeywordIndex
 from cstp.domain.records import Decision, ScoredDecision
 
 Mode = Literal["semantic", "keyword", "hybrid", "list"]
@@ -223,17 +223,21 @@ class SearchService:
         embed_query: Callable[[Sequence[str]], list[list[float]]],
         keyword: KeywordSearch,
         newest: Callable[[DecisionFilter, int], Sequence[Decision] | None] | None = None,
+        candidates: Candidates | None = None,
     ) -> None:
         """`newest(flt, limit)` answers list mode when it can (the browse catalogue: None when it
-        cannot, e.g. not loaded yet or a filter it does not keep); otherwise `store.list` does."""
+        cannot, e.g. not loaded yet or a filter it does not keep); otherwise `store.list` does.
+        `candidates` (the browse catalogue's `matching_ids`) lets the store restrict a selective
+        filtered search to the ids that can match (see `DecisionStore.search`)."""
         self._store = store
         self._embed_query = embed_query
         self._keyword = keyword
         self._newest = newest
+        self._candidates = candidates
 
     def semantic(self, query: str, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
         vector = self._embed_query([query])[0]
-        return self._store.search(vector, flt, limit)
+        return self._store.search(vector, flt, limit, self._candidates)
 
     def keyword(self, query: str, flt: DecisionFilter, limit: int) -> list[tuple[Decision, float]]:
         return self._keyword.search(query, flt, limit)

@@ -29,7 +29,7 @@ from cstp.domain.decisions import DecisionService
 from cstp.domain.edges import Edge, EdgeType
 from cstp.domain.errors import InvalidInput
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import DecisionStore, Vector
+from cstp.domain.ports import DecisionStore, RawRecord, Vector
 from cstp.domain.records import (
     Category,
     Decision,
@@ -85,10 +85,21 @@ class ImportReport:
 
 def to_line(d: Decision, edges: Sequence[Edge]) -> dict[str, Any]:
     """The transfer line of `d` (edges: those leaving it)."""
+    return line_of_record(codec.to_record(d), edges)
+
+
+def line_of_record(record: RawRecord, edges: Sequence[Edge]) -> dict[str, Any]:
+    """The transfer line of a raw record as the store keeps it (`codec.to_record` of a decision).
+
+    Export builds lines from the stored record without rebuilding the `Decision`: the store wrote
+    that record with `codec.to_record`, so it is the same object `to_line` would produce (for a
+    record last written by an older version, minus the keys the codec gained since, which
+    `decision_from_record` reads as their defaults).
+    """
     return {
         "format": FORMAT,
         "version": VERSION,
-        "decision": codec.to_record(d),
+        "decision": record,
         "edges": [edge_to_dict(e) for e in sorted(edges, key=lambda e: e.key)],
     }
 
@@ -301,18 +312,20 @@ class TransferService:
         """Number of stored decisions (an export's total)."""
         return self._store.count()
 
-    def export_page(
-        self, flt: DecisionFilter | None, offset: int, limit: int
-    ) -> list[tuple[Decision, list[Edge]]]:
-        """Decisions `offset`..`offset+limit` (store order) with the edges leaving each."""
-        page = self._store.page(flt, offset, limit)
+    def export_page(self, flt: DecisionFilter | None, offset: int, limit: int) -> list[dict[str, Any]]:
+        """Transfer lines of decisions `offset`..`offset+limit` (store order), with their edges.
+
+        Built from the stored records as they are (`DecisionStore.page_records`), never decoded
+        into decisions and encoded again.
+        """
+        page = self._store.page_records(flt, offset, limit)
         if not page:
             return []
-        by_source: dict[str, list[Edge]] = {d.id: [] for d in page}
+        by_source: dict[str, list[Edge]] = {str(r["id"]): [] for r in page}
         for edge in self._store.edges(list(by_source), "outgoing"):
             if edge.source in by_source:
                 by_source[edge.source].append(edge)
-        return [(d, by_source[d.id]) for d in page]
+        return [line_of_record(r, by_source[str(r["id"])]) for r in page]
 
 
 def _id_of(line: Any) -> str | None:

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from cstp.domain.errors import EmbedderUnavailable, InvalidInput, NotAllowed, StoreUnavailable
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.transfer import FORMAT, VERSION, to_line
+from cstp.domain.transfer import FORMAT, VERSION
 from cstp.methods.context import CallContext
 from cstp.methods.query import Filters, QueryParams
 from cstp.methods.wire import Int, Params, Result
@@ -87,8 +87,7 @@ class ExportResult(Result):
 def export_decisions(p: ExportParams, ctx: CallContext) -> ExportResult:
     require_admin(ctx, "cstp.exportDecisions")
     flt = QueryParams(filters=p.filters).to_filter()
-    page = _transfer(ctx).export_page(flt, p.offset, p.limit)
-    lines = [to_line(d, edges) for d, edges in page]
+    lines = _transfer(ctx).export_page(flt, p.offset, p.limit)
     result = ExportResult(
         format=FORMAT,
         version=VERSION,

@@ -9,7 +9,7 @@ from typing import Any
 from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.facts import Changes
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import DecisionPage, DecisionStore, Embedder, Purpose, Vector
+from cstp.domain.ports import Candidates, DecisionPage, DecisionStore, Embedder, Purpose, RecordPage, Vector
 from cstp.domain.records import Decision, ScoredDecision
 
 Observe = Callable[[str, float], None]
@@ -52,8 +52,12 @@ class TimedStore:
         result: list[str] = self._timed("ids_with_prefix", self._inner.ids_with_prefix, prefix, limit)
         return result
 
-    def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
-        result: list[ScoredDecision] = self._timed("search", self._inner.search, vector, flt, limit)
+    def search(
+        self, vector: Vector, flt: DecisionFilter, limit: int, candidates: Candidates | None = None
+    ) -> list[ScoredDecision]:
+        result: list[ScoredDecision] = self._timed(
+            "search", self._inner.search, vector, flt, limit, candidates
+        )
         return result
 
     def list(self, flt: DecisionFilter, limit: int) -> list[Decision]:
@@ -65,6 +69,10 @@ class TimedStore:
 
     def page(self, flt: DecisionFilter | None, offset: int, limit: int) -> DecisionPage:
         result: DecisionPage = self._timed("page", self._inner.page, flt, offset, limit)
+        return result
+
+    def page_records(self, flt: DecisionFilter | None, offset: int, limit: int) -> RecordPage:
+        result: RecordPage = self._timed("page_records", self._inner.page_records, flt, offset, limit)
         return result
 
     def count(self) -> int:

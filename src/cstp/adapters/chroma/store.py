@@ -58,6 +58,7 @@ from cstp.adapters.chroma.schema import (
     index_metadata_for,
     is_unsatisfiable,
     metadata_for,
+    record_from_metadata,
     record_vector,
     where_for,
 )
@@ -69,7 +70,7 @@ from cstp.domain.edges import Direction, Edge, EdgeList
 from cstp.domain.errors import ConfigError, StoreUnavailable
 from cstp.domain.facts import Changes, DecisionFacts
 from cstp.domain.filters import DecisionFilter
-from cstp.domain.ports import DecisionPage, Vector
+from cstp.domain.ports import Candidates, DecisionPage, RecordPage, Vector
 from cstp.domain.records import Decision, ScoredDecision
 
 # Writes are sent in chunks below the server's max batch (5461 items for 1.5.9, see
@@ -264,26 +265,38 @@ class ChromaStore:
         ids = [i for page in self._pages(records, None, []) for i in page["ids"] if i.startswith(prefix)]
         return sorted(ids)[:limit]
 
-    def search(self, vector: Vector, flt: DecisionFilter, limit: int) -> list[ScoredDecision]:
-        """A filtered `query` on the index, then the hits' records by id; cosine distances."""
+    def search(
+        self, vector: Vector, flt: DecisionFilter, limit: int, candidates: Candidates | None = None
+    ) -> list[ScoredDecision]:
+        """A filtered `query` on the index (`strategies.nearest_matching`, which may restrict it to
+        `candidates`), then the hits' records by id; cosine distances."""
         if limit <= 0 or is_unsatisfiable(flt):
             return []
         records, index = self._collections()
 
-        def nearest(n: int, where: Where | None) -> list[Hit]:
+        def query(n: int, where: Where | None, ids: list[str] | None) -> list[Hit]:
             with self._errors.call("search"):
                 result = index.query(
                     query_embeddings=_matrix([vector]),
                     n_results=n,
                     where=where,
+                    ids=ids,
                     include=["metadatas", "distances"],
                 )
-            ids = result["ids"][0] if result["ids"] else []
+            found = result["ids"][0] if result["ids"] else []
             metadatas = (result["metadatas"] or [[]])[0]
             distances = (result["distances"] or [[]])[0]
-            return [(i, dict(m), float(d)) for i, m, d in zip(ids, metadatas, distances, strict=True)]
+            return [(i, dict(m), float(d)) for i, m, d in zip(found, metadatas, distances, strict=True)]
 
-        hits = [(i, int(cast(int, m["rev"])), d) for i, m, d in nearest_matching(nearest, flt, limit)]
+        def nearest(n: int, where: Where | None) -> list[Hit]:
+            return query(n, where, None)
+
+        def among(ids: list[str], n: int) -> list[Hit]:
+            return query(n, None, ids)
+
+        among_ids = None if candidates is None else lambda: _listed(candidates(flt))
+        matched = nearest_matching(nearest, flt, limit, among=among, candidates=among_ids)
+        hits = [(i, int(cast(int, m["rev"])), d) for i, m, d in matched]
         found = self._recent.get_many((i, rev) for i, rev, _ in hits)
         missing = [i for i, _, _ in hits if i not in found]
         if missing:
@@ -328,6 +341,16 @@ class ChromaStore:
         with self._errors.call("read"):
             result = records.get(where=where, include=["metadatas"], limit=limit, offset=max(offset, 0))
         return [decision_from_metadata(meta) for _, meta in rows(result)]
+
+    def page_records(self, flt: DecisionFilter | None, offset: int, limit: int) -> RecordPage:
+        """`page` as the stored record JSON, parsed but not rebuilt into decisions (exports)."""
+        if limit <= 0 or (flt is not None and is_unsatisfiable(flt)):
+            return []
+        records, _ = self._collections()
+        where = where_for(flt) if flt is not None else None
+        with self._errors.call("read"):
+            result = records.get(where=where, include=["metadatas"], limit=limit, offset=max(offset, 0))
+        return [record_from_metadata(meta) for _, meta in rows(result)]
 
     def count(self) -> int:
         """Number of records."""
@@ -483,6 +506,10 @@ class ChromaStore:
         self._breakers.forget()
         self._tracker.forget()
         self._ui_sessions.forget()
+
+
+def _listed(ids: Iterable[str] | None) -> list[str] | None:
+    return None if ids is None else list(ids)
 
 
 def _now_us() -> int:
