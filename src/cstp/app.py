@@ -442,6 +442,7 @@ def _web_state(
         ),
         authenticate=authenticate,
         guardrail_status=services.guardrails.status,
+        guardrail_files=lambda: {r.id: r.file for r in services.guardrails.rules_in_scope()},
         cookie_secure=settings.ui_cookie_secure,
     )
     return web, mcp, ui

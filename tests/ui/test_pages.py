@@ -233,6 +233,8 @@ def test_guardrails_page_shows_rule_files_and_a_failed_reload(app_factory: Any, 
         sign_in(c)
         page = c.get("/ui/guardrails").text
         assert "<code>mine.yaml</code>" in page and "no-friday" in page and str(tmp_path) not in page
+        row = page[page.index("<code>no-friday</code>") :].split("</tr>")[0]
+        assert "<td><code>mine.yaml</code></td>" in row  # the file the rule came from
         (rules / "mine.yaml").write_text("guardrails: [[[", encoding="utf-8")
         assert app.state.services.guardrails.reload() is False
         page = c.get("/ui/guardrails").text

@@ -1,5 +1,6 @@
-"""Guardrails: the loaded rules with their conditions (`cstp.listGuardrails`), the files they
-came from and the last reload, and a "try an action" form (`cstp.checkGuardrails`)."""
+"""Guardrails: the loaded rules with their conditions (`cstp.listGuardrails`), the file each
+came from (by name: the server's directories are not the reader's business), the last reload,
+and a "try an action" form (`cstp.checkGuardrails`)."""
 
 from __future__ import annotations
 
@@ -36,11 +37,13 @@ def _status(raw: Any) -> dict[str, Any]:
 async def _render(view: View, check: Reply | None, status: int = 200) -> Response:
     rules = await view.call("cstp.listGuardrails", {})
     raw = await anyio.to_thread.run_sync(view.state.guardrail_status)
+    files = {rule: PurePath(path).name for rule, path in view.state.guardrail_files().items() if path}
     return view.render(
         "guardrails.html",
         status,
         nav="guardrails",
         rules=rules,
+        rule_files=files,
         status_info=_status(raw),
         check=check,
         categories=get_args(Category),

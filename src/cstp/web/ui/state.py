@@ -23,5 +23,6 @@ class UiState:
     sessions: UiSessions
     authenticate: Callable[[str | None], str]  # Authorization header → agent id, or Unauthorized
     guardrail_status: Callable[[], Mapping[str, Any]]  # loaded rules, their files, last reload
+    guardrail_files: Callable[[], Mapping[str, str]] = field(default=dict)  # rule id → its file
     cookie_secure: bool = False
     clock: Callable[[], datetime] = field(default=_now)
