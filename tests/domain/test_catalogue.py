@@ -16,7 +16,7 @@ import pytest
 from cstp.adapters.memory_store import MemoryData, MemoryStore
 from cstp.domain import browse
 from cstp.domain.browsing import BrowseService
-from cstp.domain.catalogue import Catalogue
+from cstp.domain.catalogue import SEARCH_MAX_LAG_S, Catalogue
 from cstp.domain.facts import Changes
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Decision, Review
@@ -281,9 +281,9 @@ def test_newest_equals_the_stores_listing_for_random_filters(store: MemoryStore)
     assert answered > 100
 
 
-def test_matching_ids_follow_another_store_at_once(store: MemoryStore) -> None:
-    """Search candidates must not lag: what another process wrote a moment ago is among them,
-    with no clock advance (listings may lag by `max_lag_s`, searches may not)."""
+def test_matching_ids_follow_another_store_within_the_search_lag(store: MemoryStore) -> None:
+    """Search candidates lag less than listings: what another process wrote is among them once
+    `SEARCH_MAX_LAG_S` has passed (listings may lag by `max_lag_s`), with no store read before."""
     clock = Clock()
     catalogue = Catalogue(store, max_lag_s=60.0, clock=clock)
     assert catalogue.matching_ids(DecisionFilter(category="security")) is None  # starts the load
@@ -295,7 +295,16 @@ def test_matching_ids_follow_another_store_at_once(store: MemoryStore) -> None:
         assert sorted(catalogue.matching_ids(flt) or []) == expected, flt
     other = MemoryStore("space", store.data)
     new = [dataclasses.replace(random_decision(rng, 2000 + i), category="security") for i in range(5)]
+    own = store.revision()
+    store.revision = lambda: own  # type: ignore[method-assign]  # this process wrote nothing since
     other.save([(d, None) for d in new])
+    reads: list[int] = []
+    changes = store.changes
+    store.changes = lambda cursor: (reads.append(cursor), changes(cursor))[1]  # type: ignore[method-assign]
+    clock.now += SEARCH_MAX_LAG_S / 2
+    assert not {d.id for d in new} & set(catalogue.matching_ids(DecisionFilter(category="security")) or [])
+    assert reads == []  # within the lag: no store read
+    clock.now += SEARCH_MAX_LAG_S
     found = set(catalogue.matching_ids(DecisionFilter(category="security")) or [])
     assert {d.id for d in new} <= found
     assert found == {d.id for d in store.scan(DecisionFilter(category="security"))}
