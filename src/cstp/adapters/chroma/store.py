@@ -334,23 +334,21 @@ class ChromaStore:
 
     def page(self, flt: DecisionFilter | None, offset: int, limit: int) -> DecisionPage:
         """One `get` with offset and limit (Chroma returns records in insertion order)."""
-        if limit <= 0 or (flt is not None and is_unsatisfiable(flt)):
-            return []
-        records, _ = self._collections()
-        where = where_for(flt) if flt is not None else None
-        with self._errors.call("read"):
-            result = records.get(where=where, include=["metadatas"], limit=limit, offset=max(offset, 0))
-        return [decision_from_metadata(meta) for _, meta in rows(result)]
+        return [decision_from_metadata(meta) for meta in self._page_metadata(flt, offset, limit)]
 
     def page_records(self, flt: DecisionFilter | None, offset: int, limit: int) -> RecordPage:
         """`page` as the stored record JSON, parsed but not rebuilt into decisions (exports)."""
+        return [record_from_metadata(meta) for meta in self._page_metadata(flt, offset, limit)]
+
+    def _page_metadata(self, flt: DecisionFilter | None, offset: int, limit: int) -> Iterator[dict[str, Any]]:
+        """The metadata of one page of records: the read `page` and `page_records` share."""
         if limit <= 0 or (flt is not None and is_unsatisfiable(flt)):
-            return []
+            return iter(())
         records, _ = self._collections()
         where = where_for(flt) if flt is not None else None
         with self._errors.call("read"):
             result = records.get(where=where, include=["metadatas"], limit=limit, offset=max(offset, 0))
-        return [record_from_metadata(meta) for _, meta in rows(result)]
+        return (meta for _, meta in rows(result))
 
     def count(self) -> int:
         """Number of records."""
