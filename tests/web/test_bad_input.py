@@ -130,7 +130,9 @@ def test_review_in_overflow_is_invalid_params(client: Any) -> None:
     before = _count(client)
     reply = _post(client, _record_raw('{"decision":"ok","reviewIn":"99999999999d"}'))
     assert reply["error"]["code"] == -32602, reply
-    assert "reviewIn" in reply["error"]["message"]
+    assert reply["error"]["data"]["errors"] == [
+        {"field": "reviewIn", "message": "reviewIn must be at most 3650 days"}
+    ]
     assert _count(client) == before
 
 

@@ -6,7 +6,14 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 from cstp.domain import codec
 from cstp.domain.compaction import level_of
@@ -127,14 +134,15 @@ class RecordParams(Params, ProjectFields):
     pre_decision: FreeForm | None = alias("preDecision", "pre_decision")
     project_context: ProjectContext | None = alias("project_context", "projectContext")
 
-    @model_validator(mode="after")
-    def _review_in(self) -> RecordParams:
-        if self.review_in is not None:
+    @field_validator("review_in")
+    @classmethod
+    def _review_in(cls, value: str | None) -> str | None:
+        if value is not None:
             try:
-                parse_review_in(self.review_in)
+                parse_review_in(value)
             except InvalidInput as e:
-                raise ValueError(f"reviewIn: {e}") from None
-        return self
+                raise ValueError(str(e)) from None
+        return value
 
     def to_draft(self) -> DecisionDraft:
         """The domain draft. Nested project_context (scripts/cstp.py) fills what top-level fields

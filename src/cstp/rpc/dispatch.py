@@ -69,7 +69,8 @@ def _describe_validation(e: ValidationError) -> InvalidParams:
     errors = []
     for err in e.errors(include_url=False, include_input=False):
         field = ".".join(str(p) for p in err["loc"] if p != "__root__") or "params"
-        errors.append({"field": field, "message": err["msg"]})
+        # pydantic prefixes a validator's ValueError with "Value error, ": the client needs the text only
+        errors.append({"field": field, "message": err["msg"].removeprefix("Value error, ")})
     text = "; ".join(f"{x['field']}: {x['message']}" for x in errors)
     return InvalidParams(f"Invalid params: {text}", {"errors": errors})
 
