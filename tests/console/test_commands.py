@@ -221,6 +221,8 @@ def test_usage_errors_exit_2(cli, server):
     bad_reason = cli(server, "record", "x", "--reason", "no-colon")
     assert bad_reason.exit_code == 2 and "type:text" in bad_reason.stderr
     assert cli(server, "frobnicate").exit_code == 2
+    bad_mode = cli(server, "query", "x", "--mode", "semantik")
+    assert bad_mode.exit_code == 2 and "semantik" in bad_mode.stderr and "--mode" in bad_mode.stderr
 
 
 def test_a_wrong_token_or_no_server_exits_1(cli, server):

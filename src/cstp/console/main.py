@@ -8,6 +8,7 @@ Flags are named like the protocol's params (`--min-confidence` → `filters.minC
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,20 @@ import typer
 
 from cstp.console import backup, output, transfer
 from cstp.console.session import DEFAULT_URL, Session, find_token, session_of, usage_error
+
+
+class RetrievalMode(StrEnum):
+    """queryDecisions' retrievalMode (a choice, so a typo is a usage error, exit 2)."""
+
+    semantic = "semantic"
+    keyword = "keyword"
+    hybrid = "hybrid"
+
+
+class BridgeSide(StrEnum):
+    structure = "structure"
+    function = "function"
+
 
 app = typer.Typer(
     name="cstp",
@@ -178,9 +193,9 @@ def query(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="Query text; empty lists newest first.")] = "",
     limit: Annotated[int | None, Opt(min=1)] = None,
-    mode: Annotated[str | None, Opt("--mode", "--retrieval-mode", help="semantic|keyword|hybrid")] = None,
+    mode: Annotated[RetrievalMode | None, Opt("--mode", "--retrieval-mode")] = None,
     hybrid_weight: Annotated[float | None, Opt(min=0.0, max=1.0)] = None,
-    bridge_side: Annotated[str | None, Opt(help="structure|function")] = None,
+    bridge_side: Annotated[BridgeSide | None, Opt()] = None,
     include_reasons: Annotated[bool, Opt()] = False,
     include_detail: Annotated[bool, Opt()] = False,
     compacted: Annotated[bool, Opt()] = False,
@@ -221,9 +236,9 @@ def query(
         {
             "query": text,
             "limit": limit,
-            "retrievalMode": mode,
+            "retrievalMode": mode.value if mode else None,
             "hybridWeight": hybrid_weight,
-            "bridgeSide": bridge_side,
+            "bridgeSide": bridge_side.value if bridge_side else None,
             "includeReasons": include_reasons or None,
             "includeDetail": include_detail or None,
             "compacted": compacted or None,
