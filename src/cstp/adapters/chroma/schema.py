@@ -120,8 +120,9 @@ def facts_from_metadata(decision_id: str, meta: dict[str, Any]) -> DecisionFacts
 def record_text(meta: Mapping[str, Any]) -> str:
     """The raw record's JSON text under the `record` key, as `metadata_for` wrote it, unparsed.
 
-    Exports send it on as it is (`DecisionStore.page_records`); parsing it here and encoding it
-    again for the reply cost about 45 ms a 1,000-record page, a quarter of the whole page. Only
+    Exports send it on as it is (`DecisionStore.page_records`); parsing it here, dumping the
+    result model and encoding it again for the reply cost 50-75 ms of CPU a 1,000-record page,
+    a quarter to a third of the server's whole page (docs/PERFORMANCE.md). Only
     `metadata_for` writes this key, always one JSON object; the check catches a value something
     else wrote there, which would otherwise corrupt the whole reply it is spliced into.
     """
