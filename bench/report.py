@@ -351,6 +351,18 @@ def markdown(data: dict[str, Any]) -> str:
                     ["re-import (all unchanged), decisions/s", t["reimport_unchanged_per_s"]],
                     ["export, decisions/s", t["export_per_s"]],
                     ["export file, bytes", t["export_bytes"]],
+                    # CPU figures (absent from runs before they were recorded)
+                    *(
+                        [label, t[key]]
+                        for label, key in (
+                            ("import, server CPU ms per decision", "import_server_cpu_ms_per_decision"),
+                            ("ceiling, CPU ms per document", "ceiling_cpu_ms_per_doc"),
+                            ("export, server CPU ms per 1,000", "export_server_cpu_ms_per_1k"),
+                            ("export, client CPU ms per 1,000", "export_client_cpu_ms_per_1k"),
+                            ("load average (1 min) at the end", "load_average"),
+                        )
+                        if key in t
+                    ),
                 ],
             )
         )

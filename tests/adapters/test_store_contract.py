@@ -8,6 +8,7 @@ case also asserts that its expected ids agree with it, so a wrong expectation ca
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -408,7 +409,9 @@ def test_page_records_are_the_raw_records_of_page(store: DecisionStore) -> None:
     for flt in (None, DecisionFilter(category="architecture"), DecisionFilter(statuses=("reviewed",))):
         for offset, limit in ((0, len(CORPUS)), (1, 3), (len(CORPUS) - 1, 5)):
             decisions = store.page(flt, offset, limit)
-            assert store.page_records(flt, offset, limit) == [codec.to_record(d) for d in decisions]
+            records = store.page_records(flt, offset, limit)
+            assert [i for i, _ in records] == [d.id for d in decisions]
+            assert [json.loads(text) for _, text in records] == [codec.to_record(d) for d in decisions]
     assert len(store.page_records(None, 0, len(CORPUS))) == len(CORPUS)
     assert store.page_records(None, 0, 0) == []
 

@@ -184,3 +184,23 @@ def test_an_import_the_server_refuses_stops_with_exit_1_and_says_how_to_resume(s
     result = cli(server, "import", str(file), token=GUEST_TOKEN)
     assert result.exit_code == 1
     assert "Error -32003" in result.stderr and "run the same command again to resume" in result.stderr
+
+
+def test_an_export_keeps_free_form_integers_beyond_64_bits_exact(serve, cli, tmp_path):
+    source = serve("source")
+    seed(source, copies=1)
+    out = tmp_path / "all.jsonl"
+    assert cli(source, "export", "--out", str(out)).exit_code == 0
+    lines = _lines(out)
+    lines[0]["decision"]["kpi_indicators"] = {"exact": 2**70, "ratio": 0.1}
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    target = serve("target")
+    assert cli(target, "import", str(edited)).exit_code == 0
+    again = tmp_path / "again.jsonl"
+    assert cli(target, "export", "--out", str(again)).exit_code == 0
+    by_id = {x["decision"]["id"]: x for x in _lines(again)}
+    chosen = by_id[lines[0]["decision"]["id"]]["decision"]
+    assert chosen["kpi_indicators"] == {"exact": 2**70, "ratio": 0.1}
+    assert isinstance(chosen["kpi_indicators"]["exact"], int)
+    assert '"exact": 1180591620717411303424' in again.read_text(encoding="utf-8")

@@ -9,6 +9,7 @@ embedding spaces: they share the records, and each space has its own index.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -178,7 +179,10 @@ class MemoryStore:
 
     def page_records(self, flt: DecisionFilter | None, offset: int, limit: int) -> RecordPage:
         """`page`, encoded with `codec.to_record` (this store keeps decisions, not JSON)."""
-        return [codec.to_record(d) for d in self.page(flt, offset, limit)]
+        return [
+            (d.id, json.dumps(codec.to_record(d), ensure_ascii=False, separators=(",", ":")))
+            for d in self.page(flt, offset, limit)
+        ]
 
     def count(self) -> int:
         """Number of records."""

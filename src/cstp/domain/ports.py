@@ -34,9 +34,10 @@ Vector = Sequence[float]
 # What `DecisionStore.page` returns. Named because the stores define a method called `list`, which
 # hides the builtin inside their class bodies (as `edges.EdgeList`).
 DecisionPage = list[Decision]
-# A decision's raw record, the JSON object of `codec.to_record` (what `page_records` returns).
+# A decision's raw record, the JSON object of `codec.to_record`.
 RawRecord = dict[str, Any]
-RecordPage = list[RawRecord]
+# What `page_records` returns: (id, the JSON text of the decision's raw record) in store order.
+RecordPage = list[tuple[str, str]]
 Purpose = Literal["document", "query"]
 # See `DecisionStore.search`: ids that include every decision matching the filter, or None.
 Candidates = Callable[[DecisionFilter], Collection[str] | None]
@@ -114,10 +115,12 @@ class DecisionStore(Protocol):
         ...
 
     def page_records(self, flt: DecisionFilter | None, offset: int, limit: int) -> RecordPage:
-        """`page` as raw records (`codec.to_record` of each decision), in the same order.
+        """`page` as (id, JSON text of `codec.to_record` of the decision), in the same order.
 
-        For exports: a store that keeps the record JSON returns it parsed, without rebuilding and
-        re-encoding each `Decision` (the two cost as much as the read itself at 1,000 a page).
+        For exports: a store that keeps the record JSON returns that text as it is, so the reply
+        carries it without parsing, rebuilding or re-encoding each record (at 1,000 a page those
+        cost about half as much again as Chroma's read). The text is one JSON object; its
+        formatting is the store's (compact or not), its parsed value is `codec.to_record(d)`.
         """
         ...
 

@@ -18,6 +18,7 @@ is one store item, and the vector index is repaired from the records if a crash 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,8 +101,13 @@ def line_of_record(record: RawRecord, edges: Sequence[Edge]) -> dict[str, Any]:
         "format": FORMAT,
         "version": VERSION,
         "decision": record,
-        "edges": [edge_to_dict(e) for e in sorted(edges, key=lambda e: e.key)],
+        "edges": edge_list(edges),
     }
+
+
+def edge_list(edges: Sequence[Edge]) -> list[dict[str, Any]]:
+    """A line's `edges`: each as `edge_to_dict`, in key order."""
+    return [edge_to_dict(e) for e in sorted(edges, key=lambda e: e.key)]
 
 
 def edge_to_dict(e: Edge) -> dict[str, Any]:
@@ -312,20 +318,37 @@ class TransferService:
         """Number of stored decisions (an export's total)."""
         return self._store.count()
 
-    def export_page(self, flt: DecisionFilter | None, offset: int, limit: int) -> list[dict[str, Any]]:
-        """Transfer lines of decisions `offset`..`offset+limit` (store order), with their edges.
+    def export_page(self, flt: DecisionFilter | None, offset: int, limit: int) -> list[str]:
+        """Transfer lines of decisions `offset`..`offset+limit` (store order), with their edges,
+        each as its JSON text (see `line_text`).
 
-        Built from the stored records as they are (`DecisionStore.page_records`), never decoded
-        into decisions and encoded again.
+        Built from the stored record JSON as it is (`DecisionStore.page_records`): never parsed,
+        rebuilt into decisions or encoded again; the reply carries each line's text unchanged.
         """
         page = self._store.page_records(flt, offset, limit)
         if not page:
             return []
-        by_source: dict[str, list[Edge]] = {str(r["id"]): [] for r in page}
+        by_source: dict[str, list[Edge]] = {decision_id: [] for decision_id, _ in page}
         for edge in self._store.edges(list(by_source), "outgoing"):
             if edge.source in by_source:
                 by_source[edge.source].append(edge)
-        return [line_of_record(r, by_source[str(r["id"])]) for r in page]
+        return [line_text(text, by_source[decision_id]) for decision_id, text in page]
+
+
+_LINE_HEAD = f'{{"format":{json.dumps(FORMAT)},"version":{VERSION},"decision":'
+
+
+def line_text(record_text: str, edges: Sequence[Edge]) -> str:
+    """`line_of_record` as compact JSON text, around a record's JSON text taken as it is.
+
+    Parsed, it is exactly `line_of_record(json.loads(record_text), edges)` (same keys, same
+    order), so a client that decodes a page and writes each line sees no difference; the server
+    saves decoding and re-encoding every record of the page.
+    """
+    if not edges:
+        return f'{_LINE_HEAD}{record_text},"edges":[]}}'
+    encoded = json.dumps(edge_list(edges), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return f'{_LINE_HEAD}{record_text},"edges":{encoded}}}'
 
 
 def _id_of(line: Any) -> str | None:

@@ -19,6 +19,7 @@ from cstp.methods.context import CallContext
 from cstp.methods.query import Filters, QueryParams
 from cstp.methods.wire import Int, Params, Result
 from cstp.rpc.table import MethodSpec
+from cstp.rpc.values import RawJson
 
 IMPORT_MAX = 5000  # records per call: one embedding batch and one store write
 EXPORT_MAX = 5000
@@ -77,11 +78,21 @@ class ExportParams(Params):
 
 
 class ExportResult(Result):
+    """One page. `lines` holds each transfer line's JSON text (`domain.transfer.line_text`); the
+    reply carries every line as the JSON object it encodes (`model_dump`), so the records go from
+    the store to the client without being parsed or encoded again."""
+
     format: str
     version: int
-    lines: list[dict[str, Any]]
+    lines: list[str]
     next_offset: int | None = Field(serialization_alias="nextOffset")
     total: int | None = None  # stored decisions, on the first page of an unfiltered export
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        """The other results' dump, with `lines` as `RawJson` (objects on the wire, not strings)."""
+        out: dict[str, Any] = super().model_dump(**kwargs)
+        out["lines"] = [RawJson(text) for text in self.lines]
+        return out
 
 
 def export_decisions(p: ExportParams, ctx: CallContext) -> ExportResult:

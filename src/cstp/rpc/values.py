@@ -23,6 +23,8 @@ import math
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+import orjson
+
 logger = logging.getLogger("cstp.rpc")
 
 MAX_DEPTH: Final = 32  # nesting of objects and arrays inside params
@@ -165,16 +167,72 @@ def _finite(value: Any) -> Any:
     return value
 
 
+class RawJson:
+    """JSON text a handler already holds (an export's stored record), sent inside a reply as the
+    value it encodes: not parsed and encoded again. Only for text known to be one JSON value."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"RawJson({self.text[:40]!r})"
+
+
+class _HoldsRaw(Exception):
+    """Raised out of `json.dumps` at the first RawJson: that reply takes the orjson path."""
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, RawJson):
+        raise _HoldsRaw
+    return str(value)
+
+
+def _spliced(value: Any) -> Any:
+    if isinstance(value, RawJson):
+        return orjson.Fragment(value.text)
+    return str(value)
+
+
+def _parsed(value: Any) -> Any:
+    if isinstance(value, RawJson):
+        return json.loads(value.text)
+    if isinstance(value, dict):
+        return {k: _parsed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_parsed(v) for v in value]
+    return value
+
+
 def encode(obj: Any) -> bytes:
     """The reply as UTF-8 JSON. Never NaN/Infinity (null instead, logged as a bug), never a lone
-    surrogate as raw bytes (escaped as \\uXXXX, which is valid JSON)."""
+    surrogate as raw bytes (escaped as \\uXXXX, which is valid JSON).
+
+    A reply holding `RawJson` is written by orjson, which splices each text in as it is (the
+    `json` module cannot); orjson also writes a non-finite float as null, without the log line.
+    What orjson refuses (an integer beyond 64 bits, a lone surrogate, a key that is not a string)
+    goes the `json` way with the raw texts parsed.
+    """
     try:
-        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+        return _encode_json(obj)
+    except _HoldsRaw:
+        pass
+    try:
+        return orjson.dumps(obj, default=_spliced)
+    except orjson.JSONEncodeError:
+        return _encode_json(_parsed(obj))
+
+
+def _encode_json(obj: Any) -> bytes:
+    try:
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_default, allow_nan=False)
     except ValueError:
         logger.error("a reply held a non-finite number; sent as null")
         obj = _finite(obj)
-        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_default, allow_nan=False)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(obj, separators=(",", ":"), default=str, allow_nan=False).encode("ascii")
+        return json.dumps(obj, separators=(",", ":"), default=_default, allow_nan=False).encode("ascii")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -58,7 +58,7 @@ from cstp.adapters.chroma.schema import (
     index_metadata_for,
     is_unsatisfiable,
     metadata_for,
-    record_from_metadata,
+    record_text,
     record_vector,
     where_for,
 )
@@ -334,21 +334,23 @@ class ChromaStore:
 
     def page(self, flt: DecisionFilter | None, offset: int, limit: int) -> DecisionPage:
         """One `get` with offset and limit (Chroma returns records in insertion order)."""
-        return [decision_from_metadata(meta) for meta in self._page_metadata(flt, offset, limit)]
+        return [decision_from_metadata(dict(meta)) for _, meta in self._page_metadata(flt, offset, limit)]
 
     def page_records(self, flt: DecisionFilter | None, offset: int, limit: int) -> RecordPage:
-        """`page` as the stored record JSON, parsed but not rebuilt into decisions (exports)."""
-        return [record_from_metadata(meta) for meta in self._page_metadata(flt, offset, limit)]
+        """`page` as the stored record JSON text, not parsed at all (exports pass it through)."""
+        return [(i, record_text(meta)) for i, meta in self._page_metadata(flt, offset, limit)]
 
-    def _page_metadata(self, flt: DecisionFilter | None, offset: int, limit: int) -> Iterator[dict[str, Any]]:
-        """The metadata of one page of records: the read `page` and `page_records` share."""
+    def _page_metadata(
+        self, flt: DecisionFilter | None, offset: int, limit: int
+    ) -> Iterable[tuple[str, Mapping[str, Any]]]:
+        """(id, metadata) of one page of records: the read `page` and `page_records` share."""
         if limit <= 0 or (flt is not None and is_unsatisfiable(flt)):
-            return iter(())
+            return ()
         records, _ = self._collections()
         where = where_for(flt) if flt is not None else None
         with self._errors.call("read"):
             result = records.get(where=where, include=["metadatas"], limit=limit, offset=max(offset, 0))
-        return (meta for _, meta in rows(result))
+        return zip(result["ids"], result["metadatas"] or [], strict=True)
 
     def count(self) -> int:
         """Number of records."""
