@@ -40,7 +40,7 @@ for _name, _value in (
 # Before any thread starts: glibc's arenas and thresholds held fixed (runtime.allocator says why).
 from cstp.runtime.allocator import bound_malloc  # noqa: E402
 
-bound_malloc()
+bound_malloc(os.environ)
 
 from cstp import __version__, logs  # noqa: E402
 from cstp.domain.errors import ConfigError, CstpError  # noqa: E402

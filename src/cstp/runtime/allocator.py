@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import sys
 from collections.abc import Mapping
 
@@ -44,8 +43,8 @@ _LIMITS = (
 )
 
 
-def bound_malloc(environ: Mapping[str, str] = os.environ) -> list[str]:
-    """Apply every limit the environment does not set; returns the variables applied by this call."""
+def bound_malloc(environ: Mapping[str, str]) -> list[str]:
+    """Apply each limit `environ` (the process environment) leaves unset; returns the ones applied."""
     if not sys.platform.startswith("linux"):
         return []
     name = ctypes.util.find_library("c")
