@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.procs import Registry, rss_mb, start_chroma, start_cstp
+from bench.procs import Registry, cpu_seconds, rss_mb, start_chroma, start_cstp
 
 CLASSES = ("record", "query-semantic", "query-keyword", "query-hybrid", "query-list", "list", "malformed")
 
@@ -218,7 +218,7 @@ def main() -> None:
                 _send(server.port, token, preload, args.threads, Counter(), [])
                 print(f"after {len(preload)} preloaded records: {_rss_line(server.pid)}")
             step = max(1, len(bodies) // 10)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), cpu_seconds(server.pid)
             for start in range(0, len(bodies), step):
                 chunk = bodies[start : start + step]
                 _send(server.port, token, chunk, args.threads, outcomes, invalid)
@@ -227,7 +227,11 @@ def main() -> None:
                     line += f"; chroma RSS {rss_mb(chroma.pid):.0f} MB"
                 print(line, flush=True)
             elapsed = time.perf_counter() - started
-            print(f"{len(bodies)} requests in {elapsed:.0f} s ({len(bodies) / elapsed:.1f} per second)")
+            cpu = cpu_seconds(server.pid) - cpu_started
+            print(
+                f"{len(bodies)} requests in {elapsed:.0f} s ({len(bodies) / elapsed:.1f} per second), "
+                f"server CPU {cpu:.0f} s ({1000 * cpu / len(bodies):.0f} ms per request)"
+            )
         finally:
             for proc in reversed(list(reg.procs)):
                 reg.stop(proc)
