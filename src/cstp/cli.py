@@ -37,35 +37,10 @@ for _name, _value in (
 ):
     os.environ.setdefault(_name, _value)
 
-_M_ARENA_MAX = -8  # glibc's mallopt parameter number
-MALLOC_ARENAS = 2
+# Before any thread starts: glibc's arenas and thresholds held fixed (runtime.allocator says why).
+from cstp.runtime.allocator import bound_malloc  # noqa: E402
 
-
-def _bound_malloc_arenas() -> None:
-    """At most MALLOC_ARENAS glibc malloc arenas (unless MALLOC_ARENA_MAX says otherwise).
-
-    glibc gives each thread that allocates concurrently its own arena, up to 8 per core, and
-    memory freed in one is rarely returned. The server's request, batch and probe threads churn
-    large short-lived buffers (records, JSON, index rebuilds), and in a 1,500-request fuzz run the
-    server's RSS grew from 309 MB to about 1.1 GB with the default arenas, 634 MB with two
-    (docs/PERFORMANCE.md). Called before any thread starts; a no-op off glibc.
-    """
-    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
-    try:
-        libc = ctypes.CDLL(name)
-        libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-_bound_malloc_arenas()
+bound_malloc(os.environ)
 
 from cstp import __version__, logs  # noqa: E402
 from cstp.domain.errors import ConfigError, CstpError  # noqa: E402
