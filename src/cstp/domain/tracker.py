@@ -29,7 +29,7 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from cstp.domain.records import utcnow
 
@@ -292,7 +292,30 @@ class Consumption:
     at: datetime
 
 
-SinkItem = TrackerRow | Consumption
+# What an input is built from: its type, text, source (the method) and data.
+Fields = tuple[InputType, str, str, dict[str, Any]]
+
+
+class Captured(NamedTuple):
+    """An input as the observed call leaves it (`Tracker.note`): whose, under which key, when,
+    and what to build it from (`make(*args)` gives its `Fields`).
+
+    The observed call pays for this tuple only. The text, the data dicts, the id and the stored
+    row are built when the item is written (`Tracker.apply`: on the write-behind thread, or in
+    a batch of the process-memory sink), and most inputs an agent captures are never read
+    (they expire unconsumed), so building them eagerly was most of what capturing cost a call:
+    two frozen dataclasses, a random id and five dicts per check. `args` hold plain values
+    copied from the call (strings, numbers, tuples), never the call's own objects.
+    """
+
+    owner: str
+    key: str
+    at: datetime
+    make: Callable[..., Fields]
+    args: tuple[Any, ...]
+
+
+SinkItem = TrackerRow | Consumption | Captured
 
 
 class TrackerSink(Protocol):
@@ -390,6 +413,11 @@ class Tracker:
     def keep(self, owner: str, tracked: TrackedInput) -> None:
         self._sink.put(_input_row(owner, tracked, self.input_ttl))
 
+    def note(self, owner: str, key: str, make: Callable[..., Fields], *args: Any) -> None:
+        """Capture an input built later from `make(*args)` (see `Captured`): the request path's
+        way to capture, one tuple and one clock reading per call."""
+        self._sink.put(Captured(owner, key, self._clock(), make, args))
+
     # --- consumption ------------------------------------------------------------------------------
     def take(self, owner: str, keys: Sequence[str]) -> Taken:
         """`owner`'s live inputs under `keys`, key priority first and oldest first within a key;
@@ -426,13 +454,47 @@ class Tracker:
         rows = [i for i in items if isinstance(i, TrackerRow)]
         done = [i for i in items if isinstance(i, Consumption)]
         history = [row for c in done for row in self._history_rows(c)]
-        added = pack(rows) + history
+        added = pack(rows) + self._built([i for i in items if isinstance(i, Captured)]) + history
         if added:
             self._store.add(added)
         if done:
             self._store.delete(list(dict.fromkeys(rid for c in done for rid in c.taken.row_ids)))
             for owner in dict.fromkeys(c.taken.owner for c in done):
                 self._trim_history(owner)
+        # A batch written is also the upkeep point of a tracker that purges by itself: inputs
+        # captured by `note` alone (a loop of checks that never records) reach no `take`.
+        self._maybe_purge()
+
+    def _built(self, captured: Sequence[Captured]) -> list[TrackerRow]:
+        """The stored rows of `captured`: one per (owner, key), packed as `pack` packs rows, built
+        straight from the tuples (ids from one random draw for the whole batch)."""
+        if not captured:
+            return []
+        tokens = secrets.token_hex(4 * len(captured))
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        span: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+        for n, c in enumerate(captured):
+            type_, text, source, data = c.make(*c.args)
+            row_id = f"{_ID_PREFIX[type_]}-{tokens[8 * n : 8 * n + 8]}"
+            at = c.at.isoformat()
+            entry = {"id": row_id, "at": at, "type": type_, "text": text, "source": source, "data": data}
+            group = (c.owner, c.key)
+            groups.setdefault(group, []).append(entry)
+            first, last = span.get(group, (c.at, c.at))
+            span[group] = (min(first, c.at), max(last, c.at))
+        out = []
+        for (owner, key), entries in groups.items():
+            first, last = span[(owner, key)]
+            if len(entries) == 1:
+                e = entries[0]
+                payload = {"type": e["type"], "text": e["text"], "source": e["source"], "data": e["data"]}
+                out.append(TrackerRow(e["id"], owner, "input", key, first, first + self.input_ttl, payload))
+                continue
+            row_id = f"b-{secrets.token_hex(6)}"
+            out.append(
+                TrackerRow(row_id, owner, "input", key, first, last + self.input_ttl, {"inputs": entries})
+            )
+        return out
 
     def _history_rows(self, c: Consumption) -> list[TrackerRow]:
         by_key: dict[str, list[TrackedInput]] = {}
