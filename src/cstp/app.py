@@ -351,6 +351,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         commit=consumptions.submit,
         sink=sink,
         purge_every=30.0 if isinstance(sink, LocalBatches) else None,  # the write-behind purges
+        keep_noted=isinstance(tracker_rows, MemoryTracker),
         input_ttl=settings.tracker_input_ttl,
         session_ttl=settings.tracker_session_ttl,
         history_size=settings.tracker_history_size,

@@ -204,10 +204,11 @@ def _fields(text: str, hits: int) -> tuple[str, str, str, dict[str, int]]:
     return ("query", f"{text}: {hits} results", "cstp:queryDecisions", {"result_count": hits})
 
 
-def test_a_noted_input_is_built_when_written_and_keeps_the_time_of_the_call() -> None:
+@pytest.mark.parametrize("keep_noted", [False, True], ids=["built-when-written", "built-when-read"])
+def test_a_noted_input_is_built_after_the_call_and_keeps_the_time_of_the_call(keep_noted: bool) -> None:
     clock, rows = Clock(), MemoryTracker()
     sink = PackingSink()
-    tracker = Tracker(rows, sink=sink, input_ttl=300, clock=clock)
+    tracker = Tracker(rows, sink=sink, input_ttl=300, clock=clock, keep_noted=keep_noted)
     sink.apply = tracker.apply
     built: list[str] = []
 
@@ -232,10 +233,13 @@ def test_a_noted_input_is_built_when_written_and_keeps_the_time_of_the_call() ->
     assert tracker.take("a1", ["rpc:a1"]).inputs == ()
 
 
-def test_inputs_noted_in_one_batch_are_one_row_per_owner_and_key_read_back_one_by_one() -> None:
+@pytest.mark.parametrize("keep_noted", [False, True], ids=["built-when-written", "built-when-read"])
+def test_inputs_noted_in_one_batch_are_one_row_per_owner_and_key_read_back_one_by_one(
+    keep_noted: bool,
+) -> None:
     clock, rows = Clock(), MemoryTracker()
     sink = PackingSink()
-    tracker = Tracker(rows, sink=sink, input_ttl=300, clock=clock)
+    tracker = Tracker(rows, sink=sink, input_ttl=300, clock=clock, keep_noted=keep_noted)
     sink.apply = tracker.apply
     for n in range(4):
         tracker.note("a1", "rpc:a1", _fields, f"q{n}", n)
@@ -247,6 +251,7 @@ def test_inputs_noted_in_one_batch_are_one_row_per_owner_and_key_read_back_one_b
     taken = tracker.take("a1", ["agent:sub", "rpc:a1"])
     assert [i.text for i in taken.inputs] == ["scoped: 9 results", *(f"q{n}: {n} results" for n in range(4))]
     assert len({i.id for i in taken.inputs}) == 5
+    assert {i.id for _, i in tracker.inputs("a1")} == {i.id for i in taken.inputs}  # the same on every read
     assert [i.captured_at for i in taken.inputs[1:]] == sorted(i.captured_at for i in taken.inputs[1:])
     tracker.consumed(taken, "dec1")
     assert [i.text for _, i in tracker.inputs(None)] == ["theirs: 1 results"]
@@ -262,3 +267,22 @@ def test_a_tracker_that_purges_by_itself_purges_when_only_noted_inputs_arrive() 
     tracker.note("a1", "rpc:a1", _fields, "new", 1)
     assert rows.expired(clock()) == []
     assert [i.text for _, i in tracker.inputs("a1")] == ["new: 1 results"]
+
+
+def test_kept_noted_inputs_are_built_only_when_read() -> None:
+    clock, rows = Clock(), MemoryTracker()
+    tracker = Tracker(rows, input_ttl=300, clock=clock, keep_noted=True)
+    built: list[str] = []
+
+    def fields(text: str, hits: int) -> tuple[str, str, str, dict[str, int]]:
+        built.append(text)
+        return _fields(text, hits)
+
+    tracker.note("a1", "rpc:a1", fields, "q", 1)
+    assert len(rows.rows("a1", "input", clock())) == 1
+    assert built == []  # stored, not built
+    first = [i for _, i in tracker.inputs("a1")]
+    second = [i for _, i in tracker.inputs("a1")]
+    assert built == ["q", "q"] and first == second
+    first[0].data["result_count"] = 99  # a reader's copy: the next read builds afresh
+    assert tracker.take("a1", ["rpc:a1"]).inputs[0].data == {"result_count": 1}

@@ -208,7 +208,11 @@ def _input_of(row: TrackerRow) -> TrackedInput:
 
 
 def inputs_of(row: TrackerRow) -> list[TrackedInput]:
-    """The inputs a row holds: one, or a packed batch (see `pack`)."""
+    """The inputs a row holds: one, a packed batch (see `pack`), or noted tuples kept as they are
+    (`Tracker(keep_noted=True)`), built on every read with the ids drawn when they were stored."""
+    noted = row.payload.get("noted")
+    if isinstance(noted, tuple):
+        return _noted_inputs(row.key, noted, str(row.payload["tokens"]))
     packed = row.payload.get("inputs")
     if not isinstance(packed, list):
         return [_input_of(row)]
@@ -224,6 +228,15 @@ def inputs_of(row: TrackerRow) -> list[TrackedInput]:
         )
         for p in packed
     ]
+
+
+def _noted_inputs(key: str, noted: Sequence[Captured], tokens: str) -> list[TrackedInput]:
+    out = []
+    for n, c in enumerate(noted):
+        type_, text, source, data = c.make(*c.args)
+        row_id = f"{_ID_PREFIX[type_]}-{tokens[8 * n : 8 * n + 8]}"
+        out.append(TrackedInput(row_id, type_, text, source, c.at, key, data))
+    return out
 
 
 def pack(rows: Sequence[TrackerRow]) -> list[TrackerRow]:
@@ -362,12 +375,15 @@ class Tracker:
         clock: Callable[[], datetime] = utcnow,
         purge_every: float | None = None,
         commit: Callable[[Sequence[SinkItem]], object] | None = None,
+        keep_noted: bool = False,
     ) -> None:
         """`commit` writes consumptions (`consumed`); the server passes a group-commit wrapper of
         `apply` (runtime.coalesce), so concurrent records share one batch of store calls.
         `purge_every`: purge from `capture` / `take` when that many seconds have passed since
         the last purge (for a store nothing else purges; the server's write-behind thread purges
-        the shared one)."""
+        the shared one). `keep_noted`: the store keeps rows as the objects it is given (process
+        memory, never serialised), so noted inputs are stored as their `Captured` tuples and
+        built only when read: most are never read, they expire unconsumed."""
         self._store = store
         self._sink = sink or DirectSink(self.apply)
         self.input_ttl = timedelta(seconds=input_ttl)
@@ -377,6 +393,7 @@ class Tracker:
         self._purge_every = timedelta(seconds=purge_every) if purge_every is not None else None
         self._purged_at = clock()
         self._commit = commit or self.apply
+        self._keep_noted = keep_noted
 
     def _maybe_purge(self) -> None:
         if self._purge_every is not None and self._clock() - self._purged_at >= self._purge_every:
@@ -470,6 +487,8 @@ class Tracker:
         straight from the tuples (ids from one random draw for the whole batch)."""
         if not captured:
             return []
+        if self._keep_noted:
+            return self._kept(captured)
         tokens = secrets.token_hex(4 * len(captured))
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         span: dict[tuple[str, str], tuple[datetime, datetime]] = {}
@@ -495,6 +514,25 @@ class Tracker:
                 TrackerRow(row_id, owner, "input", key, first, last + self.input_ttl, {"inputs": entries})
             )
         return out
+
+    def _kept(self, captured: Sequence[Captured]) -> list[TrackerRow]:
+        """One row per (owner, key) holding the tuples themselves and the random part of their
+        ids (`inputs_of` builds them on read)."""
+        groups: dict[tuple[str, str], list[Captured]] = {}
+        for c in captured:
+            groups.setdefault((c.owner, c.key), []).append(c)
+        return [
+            TrackerRow(
+                f"b-{secrets.token_hex(6)}",
+                owner,
+                "input",
+                key,
+                min(c.at for c in noted),
+                max(c.at for c in noted) + self.input_ttl,
+                {"noted": tuple(noted), "tokens": secrets.token_hex(4 * len(noted))},
+            )
+            for (owner, key), noted in groups.items()
+        ]
 
     def _history_rows(self, c: Consumption) -> list[TrackerRow]:
         by_key: dict[str, list[TrackedInput]] = {}
