@@ -13,8 +13,10 @@ JSON-RPC and MCP calls reach the same handlers with the same caller, so they sha
 
 State lives in a `TrackerStore` every server process shares (the Chroma adapter keeps it in its
 own collection), so a query answered by one process and the record handled by another still meet.
-Capturing must not slow the call it observes: `capture` only hands the input to a `sink` (the
-runtime's write-behind queue); `take` first asks the sink to flush, so the next record on this
+Capturing must not slow the call it observes: the observed methods `note` a tuple of plain
+values (`Captured`) and hand it to a `sink` (the runtime's write-behind queue, or batches in
+process memory); the input's text, dicts and id are built when it is written, or, in process
+memory, only when it is read. `take` first asks the sink to flush, so the next record on this
 process always sees what this process captured. Consuming (`consumed`) is written before the
 record returns, batched across concurrent records by the server's group commit.
 

@@ -1,11 +1,11 @@
 """The tracker sink of a server whose tracker rows live in process memory (embedded Chroma, or
 the memory store): captured items are held and written in batches, on the request thread.
 
-Why not `DirectSink`: it writes each captured input as it comes, so every observed call built
-the input's row and dicts and went through `Tracker.apply` (packing, the store's lock) — most of
-what capturing cost a guardrail check, for inputs that are mostly never read. Why not the
-write-behind thread: with nothing slow to hide, a second thread would only add GIL hand-offs;
-a batch built here costs a call one in `batch` a fraction of a millisecond instead.
+Why not `DirectSink`: it writes each captured input as it comes, so every observed call went
+through `Tracker.apply` (packing, a store row, the store's lock) for inputs that are mostly never
+read. Why not the write-behind thread: with nothing slow to hide, a second thread would only add
+wake-ups and GIL hand-offs. Here one call in `batch` writes the batch: the tracker groups the
+noted tuples into one row per agent and key and builds nothing (`Tracker(keep_noted=True)`).
 
 Every read of the tracker (`take`, `inputs`, `history`) flushes first, so a record always sees
 what was captured before it, on any thread: the batch is written while the lock is held, so a
