@@ -286,3 +286,25 @@ def test_kept_noted_inputs_are_built_only_when_read() -> None:
     assert built == ["q", "q"] and first == second
     first[0].data["result_count"] = 99  # a reader's copy: the next read builds afresh
     assert tracker.take("a1", ["rpc:a1"]).inputs[0].data == {"result_count": 1}
+
+
+@pytest.mark.parametrize("keep_noted", [False, True], ids=["built-when-written", "built-when-read"])
+def test_the_live_input_bound_counts_the_inputs_packed_rows_hold(
+    monkeypatch: pytest.MonkeyPatch, keep_noted: bool
+) -> None:
+    monkeypatch.setattr("cstp.domain.tracker.MAX_LIVE_INPUTS", 100)
+    clock, rows = Clock(), MemoryTracker()
+    sink = PackingSink()
+    tracker = Tracker(rows, sink=sink, input_ttl=300, clock=clock, keep_noted=keep_noted)
+    sink.apply = tracker.apply
+    for batch in range(3):  # three rows of 64 inputs each: 192 live inputs, one agent
+        for n in range(64):
+            tracker.note("a1", "rpc:a1", _fields, f"b{batch}", n)
+        sink.flush()
+        clock.advance(1)
+    tracker.note("a2", "rpc:a2", _fields, "theirs", 1)
+    sink.flush()
+    assert len(rows.rows("a1", "input", clock())) == 3
+    assert tracker.purge() == 2  # the two oldest rows go whole: 64 inputs are left, not 192
+    assert {i.text for _, i in tracker.inputs("a1")} == {f"b2: {n} results" for n in range(64)}
+    assert [i.text for _, i in tracker.inputs("a2")] == ["theirs: 1 results"]

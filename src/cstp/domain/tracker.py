@@ -241,6 +241,12 @@ def _noted_inputs(key: str, noted: Sequence[Captured], tokens: str) -> list[Trac
     return out
 
 
+def _held(row: TrackerRow) -> int:
+    """How many inputs a row holds, without building them."""
+    many = row.payload.get("noted", row.payload.get("inputs"))
+    return len(many) if isinstance(many, list | tuple) else 1
+
+
 def pack(rows: Sequence[TrackerRow]) -> list[TrackerRow]:
     """Input rows grouped into one row per (owner, key), history rows as they are.
 
@@ -604,16 +610,23 @@ class Tracker:
 
     @staticmethod
     def _surplus(rows: Sequence[TrackerRow]) -> list[TrackerRow]:
-        """Each owner's live inputs beyond the newest MAX_LIVE_INPUTS (an agent capturing faster
-        than the TTL drains must not grow the collection without bound)."""
+        """Each owner's oldest rows holding inputs beyond the newest MAX_LIVE_INPUTS (an agent
+        capturing faster than the TTL drains must not grow the collection without bound). A
+        packed row counts as the inputs it holds and goes whole."""
         by_owner: dict[str, list[TrackerRow]] = {}
         for r in rows:
             by_owner.setdefault(r.owner, []).append(r)
         out: list[TrackerRow] = []
         for owned in by_owner.values():
-            if len(owned) > MAX_LIVE_INPUTS:
-                owned.sort(key=lambda r: r.created_at)
-                out.extend(owned[: len(owned) - MAX_LIVE_INPUTS])
+            held = sum(_held(r) for r in owned)
+            if held <= MAX_LIVE_INPUTS:
+                continue
+            owned.sort(key=lambda r: r.created_at)
+            for r in owned:
+                if held <= MAX_LIVE_INPUTS:
+                    break
+                out.append(r)
+                held -= _held(r)
         return out
 
     def _trim_history(self, owner: str) -> None:
