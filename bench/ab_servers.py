@@ -6,8 +6,11 @@ Each round starts one server per tree (`cstp-server` with PYTHONPATH set to the 
 copy of one preloaded embedded store (10k benchmark decisions by default, `bench.preload`), runs
 the same request mixes at c = 1 with the asyncio client (after a warm-up and a pause for the
 server's background loads, each mix REPEATS times, interleaved), and stops it; the trees alternate
-within each round, so the machine's load drifts over all of them alike. Printed per tree and
-scenario: the median of every run's p50, with each value and the load average.
+within each round, in reverse order every other round (a tree measured always first or always
+last would carry whatever the position costs: the previous server's exit, the fresh data copy), so
+the machine's load drifts over all of them alike. Printed per tree and scenario: the median of
+every run's p50, with each value and the load average. `--scenario` (repeatable) runs only those
+mixes; two `--tree`s with the same source give an A/A baseline of the method's own spread.
 
 With `--export`, each server instead runs `cstp export --out` of every decision REPEATS times
 (the command in this process, as `bench.scenarios.transfer` runs it), in decisions/s, with the
@@ -76,6 +79,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--export", action="store_true", help="only `cstp export --out` of every decision")
+    p.add_argument("--scenario", action="append", help="only this mix (repeatable): " + ", ".join(_bodies()))
     args = p.parse_args()
     trees = dict(t.split("=", 1) for t in args.tree)
     work = Path(tempfile.mkdtemp(prefix="cstp-ab-"))
@@ -94,12 +98,15 @@ def main() -> None:
             store.close()
         embedder.close()
         client = LoadClient("python", None, work)
-        bodies = _bodies()
+        bodies = {k: v for k, v in _bodies().items() if not args.scenario or k in args.scenario}
+        if not bodies:
+            raise SystemExit(f"no such scenario: {args.scenario}")
         token = "ab-" + os.urandom(12).hex()
         p50: dict[tuple[str, str], list[float]] = {}
         loads: list[float] = []
         for r in range(args.rounds):
-            for name, src in trees.items():
+            order = list(trees.items())
+            for name, src in order if r % 2 == 0 else reversed(order):
                 data = work / f"data-{name}-{r}"
                 shutil.copytree(seed, data)
                 env = {"PYTHONPATH": str(Path(src).resolve()), "CSTP_ADMIN_AGENTS": "bench"}

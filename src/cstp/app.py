@@ -40,7 +40,7 @@ from cstp.domain.records import Decision
 from cstp.domain.search import KeywordSearch, SearchService
 from cstp.domain.shared_revision import SharedRevision
 from cstp.domain.snapshot import BackupService, Snapshots
-from cstp.domain.tracker import SinkItem, Tracker
+from cstp.domain.tracker import SinkItem, Tracker, TrackerSink
 from cstp.domain.transfer import TransferService
 from cstp.domain.ui_sessions import UiSessions
 from cstp.methods import (
@@ -70,6 +70,7 @@ from cstp.runtime.breaker_poller import BreakerPoller
 from cstp.runtime.coalesce import Coalescer
 from cstp.runtime.guardrail_watcher import GuardrailWatcher
 from cstp.runtime.instrumented import TimedEmbedder, TimedStore
+from cstp.runtime.local_batches import LocalBatches
 from cstp.runtime.snapshot import DigestCache
 from cstp.runtime.write_behind import WriteBehind
 from cstp.settings import Settings
@@ -330,11 +331,14 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
 
     # On a Chroma server captured inputs are written behind the request (runtime.write_behind),
     # closed before the store (the stack closes in reverse) so queued inputs are written at
-    # shutdown; process memory takes them directly.
-    behind: WriteBehind[Any] | None = None
+    # shutdown; process memory takes them in batches (runtime.local_batches).
+    sink: TrackerSink
     if not isinstance(tracker_rows, MemoryTracker):
-        behind = WriteBehind(lambda items: deliberation.apply(items), purge=purge)
+        behind = WriteBehind[SinkItem](lambda items: deliberation.apply(items), purge=purge)
         stack.callback(behind.close)
+        sink = behind
+    else:
+        sink = LocalBatches[SinkItem](lambda items: deliberation.apply(items))
     # preAction's concurrent parts (query and calibration beside the guardrail check).
     pool = ThreadPoolExecutor(WORKFLOW_THREADS, thread_name_prefix="cstp-workflow")
     stack.callback(pool.shutdown, wait=False, cancel_futures=True)
@@ -345,8 +349,9 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     deliberation = Tracker(
         tracker_rows,
         commit=consumptions.submit,
-        sink=behind,  # None: written directly
-        purge_every=None if behind is not None else 30.0,
+        sink=sink,
+        purge_every=30.0 if isinstance(sink, LocalBatches) else None,  # the write-behind purges
+        keep_noted=isinstance(tracker_rows, MemoryTracker),
         input_ttl=settings.tracker_input_ttl,
         session_ttl=settings.tracker_session_ttl,
         history_size=settings.tracker_history_size,

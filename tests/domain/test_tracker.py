@@ -198,3 +198,113 @@ def test_packed_batches_are_read_as_their_inputs_and_deleted_when_consumed() -> 
     assert [r["id"] for r in taken.related()] == ["d1", "d2"]
     tracker.consumed(taken, "dec1")
     assert [i.text for _, i in tracker.inputs(None)] == ["theirs"]
+
+
+def _fields(text: str, hits: int) -> tuple[str, str, str, dict[str, int]]:
+    return ("query", f"{text}: {hits} results", "cstp:queryDecisions", {"result_count": hits})
+
+
+@pytest.mark.parametrize("keep_noted", [False, True], ids=["built-when-written", "built-when-read"])
+def test_a_noted_input_is_built_after_the_call_and_keeps_the_time_of_the_call(keep_noted: bool) -> None:
+    clock, rows = Clock(), MemoryTracker()
+    sink = PackingSink()
+    tracker = Tracker(rows, sink=sink, input_ttl=300, clock=clock, keep_noted=keep_noted)
+    sink.apply = tracker.apply
+    built: list[str] = []
+
+    def fields(text: str, hits: int) -> tuple[str, str, str, dict[str, int]]:
+        built.append(text)
+        return _fields(text, hits)
+
+    noted_at = clock()
+    tracker.note("a1", "rpc:a1", fields, "q", 3)
+    assert built == []  # the observed call only left a tuple
+    clock.advance(200)  # written much later (e.g. by the write-behind thread)
+    [taken] = tracker.take("a1", ["rpc:a1"]).inputs
+    assert built == ["q"]
+    assert (taken.type, taken.text, taken.source, taken.data) == (
+        "query",
+        "q: 3 results",
+        "cstp:queryDecisions",
+        {"result_count": 3},
+    )
+    assert taken.captured_at == noted_at and taken.key == "rpc:a1" and taken.id.startswith("q-")
+    clock.advance(100)  # the TTL runs from the call, not from the write
+    assert tracker.take("a1", ["rpc:a1"]).inputs == ()
+
+
+@pytest.mark.parametrize("keep_noted", [False, True], ids=["built-when-written", "built-when-read"])
+def test_inputs_noted_in_one_batch_are_one_row_per_owner_and_key_read_back_one_by_one(
+    keep_noted: bool,
+) -> None:
+    clock, rows = Clock(), MemoryTracker()
+    sink = PackingSink()
+    tracker = Tracker(rows, sink=sink, input_ttl=300, clock=clock, keep_noted=keep_noted)
+    sink.apply = tracker.apply
+    for n in range(4):
+        tracker.note("a1", "rpc:a1", _fields, f"q{n}", n)
+        clock.advance(1)
+    tracker.note("a1", "agent:sub", _fields, "scoped", 9)
+    tracker.note("a2", "rpc:a2", _fields, "theirs", 1)
+    sink.flush()
+    assert len(rows.rows(None, "input", clock())) == 3
+    taken = tracker.take("a1", ["agent:sub", "rpc:a1"])
+    assert [i.text for i in taken.inputs] == ["scoped: 9 results", *(f"q{n}: {n} results" for n in range(4))]
+    assert len({i.id for i in taken.inputs}) == 5
+    assert {i.id for _, i in tracker.inputs("a1")} == {i.id for i in taken.inputs}  # the same on every read
+    assert [i.captured_at for i in taken.inputs[1:]] == sorted(i.captured_at for i in taken.inputs[1:])
+    tracker.consumed(taken, "dec1")
+    assert [i.text for _, i in tracker.inputs(None)] == ["theirs: 1 results"]
+
+
+def test_a_tracker_that_purges_by_itself_purges_when_only_noted_inputs_arrive() -> None:
+    """A loop of checks never records: the memory rows must still expire and be deleted."""
+    clock, rows = Clock(), MemoryTracker()
+    tracker = Tracker(rows, input_ttl=300, clock=clock, purge_every=30)
+    tracker.note("a1", "rpc:a1", _fields, "old", 1)
+    clock.advance(301)
+    assert len(rows.expired(clock())) == 1
+    tracker.note("a1", "rpc:a1", _fields, "new", 1)
+    assert rows.expired(clock()) == []
+    assert [i.text for _, i in tracker.inputs("a1")] == ["new: 1 results"]
+
+
+def test_kept_noted_inputs_are_built_only_when_read() -> None:
+    clock, rows = Clock(), MemoryTracker()
+    tracker = Tracker(rows, input_ttl=300, clock=clock, keep_noted=True)
+    built: list[str] = []
+
+    def fields(text: str, hits: int) -> tuple[str, str, str, dict[str, int]]:
+        built.append(text)
+        return _fields(text, hits)
+
+    tracker.note("a1", "rpc:a1", fields, "q", 1)
+    assert len(rows.rows("a1", "input", clock())) == 1
+    assert built == []  # stored, not built
+    first = [i for _, i in tracker.inputs("a1")]
+    second = [i for _, i in tracker.inputs("a1")]
+    assert built == ["q", "q"] and first == second
+    first[0].data["result_count"] = 99  # a reader's copy: the next read builds afresh
+    assert tracker.take("a1", ["rpc:a1"]).inputs[0].data == {"result_count": 1}
+
+
+@pytest.mark.parametrize("keep_noted", [False, True], ids=["built-when-written", "built-when-read"])
+def test_the_live_input_bound_counts_the_inputs_packed_rows_hold(
+    monkeypatch: pytest.MonkeyPatch, keep_noted: bool
+) -> None:
+    monkeypatch.setattr("cstp.domain.tracker.MAX_LIVE_INPUTS", 100)
+    clock, rows = Clock(), MemoryTracker()
+    sink = PackingSink()
+    tracker = Tracker(rows, sink=sink, input_ttl=300, clock=clock, keep_noted=keep_noted)
+    sink.apply = tracker.apply
+    for batch in range(3):  # three rows of 64 inputs each: 192 live inputs, one agent
+        for n in range(64):
+            tracker.note("a1", "rpc:a1", _fields, f"b{batch}", n)
+        sink.flush()
+        clock.advance(1)
+    tracker.note("a2", "rpc:a2", _fields, "theirs", 1)
+    sink.flush()
+    assert len(rows.rows("a1", "input", clock())) == 3
+    assert tracker.purge() == 2  # the two oldest rows go whole: 64 inputs are left, not 192
+    assert {i.text for _, i in tracker.inputs("a1")} == {f"b2: {n} results" for n in range(64)}
+    assert [i.text for _, i in tracker.inputs("a2")] == ["theirs: 1 results"]

@@ -13,8 +13,10 @@ JSON-RPC and MCP calls reach the same handlers with the same caller, so they sha
 
 State lives in a `TrackerStore` every server process shares (the Chroma adapter keeps it in its
 own collection), so a query answered by one process and the record handled by another still meet.
-Capturing must not slow the call it observes: `capture` only hands the input to a `sink` (the
-runtime's write-behind queue); `take` first asks the sink to flush, so the next record on this
+Capturing must not slow the call it observes: the observed methods `note` a tuple of plain
+values (`Captured`) and hand it to a `sink` (the runtime's write-behind queue, or batches in
+process memory); the input's text, dicts and id are built when it is written, or, in process
+memory, only when it is read. `take` first asks the sink to flush, so the next record on this
 process always sees what this process captured. Consuming (`consumed`) is written before the
 record returns, batched across concurrent records by the server's group commit.
 
@@ -29,7 +31,7 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from cstp.domain.records import utcnow
 
@@ -208,7 +210,11 @@ def _input_of(row: TrackerRow) -> TrackedInput:
 
 
 def inputs_of(row: TrackerRow) -> list[TrackedInput]:
-    """The inputs a row holds: one, or a packed batch (see `pack`)."""
+    """The inputs a row holds: one, a packed batch (see `pack`), or noted tuples kept as they are
+    (`Tracker(keep_noted=True)`), built on every read with the ids drawn when they were stored."""
+    noted = row.payload.get("noted")
+    if isinstance(noted, tuple):
+        return _noted_inputs(row.key, noted, str(row.payload["tokens"]))
     packed = row.payload.get("inputs")
     if not isinstance(packed, list):
         return [_input_of(row)]
@@ -224,6 +230,21 @@ def inputs_of(row: TrackerRow) -> list[TrackedInput]:
         )
         for p in packed
     ]
+
+
+def _noted_inputs(key: str, noted: Sequence[Captured], tokens: str) -> list[TrackedInput]:
+    out = []
+    for n, c in enumerate(noted):
+        type_, text, source, data = c.make(*c.args)
+        row_id = f"{_ID_PREFIX[type_]}-{tokens[8 * n : 8 * n + 8]}"
+        out.append(TrackedInput(row_id, type_, text, source, c.at, key, data))
+    return out
+
+
+def _held(row: TrackerRow) -> int:
+    """How many inputs a row holds, without building them."""
+    many = row.payload.get("noted", row.payload.get("inputs"))
+    return len(many) if isinstance(many, list | tuple) else 1
 
 
 def pack(rows: Sequence[TrackerRow]) -> list[TrackerRow]:
@@ -292,7 +313,30 @@ class Consumption:
     at: datetime
 
 
-SinkItem = TrackerRow | Consumption
+# What an input is built from: its type, text, source (the method) and data.
+Fields = tuple[InputType, str, str, dict[str, Any]]
+
+
+class Captured(NamedTuple):
+    """An input as the observed call leaves it (`Tracker.note`): whose, under which key, when,
+    and what to build it from (`make(*args)` gives its `Fields`).
+
+    The observed call pays for this tuple only. The text, the data dicts, the id and the stored
+    row are built when the item is written (`Tracker.apply`: on the write-behind thread, or in
+    a batch of the process-memory sink), and most inputs an agent captures are never read
+    (they expire unconsumed), so building them eagerly was most of what capturing cost a call:
+    two frozen dataclasses, a random id and five dicts per check. `args` hold plain values
+    copied from the call (strings, numbers, tuples), never the call's own objects.
+    """
+
+    owner: str
+    key: str
+    at: datetime
+    make: Callable[..., Fields]
+    args: tuple[Any, ...]
+
+
+SinkItem = TrackerRow | Consumption | Captured
 
 
 class TrackerSink(Protocol):
@@ -339,12 +383,15 @@ class Tracker:
         clock: Callable[[], datetime] = utcnow,
         purge_every: float | None = None,
         commit: Callable[[Sequence[SinkItem]], object] | None = None,
+        keep_noted: bool = False,
     ) -> None:
         """`commit` writes consumptions (`consumed`); the server passes a group-commit wrapper of
         `apply` (runtime.coalesce), so concurrent records share one batch of store calls.
         `purge_every`: purge from `capture` / `take` when that many seconds have passed since
         the last purge (for a store nothing else purges; the server's write-behind thread purges
-        the shared one)."""
+        the shared one). `keep_noted`: the store keeps rows as the objects it is given (process
+        memory, never serialised), so noted inputs are stored as their `Captured` tuples and
+        built only when read: most are never read, they expire unconsumed."""
         self._store = store
         self._sink = sink or DirectSink(self.apply)
         self.input_ttl = timedelta(seconds=input_ttl)
@@ -354,6 +401,7 @@ class Tracker:
         self._purge_every = timedelta(seconds=purge_every) if purge_every is not None else None
         self._purged_at = clock()
         self._commit = commit or self.apply
+        self._keep_noted = keep_noted
 
     def _maybe_purge(self) -> None:
         if self._purge_every is not None and self._clock() - self._purged_at >= self._purge_every:
@@ -389,6 +437,11 @@ class Tracker:
 
     def keep(self, owner: str, tracked: TrackedInput) -> None:
         self._sink.put(_input_row(owner, tracked, self.input_ttl))
+
+    def note(self, owner: str, key: str, make: Callable[..., Fields], *args: Any) -> None:
+        """Capture an input built later from `make(*args)` (see `Captured`): the request path's
+        way to capture, one tuple and one clock reading per call."""
+        self._sink.put(Captured(owner, key, self._clock(), make, args))
 
     # --- consumption ------------------------------------------------------------------------------
     def take(self, owner: str, keys: Sequence[str]) -> Taken:
@@ -426,13 +479,68 @@ class Tracker:
         rows = [i for i in items if isinstance(i, TrackerRow)]
         done = [i for i in items if isinstance(i, Consumption)]
         history = [row for c in done for row in self._history_rows(c)]
-        added = pack(rows) + history
+        added = pack(rows) + self._built([i for i in items if isinstance(i, Captured)]) + history
         if added:
             self._store.add(added)
         if done:
             self._store.delete(list(dict.fromkeys(rid for c in done for rid in c.taken.row_ids)))
             for owner in dict.fromkeys(c.taken.owner for c in done):
                 self._trim_history(owner)
+        # A batch written is also the upkeep point of a tracker that purges by itself: inputs
+        # captured by `note` alone (a loop of checks that never records) reach no `take`.
+        self._maybe_purge()
+
+    def _built(self, captured: Sequence[Captured]) -> list[TrackerRow]:
+        """The stored rows of `captured`: one per (owner, key), packed as `pack` packs rows, built
+        straight from the tuples (ids from one random draw for the whole batch)."""
+        if not captured:
+            return []
+        if self._keep_noted:
+            return self._kept(captured)
+        tokens = secrets.token_hex(4 * len(captured))
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        span: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+        for n, c in enumerate(captured):
+            type_, text, source, data = c.make(*c.args)
+            row_id = f"{_ID_PREFIX[type_]}-{tokens[8 * n : 8 * n + 8]}"
+            at = c.at.isoformat()
+            entry = {"id": row_id, "at": at, "type": type_, "text": text, "source": source, "data": data}
+            group = (c.owner, c.key)
+            groups.setdefault(group, []).append(entry)
+            first, last = span.get(group, (c.at, c.at))
+            span[group] = (min(first, c.at), max(last, c.at))
+        out = []
+        for (owner, key), entries in groups.items():
+            first, last = span[(owner, key)]
+            if len(entries) == 1:
+                e = entries[0]
+                payload = {"type": e["type"], "text": e["text"], "source": e["source"], "data": e["data"]}
+                out.append(TrackerRow(e["id"], owner, "input", key, first, first + self.input_ttl, payload))
+                continue
+            row_id = f"b-{secrets.token_hex(6)}"
+            out.append(
+                TrackerRow(row_id, owner, "input", key, first, last + self.input_ttl, {"inputs": entries})
+            )
+        return out
+
+    def _kept(self, captured: Sequence[Captured]) -> list[TrackerRow]:
+        """One row per (owner, key) holding the tuples themselves and the random part of their
+        ids (`inputs_of` builds them on read)."""
+        groups: dict[tuple[str, str], list[Captured]] = {}
+        for c in captured:
+            groups.setdefault((c.owner, c.key), []).append(c)
+        return [
+            TrackerRow(
+                f"b-{secrets.token_hex(6)}",
+                owner,
+                "input",
+                key,
+                min(c.at for c in noted),
+                max(c.at for c in noted) + self.input_ttl,
+                {"noted": tuple(noted), "tokens": secrets.token_hex(4 * len(noted))},
+            )
+            for (owner, key), noted in groups.items()
+        ]
 
     def _history_rows(self, c: Consumption) -> list[TrackerRow]:
         by_key: dict[str, list[TrackedInput]] = {}
@@ -502,16 +610,23 @@ class Tracker:
 
     @staticmethod
     def _surplus(rows: Sequence[TrackerRow]) -> list[TrackerRow]:
-        """Each owner's live inputs beyond the newest MAX_LIVE_INPUTS (an agent capturing faster
-        than the TTL drains must not grow the collection without bound)."""
+        """Each owner's oldest rows holding inputs beyond the newest MAX_LIVE_INPUTS (an agent
+        capturing faster than the TTL drains must not grow the collection without bound). A
+        packed row counts as the inputs it holds and goes whole."""
         by_owner: dict[str, list[TrackerRow]] = {}
         for r in rows:
             by_owner.setdefault(r.owner, []).append(r)
         out: list[TrackerRow] = []
         for owned in by_owner.values():
-            if len(owned) > MAX_LIVE_INPUTS:
-                owned.sort(key=lambda r: r.created_at)
-                out.extend(owned[: len(owned) - MAX_LIVE_INPUTS])
+            held = sum(_held(r) for r in owned)
+            if held <= MAX_LIVE_INPUTS:
+                continue
+            owned.sort(key=lambda r: r.created_at)
+            for r in owned:
+                if held <= MAX_LIVE_INPUTS:
+                    break
+                out.append(r)
+                held -= _held(r)
         return out
 
     def _trim_history(self, owner: str) -> None:

@@ -24,6 +24,7 @@ from pydantic import PrivateAttr
 from cstp.domain.errors import CstpError
 from cstp.domain.records import DecisionDraft
 from cstp.domain.tracker import (
+    Fields,
     Taken,
     TrackedInput,
     Tracker,
@@ -42,33 +43,27 @@ logger = logging.getLogger("cstp.tracker")
 TOP_RESULTS = 5
 
 
-def query_input(
-    tracker: Tracker, key: str, query: str, mode: str, hits: Sequence[tuple[str, str, float]]
-) -> TrackedInput:
-    """The input a query makes: `hits` are (id, title, distance), nearest first."""
-    return tracker.new_input(
-        key,
+def query_fields(query: str, mode: str, count: int, top: Sequence[tuple[str, str, float]]) -> Fields:
+    """What a query's input holds: `top` are its nearest hits (id, title, distance), `count` all
+    of them."""
+    return (
         "query",
-        f"Queried '{query[:50]}': {len(hits)} results ({mode})",
+        f"Queried '{query[:50]}': {count} results ({mode})",
         "cstp:queryDecisions",
         {
             "query": query,
-            "result_count": len(hits),
+            "result_count": count,
             "retrieval_mode": mode,
             "top_results": [
-                {"id": i, "summary": title[:80], "distance": distance}
-                for i, title, distance in hits[:TOP_RESULTS]
+                {"id": i, "summary": title[:80], "distance": distance} for i, title, distance in top
             ],
         },
     )
 
 
-def guardrail_input(
-    tracker: Tracker, key: str, description: str, allowed: bool, violations: int
-) -> TrackedInput:
+def guardrail_fields(description: str, allowed: bool, violations: int) -> Fields:
     status = "allowed" if allowed else f"blocked ({violations} violations)"
-    return tracker.new_input(
-        key,
+    return (
         "guardrail",
         f"Checked '{description[:50]}': {status}",
         "cstp:checkGuardrails",
@@ -76,26 +71,8 @@ def guardrail_input(
     )
 
 
-def _query(tracker: Tracker, ctx: CallContext, p: Any, r: Any) -> None:
-    if not p.query.strip():
-        return  # list mode looks nothing up
-    hits = [(row.id, row.title, row.distance) for row in r.decisions]
-    tracker.keep(ctx.agent, query_input(tracker, transport_key(ctx.agent), p.query, r.retrieval_mode, hits))
-
-
-def _check(tracker: Tracker, ctx: CallContext, p: Any, r: Any) -> None:
-    key = transport_key(ctx.agent)
-    tracker.keep(ctx.agent, guardrail_input(tracker, key, p.action.description, r.allowed, len(r.violations)))
-
-
-def _lookup(tracker: Tracker, ctx: CallContext, p: Any, r: Any) -> None:
-    if not r.found or r.decision is None:
-        return
-    decision_id = str(r.decision.get("id", p.id))
-    title = str(r.decision.get("decision", ""))
-    tracker.capture(
-        ctx.agent,
-        transport_key(ctx.agent),
+def lookup_fields(decision_id: str, title: str) -> Fields:
+    return (
         "lookup",
         f"Retrieved decision {decision_id}: {title[:50]}",
         "cstp:getDecision",
@@ -103,15 +80,56 @@ def _lookup(tracker: Tracker, ctx: CallContext, p: Any, r: Any) -> None:
     )
 
 
-def _stats(tracker: Tracker, ctx: CallContext, p: Any, r: Any) -> None:
-    tracker.capture(
-        ctx.agent,
-        transport_key(ctx.agent),
+def stats_fields(types: int, total: int) -> Fields:
+    return (
         "stats",
-        f"Reviewed reason stats: {len(r.by_reason_type)} types, {r.total_decisions} decisions",
+        f"Reviewed reason stats: {types} types, {total} decisions",
         "cstp:getReasonStats",
-        {"total_decisions": r.total_decisions, "reason_type_count": len(r.by_reason_type)},
+        {"total_decisions": total, "reason_type_count": types},
     )
+
+
+def query_input(
+    tracker: Tracker, key: str, query: str, mode: str, hits: Sequence[tuple[str, str, float]]
+) -> TrackedInput:
+    """The input a query makes, built now (preAction hands it to its own record): `hits` are
+    (id, title, distance), nearest first."""
+    return tracker.new_input(key, *query_fields(query, mode, len(hits), hits[:TOP_RESULTS]))
+
+
+def guardrail_input(
+    tracker: Tracker, key: str, description: str, allowed: bool, violations: int
+) -> TrackedInput:
+    return tracker.new_input(key, *guardrail_fields(description, allowed, violations))
+
+
+# The observers run on the observed call's path: each notes plain values copied from the call
+# (`Tracker.note`); the input is built when it is written (see `Captured`).
+def _query(tracker: Tracker, ctx: CallContext, p: Any, r: Any) -> None:
+    if not p.query.strip():
+        return  # list mode looks nothing up
+    rows = r.decisions
+    top = tuple((row.id, row.title, row.distance) for row in rows[:TOP_RESULTS])
+    tracker.note(ctx.agent, transport_key(ctx.agent), query_fields, p.query, r.retrieval_mode, len(rows), top)
+
+
+def _check(tracker: Tracker, ctx: CallContext, p: Any, r: Any) -> None:
+    agent = ctx.agent
+    tracker.note(
+        agent, transport_key(agent), guardrail_fields, p.action.description, r.allowed, len(r.violations)
+    )
+
+
+def _lookup(tracker: Tracker, ctx: CallContext, p: Any, r: Any) -> None:
+    if not r.found or r.decision is None:
+        return
+    decision_id = str(r.decision.get("id", p.id))
+    title = str(r.decision.get("decision", ""))
+    tracker.note(ctx.agent, transport_key(ctx.agent), lookup_fields, decision_id, title)
+
+
+def _stats(tracker: Tracker, ctx: CallContext, p: Any, r: Any) -> None:
+    tracker.note(ctx.agent, transport_key(ctx.agent), stats_fields, len(r.by_reason_type), r.total_decisions)
 
 
 Observer = Callable[[Tracker, CallContext, Any, Any], None]
