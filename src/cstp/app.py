@@ -295,12 +295,21 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         store.save(items)
         return [None] * len(items)
 
+    def insert_batch(items: list[tuple[Decision, Vector | None]]) -> list[None]:
+        store.insert(items)
+        return [None] * len(items)
+
     saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(save_batch, 256, isolate=_item_failure)
+    # New records (recordDecision) in their own group commit: `insert` skips the read-before-write.
+    inserter: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(
+        insert_batch, 256, isolate=_item_failure
+    )
     decision_service = DecisionService(
         store,
         embedder,
         embed=embed_docs.submit,
         save=saver.submit,
+        insert=inserter.submit,
         record_policy=guardrail_policy(guardrail_service),
         on_review=review_hook(guardrail_service.breakers) if guardrail_service.breakers else None,
     )
