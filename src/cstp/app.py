@@ -66,6 +66,7 @@ from cstp.methods.context import CallContext, Services
 from cstp.methods.errors import ERRORS
 from cstp.rpc import Dispatcher
 from cstp.rpc.table import MethodTable, method_table
+from cstp.runtime.admission import WriteAdmission
 from cstp.runtime.breaker_poller import BreakerPoller
 from cstp.runtime.coalesce import Coalescer
 from cstp.runtime.guardrail_watcher import GuardrailWatcher
@@ -285,10 +286,16 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     guardrail_service = GuardrailService(settings.guardrail_dirs, breaker_store=adapters.breakers)
     # Group commit: concurrent requests share embedding batches and store writes.
     embed_docs: Coalescer[str, list[float]] = Coalescer(
-        lambda texts: embedder.embed(texts, "document"), settings.embed_batch_size, isolate=_item_failure
+        lambda texts: embedder.embed(texts, "document"),
+        settings.embed_batch_size,
+        isolate=_item_failure,
+        name="cstp-embed-documents",
     )
     embed_queries: Coalescer[str, list[float]] = Coalescer(
-        lambda texts: embedder.embed(texts, "query"), settings.embed_batch_size, isolate=_item_failure
+        lambda texts: embedder.embed(texts, "query"),
+        settings.embed_batch_size,
+        isolate=_item_failure,
+        name="cstp-embed-queries",
     )
 
     def save_batch(items: list[tuple[Decision, Vector | None]]) -> list[None]:
@@ -299,10 +306,12 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         store.insert(items)
         return [None] * len(items)
 
-    saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(save_batch, 256, isolate=_item_failure)
+    saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(
+        save_batch, 256, isolate=_item_failure, name="cstp-save"
+    )
     # New records (recordDecision) in their own group commit: `insert` skips the read-before-write.
     inserter: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(
-        insert_batch, 256, isolate=_item_failure
+        insert_batch, 256, isolate=_item_failure, name="cstp-insert"
     )
     decision_service = DecisionService(
         store,
@@ -349,7 +358,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     stack.callback(pool.shutdown, wait=False, cancel_futures=True)
     # Consumed inputs are cleared before a record returns; concurrent records share the writes.
     consumptions: Coalescer[SinkItem, None] = Coalescer(
-        lambda items: _none_each(items, deliberation.apply), 256, isolate=_item_failure
+        lambda items: _none_each(items, deliberation.apply), 256, isolate=_item_failure, name="cstp-consume"
     )
     deliberation = Tracker(
         tracker_rows,
@@ -376,6 +385,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         pool=pool,
         transfer=transfer,
         backup=backup,
+        writes=WriteAdmission(settings.write_max_wait) if settings.write_max_wait > 0 else None,
     )
 
 
