@@ -42,6 +42,7 @@ REFUSED = "recordDecision refused"
 KINDS = (SENT[0], REFUSED, *SENT[1:])
 P99_OVER_P50_MAX = 4.0
 MAX_MS = 2000.0
+SLOWEST = 10  # the slowest requests listed with when they started (do they cluster in time?)
 
 
 def _bodies(n_records: int) -> dict[str, list[bytes]]:
@@ -81,13 +82,22 @@ def _refused(reply: Any) -> bool:
     return isinstance(data, dict) and data.get("component") == "writes"
 
 
-def mixed_load(port: int, token: str, seconds: float, clients: int = CLIENTS) -> dict[str, dict[str, Any]]:
-    """Run the mix; per kind: count, errors, p50/p95/p99/max in ms."""
+def mixed_load(
+    port: int,
+    token: str,
+    seconds: float,
+    clients: int = CLIENTS,
+    slowest_out: list[tuple[float, float, str]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run the mix; per kind: count, errors, p50/p95/p99/max in ms. `slowest_out` receives the
+    SLOWEST slowest requests as (ms, seconds into the run when sent, kind), slowest first."""
     bodies = _bodies(4096)
     latencies: dict[str, list[float]] = {k: [] for k in KINDS}
     errors: dict[str, int] = dict.fromkeys(KINDS, 0)
     lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
+    began = time.perf_counter()
+    deadline = began + seconds
+    slowest: list[tuple[float, float, str]] = []  # (ms, started at s into the run, kind)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     record_ids = itertools.count()
 
@@ -96,6 +106,7 @@ def mixed_load(port: int, token: str, seconds: float, clients: int = CLIENTS) ->
         kinds = itertools.cycle(SENT[n % len(SENT) :] + SENT[: n % len(SENT)])
         seen: dict[str, int] = dict.fromkeys(KINDS, n)
         mine_l: dict[str, list[float]] = {k: [] for k in KINDS}
+        mine_s: list[tuple[float, float, str]] = []
         mine_e: dict[str, int] = dict.fromkeys(KINDS, 0)
         try:
             while time.perf_counter() < deadline:
@@ -118,6 +129,7 @@ def mixed_load(port: int, token: str, seconds: float, clients: int = CLIENTS) ->
                     conn.close()
                     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                 mine_l[kind].append((time.perf_counter() - started) * 1000)
+                mine_s.append((mine_l[kind][-1], started - began, kind))
                 if not ok:
                     mine_e[kind] += 1
         finally:
@@ -126,12 +138,15 @@ def mixed_load(port: int, token: str, seconds: float, clients: int = CLIENTS) ->
                 for k in KINDS:
                     latencies[k] += mine_l[k]
                     errors[k] += mine_e[k]
+                slowest.extend(sorted(mine_s, reverse=True)[:SLOWEST])
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if slowest_out is not None:
+        slowest_out.extend(sorted(slowest, reverse=True)[:SLOWEST])
     out: dict[str, dict[str, Any]] = {}
     for kind in KINDS:
         ms = sorted(latencies[kind])
@@ -214,7 +229,8 @@ def _main() -> None:
             watched = {"cstp": server.pid, **({"chroma": chroma.pid} if chroma else {})}
             load_before = Path("/proc/loadavg").read_text().split()[0]
             cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
-            figures = mixed_load(server.port, token, args.seconds)
+            slowest: list[tuple[float, float, str]] = []
+            figures = mixed_load(server.port, token, args.seconds, slowest_out=slowest)
             cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 1) for name, pid in watched.items()}
             load_after = Path("/proc/loadavg").read_text().split()[0]
         finally:
@@ -227,6 +243,8 @@ def _main() -> None:
     )
     print(f"{'kind':<24}{'req':>7}{'err':>5}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'p99/p50':>9}  target")
     for kind, f in figures.items():
+        if not f["requests"]:
+            continue
         target = ""
         if kind.startswith("query"):
             met = f["p99_over_p50"] is not None and f["p99_over_p50"] <= P99_OVER_P50_MAX
@@ -240,6 +258,7 @@ def _main() -> None:
         f"slowest accepted request: {worst} ms "
         f"(target ≤ {MAX_MS:g} ms: {'met' if worst <= MAX_MS else 'missed'})"
     )
+    print("slowest: " + ", ".join(f"{kind} {ms:.0f} ms sent at {at:.1f} s" for ms, at, kind in slowest))
     refused = figures[REFUSED]
     if refused["requests"]:
         print(f"refused writes: {refused['requests']}, answered in at most {refused['max_ms']} ms")

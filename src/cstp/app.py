@@ -488,6 +488,20 @@ def _install_sighup(reload: Callable[[], object]) -> Callable[[], None]:
     return remove
 
 
+def _admission_gauges(writes: WriteAdmission | None) -> dict[str, tuple[str, Callable[[], float]]]:
+    """The write admission control's state on /metrics (none when CSTP_WRITE_MAX_WAIT=0)."""
+    if writes is None:
+        return {}
+    return {
+        "cstp_writes_in_flight": ("Writes admitted and not finished", lambda: float(writes.in_flight)),
+        "cstp_write_expected_wait_seconds": ("Expected wait of a write arriving now", writes.expected_wait),
+        "cstp_writes_refused": (
+            "Writes refused since start (Server busy)",
+            lambda: float(writes.refused_total),
+        ),
+    }
+
+
 def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastAPI:
     """Build the whole server; the adapters the settings name unless `adapters` are given.
 
@@ -513,6 +527,7 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
                     "Loaded guardrail rules",
                     lambda: float(services.guardrails.status()["loaded"]),
                 ),
+                **_admission_gauges(services.writes),
             }
         )
         closers = stack.pop_all()

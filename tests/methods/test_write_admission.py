@@ -114,6 +114,8 @@ def test_writes_over_the_bound_are_refused_at_once_and_accepted_ones_are_all_sto
     # Nothing of a refused write was stored: the accepted ones are all there is.
     listed = rpc(client, "cstp.queryDecisions", {"query": "", "limit": 50})["result"]["decisions"]
     assert sorted(d["id"] for d in listed) == sorted(ids)
+    metrics = client.get("/metrics").text
+    assert "cstp_writes_refused 6.0" in metrics and "cstp_writes_in_flight 0.0" in metrics
     with ThreadPoolExecutor(1) as pool:  # the queue drained: a write is admitted again
         assert "result" in pool.submit(_record, client, 99).result(30)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cstp.domain.errors import Busy
-from cstp.runtime.admission import WriteAdmission
+from cstp.runtime.admission import UNMEASURED_IN_FLIGHT, WriteAdmission
 
 
 class Clock:
@@ -71,6 +71,25 @@ def test_a_write_is_refused_once_the_expected_wait_exceeds_the_bound() -> None:
     first.__exit__(None, None, None)
     with writes.slot():  # one in flight again: admitted
         pass
+
+
+def test_before_any_measurement_only_a_few_writes_are_admitted_at_once() -> None:
+    # A cold start or a first burst: nothing says yet how long a write takes.
+    clock = Clock()
+    writes = WriteAdmission(1.0, clock=clock)
+    held = [writes.slot() for _ in range(UNMEASURED_IN_FLIGHT)]
+    for s in held:
+        s.__enter__()
+    with pytest.raises(Busy) as refused:
+        writes.slot().__enter__()
+    assert refused.value.retry_after == pytest.approx(1.0)  # the bound: the only time scale known
+    for s in held:
+        clock.now += 0.01  # fast writes: 10 ms each, measured from the second completion on
+        s.__exit__(None, None, None)
+    more = [writes.slot() for _ in range(UNMEASURED_IN_FLIGHT + 3)]
+    for s in more:
+        s.__enter__()  # 4 in flight × 10 ms: far within the bound
+    assert writes.expected_wait() == pytest.approx((UNMEASURED_IN_FLIGHT + 3) * 0.01)
 
 
 def test_a_failed_write_frees_its_slot() -> None:

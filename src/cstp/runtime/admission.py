@@ -15,7 +15,8 @@ about the service rate), averaged over the last `WINDOW` completions. A batch of
 together gives intervals (t, 0, 0, 0, 0): their mean is t/5, the per-write time of that batch.
 The estimate follows whatever limits writes (embedding, Chroma, the interpreter lock, other
 requests' CPU) without knowing which. A write that finds nothing in flight is always admitted, so
-a slow dependency slows writes down but never refuses them all.
+a slow dependency slows writes down but never refuses them all; until a first interval is
+measured, at most `UNMEASURED_IN_FLIGHT` writes are in flight at once.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ from cstp.domain.errors import Busy
 logger = logging.getLogger("cstp.admission")
 
 WINDOW = 64  # completions the service time is averaged over
+# Writes admitted at once before any service time is measured (a cold start, or a first burst):
+# measured, 32 clients starting together right after /ready sent seven records in the first 0.4 s
+# and, all admitted, the first of them took 5 s. Like a slow start: two, then the measurement.
+UNMEASURED_IN_FLIGHT = 2
 LOG_EVERY_S = 10.0  # refusals are logged in summary, at most once per this many seconds
 
 
@@ -53,12 +58,23 @@ class WriteAdmission:
         self._busy_since_last = False  # writes were in flight ever since the last completion
         self._intervals: deque[float] = deque(maxlen=WINDOW)
         self._interval_sum = 0.0
-        self._refused = 0
+        self._refused = 0  # since the last summary log line
+        self._refused_total = 0
         self._refused_logged_at = 0.0
 
     @property
     def max_wait(self) -> float:
         return self._max_wait
+
+    @property
+    def in_flight(self) -> int:
+        """Writes admitted and not finished (a metric)."""
+        return self._in_flight
+
+    @property
+    def refused_total(self) -> int:
+        """Writes refused since start (a metric)."""
+        return self._refused_total
 
     def expected_wait(self) -> float:
         """Seconds a write arriving now would wait for the writes in flight, by the estimate."""
@@ -69,6 +85,13 @@ class WriteAdmission:
         if not self._intervals:
             return 0.0
         return self._in_flight * (self._interval_sum / len(self._intervals))
+
+    def _admissible_locked(self) -> bool:
+        if self._in_flight == 0:
+            return True
+        if not self._intervals:
+            return self._in_flight < UNMEASURED_IN_FLIGHT
+        return self._wait_locked() <= self._max_wait
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -81,11 +104,12 @@ class WriteAdmission:
 
     def _admit(self) -> None:
         with self._lock:
-            wait = self._wait_locked()
-            if self._in_flight == 0 or wait <= self._max_wait:
+            if self._admissible_locked():
                 self._in_flight += 1
                 return
+            wait = self._wait_locked()
             self._refused += 1
+            self._refused_total += 1
             refused = self._refused
             now = self._clock()
             log = now - self._refused_logged_at >= LOG_EVERY_S
@@ -93,7 +117,8 @@ class WriteAdmission:
                 self._refused_logged_at = now
                 self._refused = 0
             in_flight = self._in_flight
-            per_write = self._interval_sum / len(self._intervals)
+            # Unmeasured: the bound itself is the only time scale there is.
+            per_write = self._interval_sum / len(self._intervals) if self._intervals else self._max_wait
         if log:
             logger.warning(
                 "writes refused: write queue over its bound",
