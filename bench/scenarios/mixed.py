@@ -8,7 +8,11 @@ keyword, hybrid, list), over its own keep-alive connection, for `seconds`. The f
 kind; the targets (bench/report.py): every query mode's p99 ≤ 4 × its p50, and no request over 2 s.
 A recordDecision the server refuses under admission control (CSTP_WRITE_MAX_WAIT: "Server busy",
 `data.component` "writes") is its own kind, `recordDecision refused`: counted and timed apart from
-the accepted ones, never as an error (nothing was stored, the client may retry).
+the accepted ones, never as an error (nothing was stored). The client then does what an agent
+that must keep its decision does: it waits `data.retryAfterMs` (at most 2 s) and sends the same
+record again, before going on; `recordDecision end to end` is each accepted record's time from its
+first attempt, waits included (what the agent waited; not a request, so not under the target).
+Before the clock starts, one request of each kind warms the server up (`_warm_up`).
 
 The client is threads on `http.client` (the standard library): 32 connections on two cores cost
 client CPU, which the server shares, so the absolute latencies are higher than a C client would
@@ -39,7 +43,11 @@ CLIENTS = 32
 QUERY_MODES = ("semantic", "keyword", "hybrid", "list")
 SENT = ("recordDecision", *(f"query {m}" for m in QUERY_MODES))
 REFUSED = "recordDecision refused"
-KINDS = (SENT[0], REFUSED, *SENT[1:])
+# An accepted record from its first attempt to its acceptance, the retries' waits included: what
+# the agent waited. Not a request, so not under the 2 s target (bench/report.py leaves it out).
+END_TO_END = "recordDecision end to end"
+KINDS = (SENT[0], REFUSED, END_TO_END, *SENT[1:])
+RETRY_CAP_S = 2.0  # a refused client waits retryAfterMs (at most this), then sends the same record
 P99_OVER_P50_MAX = 4.0
 MAX_MS = 2000.0
 SLOWEST = 10  # the slowest requests listed with when they started (do they cluster in time?)
@@ -82,15 +90,35 @@ def _refused(reply: Any) -> bool:
     return isinstance(data, dict) and data.get("component") == "writes"
 
 
+def _warm_up(port: int, headers: dict[str, str], bodies: dict[str, list[bytes]]) -> None:
+    """One request of each kind, in turn, before the clock starts: the first keyword query builds
+    the keyword index and the first list query waits for the browse catalogue's first load (both
+    read every record: 2-5 s here under load), which the load would otherwise queue its first
+    requests behind. That is start-up cost, measured with the start-up figures; this scenario
+    measures a server under a steady mixed load. The warm-up record is a decision like the others."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        for kind in SENT:
+            conn.request("POST", "/cstp", body=bodies[kind][-1], headers=headers)
+            conn.getresponse().read()
+    finally:
+        conn.close()
+
+
 def mixed_load(
     port: int,
     token: str,
     seconds: float,
     clients: int = CLIENTS,
     slowest_out: list[tuple[float, float, str]] | None = None,
+    retry_refused: bool = True,
+    warm_up: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Run the mix; per kind: count, errors, p50/p95/p99/max in ms. `slowest_out` receives the
-    SLOWEST slowest requests as (ms, seconds into the run when sent, kind), slowest first."""
+    SLOWEST slowest requests as (ms, seconds into the run when sent, kind), slowest first.
+    `retry_refused`: a client whose record is refused waits the hint and sends it again (as an
+    agent that must keep its decision would) before going on; otherwise it just goes on.
+    `warm_up`: one request of each kind first, alone and not counted (see `_warm_up`)."""
     bodies = _bodies(4096)
     latencies: dict[str, list[float]] = {k: [] for k in KINDS}
     errors: dict[str, int] = dict.fromkeys(KINDS, 0)
@@ -108,14 +136,24 @@ def mixed_load(
         mine_l: dict[str, list[float]] = {k: [] for k in KINDS}
         mine_s: list[tuple[float, float, str]] = []
         mine_e: dict[str, int] = dict.fromkeys(KINDS, 0)
+        retry: bytes | None = None
+        first_try: float | None = None
         try:
             while time.perf_counter() < deadline:
-                kind = next(kinds)
-                pool = bodies[kind]
-                index = next(record_ids) if kind == "recordDecision" else seen[kind]
-                seen[kind] += 1
-                body = pool[index % len(pool)]
+                if retry is None:
+                    kind = next(kinds)
+                    pool = bodies[kind]
+                    index = next(record_ids) if kind == "recordDecision" else seen[kind]
+                    seen[kind] += 1
+                    body = pool[index % len(pool)]
+                    first_try = None
+                else:  # the refused record again: nothing of it was stored
+                    kind, body, first_try = "recordDecision", retry, first_try
+                    retry = None
                 started = time.perf_counter()
+                if first_try is None:
+                    first_try = started
+                reply: Any = None
                 try:
                     conn.request("POST", "/cstp", body=body, headers=headers)
                     response = conn.getresponse()
@@ -128,10 +166,17 @@ def mixed_load(
                     ok = False
                     conn.close()
                     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                mine_l[kind].append((time.perf_counter() - started) * 1000)
+                ended = time.perf_counter()
+                mine_l[kind].append((ended - started) * 1000)
                 mine_s.append((mine_l[kind][-1], started - began, kind))
                 if not ok:
                     mine_e[kind] += 1
+                elif kind == REFUSED and retry_refused:
+                    retry = body
+                    hint = float(reply["error"]["data"].get("retryAfterMs", 100)) / 1000
+                    time.sleep(min(max(hint, 0.0), RETRY_CAP_S, max(0.0, deadline - ended)))
+                elif kind == "recordDecision":
+                    mine_l[END_TO_END].append((ended - first_try) * 1000)
         finally:
             conn.close()
             with lock:
@@ -140,6 +185,10 @@ def mixed_load(
                     errors[k] += mine_e[k]
                 slowest.extend(sorted(mine_s, reverse=True)[:SLOWEST])
 
+    if warm_up:
+        _warm_up(port, headers, bodies)
+        began = time.perf_counter()
+        deadline = began + seconds
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for t in threads:
         t.start()
@@ -194,6 +243,8 @@ def _main() -> None:
     p.add_argument("--size", type=int, default=2000)
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--store", choices=("embedded", "server"), default="server")
+    p.add_argument("--no-retry", action="store_true", help="a refused record is not sent again")
+    p.add_argument("--no-warm-up", action="store_true", help="start the load on a cold server")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="a server setting")
     args = p.parse_args()
     extra_env = dict(item.split("=", 1) for item in args.env)
@@ -230,7 +281,14 @@ def _main() -> None:
             load_before = Path("/proc/loadavg").read_text().split()[0]
             cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
             slowest: list[tuple[float, float, str]] = []
-            figures = mixed_load(server.port, token, args.seconds, slowest_out=slowest)
+            figures = mixed_load(
+                server.port,
+                token,
+                args.seconds,
+                slowest_out=slowest,
+                retry_refused=not args.no_retry,
+                warm_up=not args.no_warm_up,
+            )
             cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 1) for name, pid in watched.items()}
             load_after = Path("/proc/loadavg").read_text().split()[0]
         finally:
@@ -253,7 +311,7 @@ def _main() -> None:
             f"{kind:<24}{f['requests']:>7}{f['errors']:>5}{f['p50_ms']:>9}{f['p99_ms']:>9}"
             f"{f['max_ms']:>9}{f['p99_over_p50']:>9}  {target}"
         )
-    worst = max((f["max_ms"] or 0) for k, f in figures.items() if k != REFUSED)
+    worst = max((f["max_ms"] or 0) for k, f in figures.items() if k not in (REFUSED, END_TO_END))
     print(
         f"slowest accepted request: {worst} ms "
         f"(target ≤ {MAX_MS:g} ms: {'met' if worst <= MAX_MS else 'missed'})"
