@@ -313,6 +313,8 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     inserter: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(
         insert_batch, 256, isolate=_item_failure, name="cstp-insert"
     )
+    for group_commit in (embed_docs, embed_queries, saver, inserter):
+        stack.callback(group_commit.close)  # before the store and embedder close (reverse order)
     decision_service = DecisionService(
         store,
         embedder,
@@ -360,6 +362,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     consumptions: Coalescer[SinkItem, None] = Coalescer(
         lambda items: _none_each(items, deliberation.apply), 256, isolate=_item_failure, name="cstp-consume"
     )
+    stack.callback(consumptions.close)
     deliberation = Tracker(
         tracker_rows,
         commit=consumptions.submit,

@@ -59,23 +59,35 @@ class Coalescer(Generic[T, R]):
         self._cond = threading.Condition(threading.Lock())
         self._queue: deque[_Entry[T, R]] = deque()
         self._worker: threading.Thread | None = None
+        self._closed = False
 
     def submit(self, items: Sequence[T]) -> list[R]:
         """Run `fn` over `items` (possibly together with other callers' items); return its results."""
         entry: _Entry[T, R] = _Entry(items)
         with self._cond:
-            self._queue.append(entry)
-            if self._worker is None:
-                # Started on first use; a daemon: it holds no acknowledged work of its own
-                # (every caller waits for its own entry), so it never delays the process exit.
-                self._worker = threading.Thread(target=self._work, name=self._name, daemon=True)
-                self._worker.start()
-            else:
-                self._cond.notify()
-        entry.done.wait()
+            inline = self._closed
+            if not inline:
+                self._queue.append(entry)
+                if self._worker is None:
+                    # Started on first use; a daemon: it holds no acknowledged work of its own
+                    # (every caller waits for its own entry), so it never delays the process exit.
+                    self._worker = threading.Thread(target=self._work, name=self._name, daemon=True)
+                    self._worker.start()
+                else:
+                    self._cond.notify()
+        if inline:  # closed (shutting down): no worker any more, the caller runs its own batch
+            self._run([entry])
+        else:
+            entry.done.wait()
         if entry.error is not None:
             raise entry.error
         return entry.results
+
+    def close(self) -> None:
+        """Let the worker finish what is queued, then exit; later submits run in their own thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
     def _take_batch(self) -> list[_Entry[T, R]]:
         batch: list[_Entry[T, R]] = []
@@ -90,6 +102,9 @@ class Coalescer(Generic[T, R]):
         while True:
             with self._cond:
                 while not self._queue:
+                    if self._closed:
+                        self._worker = None
+                        return
                     self._cond.wait()
                 batch = self._take_batch()
             try:
