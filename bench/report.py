@@ -170,7 +170,9 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     for mode in ("semantic", "keyword", "hybrid", "list"):
         r = next((x for x in mixed_rows if x["scenario"].endswith(f"query {mode}")), None)
         add(f"mixed load, 32 clients: query {mode} p99 ÷ p50", r and r.get("p99_over_p50"), 4.0, False, "×")
-    worst = max((r["max_ms"] for r in mixed_rows if r.get("max_ms") is not None), default=None)
+    # Every request counts, refusals too; a record's end-to-end time with its retries is no request.
+    requests = [r for r in mixed_rows if not r["scenario"].endswith("end to end")]
+    worst = max((r["max_ms"] for r in requests if r.get("max_ms") is not None), default=None)
     add("mixed load, 32 clients: slowest request", worst, 2000, False, "ms")
     d = data.get("docker") or {}
     add("container start → /ready 200 (median)", d.get("start_to_ready_median_s"), 2.0, False, "s")

@@ -66,6 +66,7 @@ from cstp.methods.context import CallContext, Services
 from cstp.methods.errors import ERRORS
 from cstp.rpc import Dispatcher
 from cstp.rpc.table import MethodTable, method_table
+from cstp.runtime.admission import WriteAdmission
 from cstp.runtime.breaker_poller import BreakerPoller
 from cstp.runtime.coalesce import Coalescer
 from cstp.runtime.guardrail_watcher import GuardrailWatcher
@@ -286,22 +287,41 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     guardrail_service = GuardrailService(settings.guardrail_dirs, breaker_store=adapters.breakers)
     # Group commit: concurrent requests share embedding batches and store writes.
     embed_docs: Coalescer[str, list[float]] = Coalescer(
-        lambda texts: embedder.embed(texts, "document"), settings.embed_batch_size, isolate=_item_failure
+        lambda texts: embedder.embed(texts, "document"),
+        settings.embed_batch_size,
+        isolate=_item_failure,
+        name="cstp-embed-documents",
     )
     embed_queries: Coalescer[str, list[float]] = Coalescer(
-        lambda texts: embedder.embed(texts, "query"), settings.embed_batch_size, isolate=_item_failure
+        lambda texts: embedder.embed(texts, "query"),
+        settings.embed_batch_size,
+        isolate=_item_failure,
+        name="cstp-embed-queries",
     )
 
     def save_batch(items: list[tuple[Decision, Vector | None]]) -> list[None]:
         store.save(items)
         return [None] * len(items)
 
-    saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(save_batch, 256, isolate=_item_failure)
+    def insert_batch(items: list[tuple[Decision, Vector | None]]) -> list[None]:
+        store.insert(items)
+        return [None] * len(items)
+
+    saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(
+        save_batch, 256, isolate=_item_failure, name="cstp-save"
+    )
+    # New records (recordDecision) in their own group commit: `insert` skips the read-before-write.
+    inserter: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(
+        insert_batch, 256, isolate=_item_failure, name="cstp-insert"
+    )
+    for group_commit in (embed_docs, embed_queries, saver, inserter):
+        stack.callback(group_commit.close)  # before the store and embedder close (reverse order)
     decision_service = DecisionService(
         store,
         embedder,
         embed=embed_docs.submit,
         save=saver.submit,
+        insert=inserter.submit,
         record_policy=guardrail_policy(guardrail_service),
         on_review=review_hook(guardrail_service.breakers) if guardrail_service.breakers else None,
     )
@@ -344,8 +364,9 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     stack.callback(pool.shutdown, wait=False, cancel_futures=True)
     # Consumed inputs are cleared before a record returns; concurrent records share the writes.
     consumptions: Coalescer[SinkItem, None] = Coalescer(
-        lambda items: _none_each(items, deliberation.apply), 256, isolate=_item_failure
+        lambda items: _none_each(items, deliberation.apply), 256, isolate=_item_failure, name="cstp-consume"
     )
+    stack.callback(consumptions.close)
     deliberation = Tracker(
         tracker_rows,
         commit=consumptions.submit,
@@ -372,6 +393,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         pool=pool,
         transfer=transfer,
         backup=backup,
+        writes=WriteAdmission(settings.write_max_wait) if settings.write_max_wait > 0 else None,
     )
 
 
@@ -474,6 +496,20 @@ def _install_sighup(reload: Callable[[], object]) -> Callable[[], None]:
     return remove
 
 
+def _admission_gauges(writes: WriteAdmission | None) -> dict[str, tuple[str, Callable[[], float]]]:
+    """The write admission control's state on /metrics (none when CSTP_WRITE_MAX_WAIT=0)."""
+    if writes is None:
+        return {}
+    return {
+        "cstp_writes_in_flight": ("Writes admitted and not finished", lambda: float(writes.in_flight)),
+        "cstp_write_expected_wait_seconds": ("Expected wait of a write arriving now", writes.expected_wait),
+        "cstp_writes_refused": (
+            "Writes refused since start (Server busy)",
+            lambda: float(writes.refused_total),
+        ),
+    }
+
+
 def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastAPI:
     """Build the whole server; the adapters the settings name unless `adapters` are given.
 
@@ -499,6 +535,7 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
                     "Loaded guardrail rules",
                     lambda: float(services.guardrails.status()["loaded"]),
                 ),
+                **_admission_gauges(services.writes),
             }
         )
         closers = stack.pop_all()

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(32_768, ge=1024, validation_alias=_env("CSTP_MAX_HEADER_BYTES"))
     max_headers: int = Field(100, ge=8, validation_alias=_env("CSTP_MAX_HEADERS"))
     request_timeout: float = Field(30.0, gt=0, le=3600, validation_alias=_env("CSTP_REQUEST_TIMEOUT"))
+    # Admission control (runtime.admission): a record/review/update write whose expected wait behind
+    # the writes in flight exceeds this many seconds is refused at once with a retryable error
+    # ("Server busy", data.retryAfterMs) instead of queued. 0: never refuse (unbounded queue).
+    write_max_wait: float = Field(1.0, ge=0, le=600, validation_alias=_env("CSTP_WRITE_MAX_WAIT"))
     # Server processes on the one port (runtime.workers); more than one needs a Chroma server.
     workers: int = Field(1, ge=1, le=64, validation_alias=_env("CSTP_WORKERS"))
 
@@ -285,6 +289,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "max_headers": "max_headers",
         "request_timeout": "request_timeout",
         "workers": "workers",
+        "write_max_wait": "write_max_wait",
     },
     "agent": {
         "name": "agent_name",

@@ -245,3 +245,36 @@ def test_recent_decisions_cache_is_bounded_and_rev_checked() -> None:
         cache.put(d)
     assert set(cache.get_many([(a.id, 1), (b.id, 1), (c.id, 1)])) == {b.id, c.id}
     assert cache.get_many([(b.id, 2)]) == {}
+
+
+def test_insert_writes_without_reading_and_save_still_reads(
+    embedded: ChromaStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under a write stream the read before each upsert was half of a record's Chroma calls; a
+    # new id has nothing to replace, so `insert` must not make it. `save` still must (it deletes
+    # the metadata keys an update dropped).
+    from chromadb.api.models.Collection import Collection
+
+    embedded.count()  # open the collections first
+    calls: list[str] = []
+    real_get, real_upsert = Collection.get, Collection.upsert
+
+    def get(self: Collection, *args: Any, **kwargs: Any) -> Any:
+        calls.append("get")
+        return real_get(self, *args, **kwargs)
+
+    def upsert(self: Collection, *args: Any, **kwargs: Any) -> Any:
+        calls.append("upsert")
+        return real_upsert(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "get", get)
+    monkeypatch.setattr(Collection, "upsert", upsert)
+    embedded.insert([(make(1), [1.0, 0.0]), (make(2), [0.0, 1.0])])
+    assert calls == ["upsert", "upsert"]  # records, then the index
+    calls.clear()
+    embedded.save([(dataclasses.replace(make(1), tags=()), [1.0, 0.0])])
+    assert calls == ["get", "upsert", "get", "upsert"]
+    monkeypatch.undo()
+    assert embedded.get("p0000001") == dataclasses.replace(make(1), tags=())
+    assert [d.id for d in embedded.list(DecisionFilter(tags=("odd",)), 10)] == []
+    assert embedded.get("p0000002") == make(2)

@@ -139,3 +139,14 @@ def test_isolate_can_decline_the_retry() -> None:
         t.join(10)
     assert len(errors) == 6
     assert sum(calls) == 6  # each item tried once: no per-caller retry after an outage
+
+
+def test_close_stops_the_worker_and_later_calls_still_get_their_results() -> None:
+    c: Coalescer[int, int] = Coalescer(lambda xs: [x + 1 for x in xs], name="t-close")
+    assert c.submit([1]) == [2]
+    worker = next(t for t in threading.enumerate() if t.name == "t-close")
+    c.close()
+    worker.join(5)
+    assert not worker.is_alive()
+    assert c.submit([5, 6]) == [6, 7]  # run in the caller's thread now
+    assert not any(t.name == "t-close" for t in threading.enumerate())

@@ -448,6 +448,38 @@ def test_saving_a_new_revision_replaces_the_old_one(store: DecisionStore) -> Non
     assert store.index_versions()[D1.id] == updated.rev
 
 
+def test_inserted_decisions_read_back_like_saved_ones(store: DecisionStore) -> None:
+    d = full_decision()
+    store.insert([(d, [1.0, 0.0, 0.0])])
+    assert store.get(d.id) == d
+    [hit] = store.search([1.0, 0.0, 0.0], DecisionFilter(), 5)
+    assert hit.decision == d
+    assert {x.id for x in store.list(DecisionFilter(tags=("billing",)), 10)} == {d.id}
+    assert store.record_versions() == {d.id: d.rev}
+    assert store.index_versions() == {d.id: d.rev}
+
+
+def test_insert_without_a_vector_writes_the_record_only(store: DecisionStore) -> None:
+    d = make("ins00001")
+    store.insert([(d, None), (make("ins00002"), [0.0, 1.0])])
+    assert store.get(d.id) == d
+    assert store.count() == 2
+    assert set(store.index_versions()) == {"ins00002"}
+
+
+def test_an_inserted_decision_is_replaced_by_a_later_save(store: DecisionStore) -> None:
+    # recordDecision inserts, reviewDecision and updateDecision save: keys the update drops
+    # (tags, project, pr) must stop matching, as after any other save.
+    store.insert([(D1, [1.0, 0.0, 0.0, 0.0])])
+    updated = dataclasses.replace(reviewed(D1, "success"), tags=("mysql",), project=None, pr=None)
+    store.save([(updated, [0.0, 1.0, 0.0, 0.0])])
+    assert store.get(D1.id) == updated
+    assert store.list(DecisionFilter(project="billing"), 10) == []
+    assert [d.id for d in store.scan(DecisionFilter(pr=12))] == []
+    assert store.search([1, 0, 0, 0], DecisionFilter(tags=("postgres",)), 10) == []
+    assert store.index_versions()[D1.id] == updated.rev
+
+
 def test_versions_report_rev_per_id(store: DecisionStore) -> None:
     store.save(CORPUS)
     expected = {d.id: d.rev for d, _ in CORPUS}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from cstp.adapters.memory_store import MemoryStore
 from cstp.domain.decisions import DecisionService, ReviewInput, quality
 from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable
+from cstp.domain.ports import Vector
 from cstp.domain.records import Decision, DecisionDraft, Review, utcnow
 
 
@@ -160,3 +161,26 @@ def test_background_index_check_repairs_and_reports_state() -> None:
     restarted.reconcile_in_background().join(10)
     assert restarted.index_state == "ok"
     assert missing.id in store.index_versions()
+
+
+def test_new_records_take_the_insert_path_and_every_other_write_the_save_path() -> None:
+    # Only a just-drawn id is known to be absent; a review, an update, a preserve mark or an
+    # added thought rewrites a stored decision and must replace it (save).
+    store, embedder = MemoryStore("test-3"), CountingEmbedder()
+    writes: list[tuple[str, str]] = []
+
+    def via(path: str) -> Callable[[Sequence[tuple[Decision, Vector | None]]], None]:
+        def call(items: Sequence[tuple[Decision, Vector | None]]) -> None:
+            writes.extend((path, d.id) for d, _ in items)
+            getattr(store, path)(items)
+
+        return call
+
+    svc = DecisionService(store, embedder, save=via("save"), insert=via("insert"))
+    d = svc.record(new(), "a").decision
+    assert writes == [("insert", d.id)]
+    svc.review(d.id, ReviewInput(outcome="success"), "a")
+    svc.update(d.id, {"decision": "Use a durable queue for webhooks"}, "a")
+    svc.set_preserve(d.id, True)
+    assert writes[1:] == [("save", d.id)] * 3
+    assert store.get(d.id).preserve is True  # type: ignore[union-attr]

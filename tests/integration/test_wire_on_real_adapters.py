@@ -27,6 +27,7 @@ from tests.methods import (
     test_transfer_methods,
     test_update_decision,
     test_workflow,
+    test_write_admission,
 )
 from tests.methods.test_query import ids, q
 from tests.rpc import test_unknown_params
@@ -50,6 +51,7 @@ _FIXTURES = {
     "mcp_seeded",
     "admin",
     "ui",
+    "gated",
 }
 for _module in (
     test_http_surface,
@@ -71,6 +73,7 @@ for _module in (
     test_bad_input,
     test_unknown_params,
     test_ui_pages,
+    test_write_admission,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") or _name in _FIXTURES:

@@ -86,6 +86,10 @@ class MemoryStore:
             self._write_index([(d, v) for d, v in unique if v is not None])
             self._data.revision += 1
 
+    def insert(self, items: Sequence[tuple[Decision, Vector | None]]) -> None:
+        """`save`: a dict write replaces an entry whole, so a new id needs nothing else."""
+        self.save(items)
+
     def get(self, decision_id: str) -> Decision | None:
         """The record with exactly this id, or None."""
         with self._data.lock:

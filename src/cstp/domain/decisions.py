@@ -93,6 +93,7 @@ class DecisionService:
         *,
         embed: Callable[[Sequence[str]], list[list[float]]] | None = None,
         save: Callable[[Sequence[tuple[Decision, Vector | None]]], object] | None = None,
+        insert: Callable[[Sequence[tuple[Decision, Vector | None]]], object] | None = None,
         record_policy: RecordPolicy | None = None,
         on_review: Callable[[Decision], None] | None = None,
     ) -> None:
@@ -101,6 +102,9 @@ class DecisionService:
         # `embed`/`save` may be group-commit wrappers (see runtime.coalesce); default: direct calls.
         self._embed = embed or (lambda texts: embedder.embed(texts, "document"))
         self._save = save or store.save
+        # New records (fresh random ids) take the store's `insert`, which skips the read a
+        # replacing write needs; without a wrapper, `save` (correct for any id, one read more).
+        self._insert = insert or self._save
         self._record_policy = record_policy
         # Told about every stored review (the circuit breakers count outcomes).
         self._on_review = on_review
@@ -168,15 +172,16 @@ class DecisionService:
         """
         return secrets.token_hex(ID_BYTES)
 
-    def _write(self, d: Decision) -> bool:
-        """Embed and save; returns whether the vector index was written too."""
+    def _write(self, d: Decision, *, new: bool = False) -> bool:
+        """Embed and save (`new`: `d.id` was just drawn, so the store's `insert` path); returns
+        whether the vector index was written too."""
         vector: list[float] | None
         try:
             vector = self._embed([d.document()])[0]
         except EmbedderUnavailable as e:
             logger.warning("embedding failed; decision saved unindexed", extra={"error": str(e)})
             vector = None
-        self._save([(d, vector)])
+        (self._insert if new else self._save)([(d, vector)])
         return vector is not None
 
     def record(self, draft: DecisionDraft, agent: str, *, review_in: timedelta | None = None) -> Recorded:
@@ -191,7 +196,7 @@ class DecisionService:
             )
         draft = dataclasses.replace(draft, decision=draft.decision.strip())
         d = Decision.from_draft(draft, id=self._new_id(), now=now, agent=agent)
-        indexed = self._write(d)
+        indexed = self._write(d, new=True)
         score, suggestions = quality(draft)
         warnings = tuple(self._record_policy(d, score, agent)) if self._record_policy else ()
         return Recorded(d, indexed, score, suggestions, warnings)

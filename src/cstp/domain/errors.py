@@ -7,6 +7,7 @@ CstpError
 ├── NotAllowed              the caller may not use this method (not admin)  → -32003
 ├── GuardrailError          a guardrail file or rule is broken (file, rule) → startup / reload failure
 ├── ConfigError             a setting has an invalid value (names it)      → startup failure
+├── Busy                    a write refused: the write queue is too long    → -32603 (retryAfterMs)
 └── Unavailable             a dependency cannot serve right now             → -32603
     ├── StoreUnavailable    the decision store (Chroma) failed
     └── EmbedderUnavailable the embedding model or API failed
@@ -82,6 +83,16 @@ class GuardrailError(CstpError):
 
 class ConfigError(CstpError):
     """A setting has an invalid value. The message names the setting."""
+
+
+class Busy(CstpError):
+    """A write refused before it started, because the writes already queued would keep it waiting
+    longer than the server's bound (CSTP_WRITE_MAX_WAIT). Nothing was stored, so a retry after
+    `retry_after` seconds is safe. Not an `Unavailable`: every dependency is working."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"write queue full: retry after {retry_after:.2f} s")
+        self.retry_after = retry_after
 
 
 class Unavailable(CstpError):

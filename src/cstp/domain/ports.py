@@ -59,6 +59,16 @@ class DecisionStore(Protocol):
         """
         ...
 
+    def insert(self, items: Sequence[tuple[Decision, Vector | None]]) -> None:
+        """`save` for decisions whose ids are not stored yet (new records with fresh random ids).
+
+        The same durability and result as `save`. What the promise buys: a store that must read an
+        existing entry to replace it (Chroma merges metadata, see `upsert_replacing`) can skip that
+        read. An id that does exist after all is overwritten; whether keys the new record lacks
+        survive is the store's to say (Chroma: they do, in the filter metadata only).
+        """
+        ...
+
     def get(self, decision_id: str) -> Decision | None:
         """The record with exactly this id, or None."""
         ...

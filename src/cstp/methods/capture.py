@@ -33,7 +33,7 @@ from cstp.domain.tracker import (
     transport_key,
 )
 from cstp.methods import decisions
-from cstp.methods.context import CallContext
+from cstp.methods.context import CallContext, write_slot
 from cstp.methods.decisions import RecordParams, RecordResult
 from cstp.methods.wire import alias
 from cstp.rpc.table import MethodSpec
@@ -191,8 +191,16 @@ def record_decision(
     """recordDecision consuming the caller's tracked inputs (peeked first, deleted once stored).
 
     `extra` are inputs the caller gathered in the same call and never stored (preAction's own
-    query and check), appended after the stored ones.
+    query and check), appended after the stored ones. Admitted as one write (`write_slot`): a
+    refusal comes before the inputs are read, so they stay for the retry.
     """
+    with write_slot(ctx):
+        return _record_consuming(p, ctx, extra)
+
+
+def _record_consuming(
+    p: TrackedRecordParams, ctx: CallContext, extra: Sequence[TrackedInput]
+) -> TrackedRecordResult:
     tracker = ctx.services.tracker
     taken: Taken | None = None
     if tracker is not None:

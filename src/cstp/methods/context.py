@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import Executor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from cstp.domain.browsing import BrowseService
@@ -13,6 +14,7 @@ from cstp.domain.search import SearchService
 from cstp.domain.snapshot import BackupService
 from cstp.domain.tracker import Tracker
 from cstp.domain.transfer import TransferService
+from cstp.runtime.admission import WriteAdmission
 from cstp.runtime.snapshot import DigestCache
 
 
@@ -33,6 +35,8 @@ class Services:
     pool: Executor | None = None
     transfer: TransferService | None = None  # bulk import / export (cstp.importDecisions ...)
     backup: BackupService | None = None  # raw collection snapshots; None when the store has none
+    # Admission control of the record/review/update writes (CSTP_WRITE_MAX_WAIT); None: unbounded.
+    writes: WriteAdmission | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +46,9 @@ class CallContext:
     agent: str  # the authenticated caller (token's agent id)
     services: Services
     admin: bool = False  # the caller is one of CSTP_ADMIN_AGENTS (or the generated token's agent)
+
+
+def write_slot(ctx: CallContext) -> AbstractContextManager[None]:
+    """The block of one record/review/update write: admitted, or `Busy` raised before it starts."""
+    writes = ctx.services.writes
+    return writes.slot() if writes is not None else nullcontext()

@@ -35,7 +35,7 @@ from cstp.domain.records import (
     Stakes,
     utcnow,
 )
-from cstp.methods.context import CallContext
+from cstp.methods.context import CallContext, write_slot
 from cstp.methods.guardrails import GuardrailWarning, guardrail_warnings
 from cstp.methods.rows import project_context_dict
 from cstp.methods.wire import (
@@ -262,7 +262,8 @@ class ReviewResult(Result):
 
 def review_decision(p: ReviewParams, ctx: CallContext) -> ReviewResult:
     review = ReviewInput(p.outcome, p.actual_result, p.lessons, p.notes, p.affected_kpis)
-    reviewed, indexed = ctx.services.decisions.review(p.id, review, ctx.agent)
+    with write_slot(ctx):
+        reviewed, indexed = ctx.services.decisions.review(p.id, review, ctx.agent)
     assert reviewed.review is not None
     return ReviewResult(
         success=True,

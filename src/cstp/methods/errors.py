@@ -8,9 +8,12 @@ directory or a driver's message never reaches a client; `rpc.errors.to_rpc_error
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import ClassVar
 
 from cstp.domain import errors as domain
+from cstp.rpc import codes
 from cstp.rpc.errors import ErrorTable, Forbidden, InternalError, InvalidParams, RpcError, Unavailable
 
 # Unavailable subclass → (fixed message, data.component). Most specific first is not needed: the
@@ -21,6 +24,21 @@ UNAVAILABLE: dict[type[domain.Unavailable], tuple[str, str | None]] = {
     domain.EmbedderUnavailable: ("Embedding service unavailable", "embedder"),
     domain.Unavailable: ("Service unavailable", None),
 }
+
+
+class Busy(RpcError):
+    """A write refused by admission control (`domain.Busy`): the code of every other "cannot serve
+    right now", a fixed text, `data.component` "writes" and `data.retryAfterMs`. Not an
+    `InternalError`, so `to_rpc_error` does not log each refusal as a dependency failure (under
+    overload there can be hundreds a second; `runtime.admission` logs them in summary)."""
+
+    code: ClassVar[int] = codes.INTERNAL_ERROR
+    message: ClassVar[str] = "Server busy: too many writes queued; retry later"
+
+
+def _busy(e: Exception) -> RpcError:
+    retry_after = float(getattr(e, "retry_after", 1.0))
+    return Busy(None, {"component": "writes", "retryAfterMs": max(1, math.ceil(retry_after * 1000))})
 
 
 def _invalid_input(e: Exception) -> RpcError:
@@ -53,5 +71,6 @@ ERRORS: ErrorTable = {
     # A guardrail file broken at run time: the file and rule go to the log and to /ready.
     domain.GuardrailError: lambda e: InternalError("Guardrails unavailable"),
     domain.ConfigError: lambda e: InternalError("Server misconfigured"),
+    domain.Busy: _busy,
     **{cls: _fixed(message, component) for cls, (message, component) in UNAVAILABLE.items()},
 }

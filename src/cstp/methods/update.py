@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from cstp.domain.errors import AmbiguousId, DecisionNotFound, InvalidInput, StoreUnavailable
 from cstp.domain.records import Reason
-from cstp.methods.context import CallContext
+from cstp.methods.context import CallContext, write_slot
 from cstp.methods.decisions import (
     Bridge,
     ByIdParams,
@@ -97,7 +97,8 @@ class UpdateResult(Result):
 
 def update_decision(p: UpdateParams, ctx: CallContext) -> UpdateResult:
     try:
-        updated, indexed = ctx.services.decisions.update(p.id, p.updates.to_changes(), ctx.agent)
+        with write_slot(ctx):
+            updated, indexed = ctx.services.decisions.update(p.id, p.updates.to_changes(), ctx.agent)
     except DecisionNotFound as e:
         # The reference reports a missing decision inside the result, and its MCP clients read it so.
         return UpdateResult(success=False, id=p.id, error=str(e))

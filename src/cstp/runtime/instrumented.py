@@ -36,6 +36,9 @@ class TimedStore:
     def save(self, items: Sequence[tuple[Decision, Vector | None]]) -> None:
         self._timed("save", self._inner.save, items)
 
+    def insert(self, items: Sequence[tuple[Decision, Vector | None]]) -> None:
+        self._timed("insert", self._inner.insert, items)
+
     def get(self, decision_id: str) -> Decision | None:
         result: Decision | None = self._timed("get", self._inner.get, decision_id)
         return result

@@ -207,6 +207,20 @@ def upsert_replacing(
         collection.upsert(ids=ids, embeddings=embeddings, metadatas=payload)  # type: ignore[arg-type]
 
 
+def upsert_merging(
+    errors: ChromaErrors,
+    collection: Collection,
+    ids: list[str],
+    embeddings: np.ndarray[Any, np.dtype[np.float32]],
+    metadatas: list[Metadata],
+    action: str,
+) -> None:
+    """Chroma's own upsert (new metadata merged into any old): for ids known to be new, where
+    there is nothing to merge and `upsert_replacing`'s read would find nothing."""
+    with errors.call(action):
+        collection.upsert(ids=ids, embeddings=embeddings, metadatas=list(metadatas))
+
+
 def pages(
     errors: ChromaErrors,
     collection: Collection,

@@ -45,6 +45,7 @@ from cstp.adapters.chroma.client import (
     pages,
     parse_server_url,
     rows,
+    upsert_merging,
     upsert_replacing,
 )
 from cstp.adapters.chroma.edges import EDGES, ChromaEdges
@@ -186,23 +187,31 @@ class ChromaStore:
         a None vector (the embedder was down) writes the record only; an older index entry for
         it stays searchable, with its older rev, until the reconcile or `reindex` replaces it.
         """
+        self._write(items, replacing=True)
+
+    def insert(self, items: Sequence[tuple[Decision, Vector | None]]) -> None:
+        """`save` for ids not stored yet: plain upserts, without the read `upsert_replacing` does
+        first to find metadata keys to delete (a new id has none). Two Chroma calls instead of
+        four, and the two reads were the ones that scan the collections' metadata by id."""
+        self._write(items, replacing=False)
+
+    def _write(self, items: Sequence[tuple[Decision, Vector | None]], *, replacing: bool) -> None:
         unique = last_per_id(items)
         if not unique:
             return
         records, index = self._collections()
+        upsert = upsert_replacing if replacing else upsert_merging
         for start in range(0, len(unique), WRITE_BATCH):
             chunk = unique[start : start + WRITE_BATCH]
             ids = [d.id for d, _ in chunk]
             written = {WRITTEN_KEY: _now_us()}
             metadatas = [metadata_for(d) | written for d, _ in chunk]
             indexed = [(d.id, v, index_metadata_for(d)) for d, v in chunk if v is not None]
-            upsert_replacing(
-                self._errors, records, ids, _matrix([record_vector(i) for i in ids]), metadatas, "save"
-            )
+            upsert(self._errors, records, ids, _matrix([record_vector(i) for i in ids]), metadatas, "save")
             for d, _ in chunk:
                 self._recent.put(d)
             if indexed:
-                upsert_replacing(
+                upsert(
                     self._errors,
                     index,
                     [i for i, _, _ in indexed],

@@ -1,0 +1,146 @@
+"""Admission control for writes: refuse a write at once rather than queue it past a bound.
+
+A recorded decision is embedded and stored through group commits (`runtime.coalesce`). When writes
+arrive faster than the embedder and the store can take them, the queue grows and every write waits
+longer: measured with 32 closed-loop clients on two cores, recordDecision took 4-6 s at the median
+and up to 10 s, while the write was acknowledged only at the end. A client cannot tell such a wait
+from a hung server. So a write whose expected wait exceeds `max_wait` is refused before it starts
+(`domain.Busy`, a retryable JSON-RPC error with a retry hint): nothing was stored, nothing was
+acknowledged, so nothing is lost, and the client decides whether to retry, back off or drop it.
+
+The expected wait is the writes already in flight times the time the write path takes per write
+while it is busy, measured, not configured: the interval between consecutive completions, counted
+only when writes were in flight throughout (an interval that contains idle time says nothing
+about the service rate), averaged over the last `WINDOW` completions. A batch of five finishing
+together gives intervals (t, 0, 0, 0, 0): their mean is t/5, the per-write time of that batch.
+The estimate follows whatever limits writes (embedding, Chroma, the interpreter lock, other
+requests' CPU) without knowing which. A write that finds nothing in flight is always admitted, so
+a slow dependency slows writes down but never refuses them all; until a first interval is
+measured, at most `UNMEASURED_IN_FLIGHT` writes are in flight at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from cstp.domain.errors import Busy
+
+logger = logging.getLogger("cstp.admission")
+
+WINDOW = 64  # completions the service time is averaged over
+# Writes admitted at once before any service time is measured (a cold start, or a first burst):
+# measured, 32 clients starting together right after /ready sent seven records in the first 0.4 s
+# and, all admitted, the first of them took 5 s. Like a slow start: two, then the measurement.
+UNMEASURED_IN_FLIGHT = 2
+LOG_EVERY_S = 10.0  # refusals are logged in summary, at most once per this many seconds
+
+
+class WriteAdmission:
+    """Counts writes in flight and refuses one whose expected wait would exceed `max_wait` seconds.
+
+    Thread safety: every field is read and changed under `_lock`; `slot()` may be entered from any
+    number of request threads.
+    """
+
+    def __init__(self, max_wait: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_wait <= 0:
+            raise ValueError("max_wait must be positive (leave admission out to disable it)")
+        self._max_wait = max_wait
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._last_done: float | None = None
+        self._busy_since_last = False  # writes were in flight ever since the last completion
+        self._intervals: deque[float] = deque(maxlen=WINDOW)
+        self._interval_sum = 0.0
+        self._refused = 0  # since the last summary log line
+        self._refused_total = 0
+        self._refused_logged_at = 0.0
+
+    @property
+    def max_wait(self) -> float:
+        return self._max_wait
+
+    @property
+    def in_flight(self) -> int:
+        """Writes admitted and not finished (a metric)."""
+        return self._in_flight
+
+    @property
+    def refused_total(self) -> int:
+        """Writes refused since start (a metric)."""
+        return self._refused_total
+
+    def expected_wait(self) -> float:
+        """Seconds a write arriving now would wait for the writes in flight, by the estimate."""
+        with self._lock:
+            return self._wait_locked()
+
+    def _wait_locked(self) -> float:
+        if not self._intervals:
+            return 0.0
+        return self._in_flight * (self._interval_sum / len(self._intervals))
+
+    def _admissible_locked(self) -> bool:
+        if self._in_flight == 0:
+            return True
+        if not self._intervals:
+            return self._in_flight < UNMEASURED_IN_FLIGHT
+        return self._wait_locked() <= self._max_wait
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Admit one write for the duration of the block, or raise `Busy` before it starts."""
+        self._admit()
+        try:
+            yield
+        finally:
+            self._done()
+
+    def _admit(self) -> None:
+        with self._lock:
+            if self._admissible_locked():
+                self._in_flight += 1
+                return
+            wait = self._wait_locked()
+            self._refused += 1
+            self._refused_total += 1
+            refused = self._refused
+            now = self._clock()
+            log = now - self._refused_logged_at >= LOG_EVERY_S
+            if log:
+                self._refused_logged_at = now
+                self._refused = 0
+            in_flight = self._in_flight
+            # Unmeasured: the bound itself is the only time scale there is.
+            per_write = self._interval_sum / len(self._intervals) if self._intervals else self._max_wait
+        if log:
+            logger.warning(
+                "writes refused: write queue over its bound",
+                extra={
+                    "refused": refused,
+                    "in_flight": in_flight,
+                    "expected_wait_s": round(wait, 3),
+                    "max_wait_s": self._max_wait,
+                },
+            )
+        # Retry when the queue should have drained to the bound, and not sooner than one write.
+        raise Busy(max(wait - self._max_wait, per_write))
+
+    def _done(self) -> None:
+        now = self._clock()
+        with self._lock:
+            if self._busy_since_last and self._last_done is not None:
+                interval = max(0.0, now - self._last_done)
+                if len(self._intervals) == self._intervals.maxlen:
+                    self._interval_sum -= self._intervals[0]
+                self._intervals.append(interval)
+                self._interval_sum += interval
+            self._in_flight -= 1
+            self._last_done = now
+            self._busy_since_last = self._in_flight > 0

@@ -1,0 +1,104 @@
+"""WriteAdmission on a fake clock: what it measures, when it refuses, what it tells the caller."""
+
+from __future__ import annotations
+
+import pytest
+
+from cstp.domain.errors import Busy
+from cstp.runtime.admission import UNMEASURED_IN_FLIGHT, WriteAdmission
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_write_finding_nothing_in_flight_is_always_admitted() -> None:
+    clock = Clock()
+    writes = WriteAdmission(0.5, clock=clock)
+    for _ in range(3):  # one at a time, each 10 s: slow, but never anything queued in front
+        with writes.slot():
+            clock.now += 10.0
+    assert writes.expected_wait() == 0.0
+    with writes.slot():
+        pass
+
+
+def test_idle_time_between_writes_is_not_taken_for_service_time() -> None:
+    clock = Clock()
+    writes = WriteAdmission(0.5, clock=clock)
+    a, b = writes.slot(), writes.slot()
+    a.__enter__()
+    b.__enter__()
+    clock.now += 0.1
+    a.__exit__(None, None, None)
+    clock.now += 0.1
+    b.__exit__(None, None, None)  # busy throughout since a finished: one interval of 0.1 s
+    clock.now += 60.0  # idle
+    c = writes.slot()
+    c.__enter__()
+    clock.now += 0.1
+    c.__exit__(None, None, None)  # its interval since b contains a minute of idle: not counted
+    d = writes.slot()
+    d.__enter__()
+    assert writes.expected_wait() == pytest.approx(0.1)  # one in flight × 0.1 s per write
+
+
+def test_a_write_is_refused_once_the_expected_wait_exceeds_the_bound() -> None:
+    clock = Clock()
+    writes = WriteAdmission(0.25, clock=clock)
+    held = [writes.slot() for _ in range(2)]
+    for s in held:
+        s.__enter__()
+    for s in held:  # a batch of two finishing 0.2 s apart: 0.2 s per write
+        clock.now += 0.2
+        s.__exit__(None, None, None)
+    first = writes.slot()
+    first.__enter__()  # nothing in flight: admitted
+    second = writes.slot()
+    second.__enter__()  # one in flight: 0.2 s expected, within 0.25
+    assert writes.expected_wait() == pytest.approx(0.4)
+    with pytest.raises(Busy) as refused:
+        with writes.slot():
+            raise AssertionError("a refused write must not run")
+    # Retry when the queue should be back within the bound: 0.4 - 0.25 s, at least one write.
+    assert refused.value.retry_after == pytest.approx(0.2)
+    assert writes.expected_wait() == pytest.approx(0.4)  # the refusal took no slot
+    clock.now += 0.2
+    first.__exit__(None, None, None)
+    with writes.slot():  # one in flight again: admitted
+        pass
+
+
+def test_before_any_measurement_only_a_few_writes_are_admitted_at_once() -> None:
+    # A cold start or a first burst: nothing says yet how long a write takes.
+    clock = Clock()
+    writes = WriteAdmission(1.0, clock=clock)
+    held = [writes.slot() for _ in range(UNMEASURED_IN_FLIGHT)]
+    for s in held:
+        s.__enter__()
+    with pytest.raises(Busy) as refused:
+        writes.slot().__enter__()
+    assert refused.value.retry_after == pytest.approx(1.0)  # the bound: the only time scale known
+    for s in held:
+        clock.now += 0.01  # fast writes: 10 ms each, measured from the second completion on
+        s.__exit__(None, None, None)
+    more = [writes.slot() for _ in range(UNMEASURED_IN_FLIGHT + 3)]
+    for s in more:
+        s.__enter__()  # 4 in flight × 10 ms: far within the bound
+    assert writes.expected_wait() == pytest.approx((UNMEASURED_IN_FLIGHT + 3) * 0.01)
+
+
+def test_a_failed_write_frees_its_slot() -> None:
+    writes = WriteAdmission(1.0, clock=Clock())
+    with pytest.raises(RuntimeError), writes.slot():
+        raise RuntimeError("store down")
+    assert writes.expected_wait() == 0.0
+
+
+def test_the_bound_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        WriteAdmission(0)
