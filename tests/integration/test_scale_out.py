@@ -42,6 +42,9 @@ def env(tmp_path: Path, name: str, url: str, prefix: str, rules: Path, **extra: 
         "GUARDRAILS_PATHS": str(rules),
         "CHROMA_URL": url,
         "CHROMA_COLLECTION_PREFIX": prefix,
+        # Every write here must be acknowledged: admission control ("Server busy", refused before
+        # anything is stored) is tested in tests/methods/test_write_admission.py, not here.
+        "CSTP_WRITE_MAX_WAIT": "0",
         **extra,
     }
 

@@ -6,8 +6,8 @@ mmap threshold of 128 KiB and *raises* it to the size of any mmapped block that 
 32 MiB), and the trim threshold with it to twice that. The server's first large short-lived buffer
 (a request body, a decoded record batch, an embedding batch, a keyword-index rebuild) therefore
 moves every later buffer of that size from mmap, returned on free, into the arena heaps, where a
-few small live objects allocated after it pin the freed space: 1,000 fuzzed requests left the
-arenas holding 332 MB of which 208 MB was free. Held at glibc's own starting values (no dynamic
+few small live objects allocated after it pin the freed space: midway through 1,000 fuzzed requests
+the arenas held 332 MB of which 208 MB was free. Held at glibc's own starting values (no dynamic
 raise), large blocks are mmapped and unmapped again, and the top of each heap is trimmed past
 128 KiB: the same run grew by less than half as much.
 
