@@ -72,6 +72,19 @@ def test_adding_the_same_id_replaces_the_row(rows: TrackerStore) -> None:
     assert [r.payload for r in rows.rows("alice", "input", T0)] == [{"b": 2}]
 
 
+def test_a_large_packed_payload_round_trips_and_replaces_a_small_one(rows: TrackerStore) -> None:
+    """Packed rows of many inputs are stored compressed on Chroma: they read back exactly, and a
+    row written again in the other form (large after small, small after large) is the new one."""
+    inputs = [
+        {"id": f"g-{n:08x}", "text": f"Checked 'deploy {n}': allowed ünïcode", "n": n} for n in range(300)
+    ]
+    rows.add([_row("b-1", payload={"a": 1})])
+    rows.add([_row("b-1", payload={"inputs": inputs})])
+    assert [r.payload for r in rows.rows("alice", "input", T0)] == [{"inputs": inputs}]
+    rows.add([_row("b-1", payload={"small": True})])
+    assert [r.payload for r in rows.rows("alice", "input", T0)] == [{"small": True}]
+
+
 def test_two_stores_on_one_chroma_database_share_rows(backend: Backend) -> None:
     if backend.kind == "memory":
         pytest.skip("memory rows live in one object")

@@ -9,6 +9,7 @@ import pytest
 
 from cstp.adapters.memory_tracker import MemoryTracker
 from cstp.domain.tracker import (
+    MAX_INPUTS_PER_RECORD,
     SinkItem,
     Tracker,
     consume_keys,
@@ -255,6 +256,26 @@ def test_inputs_noted_in_one_batch_are_one_row_per_owner_and_key_read_back_one_b
     assert [i.captured_at for i in taken.inputs[1:]] == sorted(i.captured_at for i in taken.inputs[1:])
     tracker.consumed(taken, "dec1")
     assert [i.text for _, i in tracker.inputs(None)] == ["theirs: 1 results"]
+
+
+@pytest.mark.parametrize("keep_noted", [False, True], ids=["built-when-written", "built-when-read"])
+def test_a_batch_keeps_per_key_only_the_newest_inputs_a_record_can_consume(keep_noted: bool) -> None:
+    """A tight loop of checks puts hundreds of inputs under one key in one write-behind batch; a
+    record consumes only the newest MAX_INPUTS_PER_RECORD, so only those are stored."""
+    clock, rows = Clock(), MemoryTracker()
+    sink = PackingSink()
+    tracker = Tracker(rows, sink=sink, input_ttl=300, clock=clock, keep_noted=keep_noted)
+    sink.apply = tracker.apply
+    for n in range(MAX_INPUTS_PER_RECORD + 50):
+        tracker.note("a1", "rpc:a1", _fields, f"q{n}", n)
+        clock.advance(0.001)
+    tracker.note("a2", "rpc:a2", _fields, "theirs", 1)
+    sink.flush()
+    listed = [i.text for _, i in tracker.inputs("a1")]
+    assert listed == [f"q{n}: {n} results" for n in range(50, MAX_INPUTS_PER_RECORD + 50)]
+    taken = tracker.take("a1", ["rpc:a1"])
+    assert [i.text for i in taken.inputs] == listed  # what a record consumes is all still there
+    assert [i.text for _, i in tracker.inputs("a2")] == ["theirs: 1 results"]
 
 
 def test_a_tracker_that_purges_by_itself_purges_when_only_noted_inputs_arrive() -> None:

@@ -339,6 +339,22 @@ class Captured(NamedTuple):
 SinkItem = TrackerRow | Consumption | Captured
 
 
+def _consumable(captured: Sequence[Captured]) -> dict[tuple[str, str], list[Captured]]:
+    """`captured` grouped by (owner, key), each group cut to its newest MAX_INPUTS_PER_RECORD.
+
+    A record consumes at most the newest MAX_INPUTS_PER_RECORD inputs of its keys (`take`), so of
+    one batch's inputs under one key the older ones could never be consumed: they would only be
+    stored, read back by every `take` and purge, and deleted. An agent checking in a tight loop
+    (hundreds of calls per write-behind batch) otherwise made each stored row hundreds of inputs
+    long, and the Chroma server's CPU per stored kilobyte was most of what capture cost a
+    deployment of several workers (docs/PERFORMANCE.md, "Workers").
+    """
+    groups: dict[tuple[str, str], list[Captured]] = {}
+    for c in captured:
+        groups.setdefault((c.owner, c.key), []).append(c)
+    return {group: noted[-MAX_INPUTS_PER_RECORD:] for group, noted in groups.items()}
+
+
 class TrackerSink(Protocol):
     """Where `Tracker` sends its writes: the runtime's write-behind queue (which hands batches to
     `Tracker.apply`), or `DirectSink`."""
@@ -497,21 +513,21 @@ class Tracker:
             return []
         if self._keep_noted:
             return self._kept(captured)
-        tokens = secrets.token_hex(4 * len(captured))
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        span: dict[tuple[str, str], tuple[datetime, datetime]] = {}
-        for n, c in enumerate(captured):
-            type_, text, source, data = c.make(*c.args)
-            row_id = f"{_ID_PREFIX[type_]}-{tokens[8 * n : 8 * n + 8]}"
-            at = c.at.isoformat()
-            entry = {"id": row_id, "at": at, "type": type_, "text": text, "source": source, "data": data}
-            group = (c.owner, c.key)
-            groups.setdefault(group, []).append(entry)
-            first, last = span.get(group, (c.at, c.at))
-            span[group] = (min(first, c.at), max(last, c.at))
+        kept = _consumable(captured)
+        tokens = secrets.token_hex(4 * sum(len(cs) for cs in kept.values()))
+        n = 0
         out = []
-        for (owner, key), entries in groups.items():
-            first, last = span[(owner, key)]
+        for (owner, key), noted in kept.items():
+            entries = []
+            for c in noted:
+                type_, text, source, data = c.make(*c.args)
+                row_id = f"{_ID_PREFIX[type_]}-{tokens[8 * n : 8 * n + 8]}"
+                n += 1
+                at = c.at.isoformat()
+                entries.append(
+                    {"id": row_id, "at": at, "type": type_, "text": text, "source": source, "data": data}
+                )
+            first, last = min(c.at for c in noted), max(c.at for c in noted)
             if len(entries) == 1:
                 e = entries[0]
                 payload = {"type": e["type"], "text": e["text"], "source": e["source"], "data": e["data"]}
@@ -526,9 +542,6 @@ class Tracker:
     def _kept(self, captured: Sequence[Captured]) -> list[TrackerRow]:
         """One row per (owner, key) holding the tuples themselves and the random part of their
         ids (`inputs_of` builds them on read)."""
-        groups: dict[tuple[str, str], list[Captured]] = {}
-        for c in captured:
-            groups.setdefault((c.owner, c.key), []).append(c)
         return [
             TrackerRow(
                 f"b-{secrets.token_hex(6)}",
@@ -539,7 +552,7 @@ class Tracker:
                 max(c.at for c in noted) + self.input_ttl,
                 {"noted": tuple(noted), "tokens": secrets.token_hex(4 * len(noted))},
             )
-            for (owner, key), noted in groups.items()
+            for (owner, key), noted in _consumable(captured).items()
         ]
 
     def _history_rows(self, c: Consumption) -> list[TrackerRow]:

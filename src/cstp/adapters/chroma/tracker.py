@@ -12,13 +12,21 @@ server process on it. Metadata:
     key        str   the tracker key (`rpc:<agent>`, `agent:<id>`, ...)
     created_us int   creation time, microseconds since the epoch
     expires_us int   expiry time, microseconds since the epoch
-    payload    str   JSON of the row's payload
+    payload    str   JSON of the row's payload (rows up to COMPRESS_OVER bytes; else "")
+    payload_z  str   the same JSON, zlib-compressed and base64-encoded (larger rows; else "")
     ========== ===== ======================================================
+
+Why compress: the Chroma server's CPU per upsert grows with the bytes of metadata in it (measured
+on `chroma run` 1.5.9: 8 ms for an item with no payload, 21 ms with 50 KB), and a packed row of
+a hundred captured checks is about 32 KB of repetitive JSON that zlib at level 1 takes to 2 KB in
+0.2 ms. Reads accept either key, so rows written before this change stay readable.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,15 +50,33 @@ def _from_micros(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+COMPRESS_OVER = 512  # bytes of payload JSON above which it is stored compressed (`payload_z`)
+
+
 def row_metadata(row: TrackerRow) -> Metadata:
-    return {
+    payload = json.dumps(row.payload, separators=(",", ":"), default=str)
+    meta: Metadata = {
         "owner": row.owner,
         "kind": row.kind,
         "key": row.key,
         "created_us": epoch_micros(row.created_at),
         "expires_us": epoch_micros(row.expires_at),
-        "payload": json.dumps(row.payload, separators=(",", ":"), default=str),
     }
+    # Both keys are always written (one of them empty), so upsert's metadata merge cannot leave
+    # a stale one behind when a row id is written again in the other form.
+    if len(payload) > COMPRESS_OVER:
+        meta["payload"] = ""
+        meta["payload_z"] = base64.b64encode(zlib.compress(payload.encode(), 1)).decode("ascii")
+    else:
+        meta["payload"] = payload
+        meta["payload_z"] = ""
+    return meta
+
+
+def _payload(meta: dict[str, Any]) -> Any:
+    if meta.get("payload_z"):
+        return json.loads(zlib.decompress(base64.b64decode(str(meta["payload_z"]))))
+    return json.loads(str(meta["payload"]))
 
 
 def row_of(row_id: str, meta: dict[str, Any]) -> TrackerRow:
@@ -61,7 +87,7 @@ def row_of(row_id: str, meta: dict[str, Any]) -> TrackerRow:
         key=str(meta["key"]),
         created_at=_from_micros(int(meta["created_us"])),
         expires_at=_from_micros(int(meta["expires_us"])),
-        payload=json.loads(str(meta["payload"])),
+        payload=_payload(meta),
     )
 
 
