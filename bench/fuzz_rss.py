@@ -149,6 +149,8 @@ def _send(
                 first = reply[0] if isinstance(reply, list) else reply
                 code = first["error"]["code"] if "error" in first else None
                 key = f"{r.status} " + ("detail" if "detail" in first else str(code or "ok"))
+                if code and (first["error"].get("data") or {}).get("component") == "writes":
+                    key += " (server busy: write admission)"  # retryable, not an internal error
             except Exception as e:  # noqa: BLE001 - a broken reply is what is counted
                 key = f"broken {type(e).__name__}"
                 with lock:

@@ -518,7 +518,7 @@ class Tracker:
         n = 0
         out = []
         for (owner, key), noted in kept.items():
-            entries = []
+            entries: list[dict[str, Any]] = []
             for c in noted:
                 type_, text, source, data = c.make(*c.args)
                 row_id = f"{_ID_PREFIX[type_]}-{tokens[8 * n : 8 * n + 8]}"
