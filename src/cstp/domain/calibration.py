@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -125,35 +125,50 @@ def interpret(gap: float) -> str:
     return "slightly_underconfident"
 
 
+def _verdict(
+    total: int, reviewed: int, needed: int, measure: Callable[[], tuple[float, float, float]]
+) -> tuple[Overall | None, tuple[Advice, ...]]:
+    """The overall figures and the advice, shared by `calibrate` and `calibrate_scores` (which
+    differ only in how they sum): `measure()` gives (Brier score, accuracy, mean confidence) of the
+    reviewed decisions, and is called only when at least `needed` were reviewed."""
+    if reviewed < needed:
+        return None, (
+            Advice(
+                "insufficient_data",
+                "info",
+                f"Only {reviewed} reviewed decisions match; at least {needed} are needed for "
+                "calibration. Review outcomes with cstp.reviewDecision.",
+            ),
+        )
+    brier_score, accuracy, mean_confidence = measure()
+    gap = accuracy - mean_confidence
+    overall = Overall(
+        brier=brier_score,
+        accuracy=accuracy,
+        total_decisions=total,
+        reviewed_decisions=reviewed,
+        gap=gap,
+        interpretation=interpret(gap),
+    )
+    return overall, _advice(overall.interpretation)
+
+
 def calibrate(
     decisions: Iterable[Decision], *, period: Period, now: datetime, min_decisions: int = 5
 ) -> Calibration:
     """Calibration of `decisions` (already selected by `calibration_filter`)."""
     selected = list(decisions)
     pairs = [(d.confidence, OUTCOME_SCORE[d.outcome]) for d in selected if d.outcome in OUTCOME_SCORE]
-    needed = max(min_decisions, MIN_REVIEWED_FLOOR)
-    overall = None
-    if len(pairs) >= needed:
-        accuracy = statistics.fmean(o for _, o in pairs)
-        gap = accuracy - statistics.fmean(c for c, _ in pairs)
-        overall = Overall(
-            brier=brier(pairs),
-            accuracy=accuracy,
-            total_decisions=len(selected),
-            reviewed_decisions=len(pairs),
-            gap=gap,
-            interpretation=interpret(gap),
-        )
-        advice = _advice(overall.interpretation)
-    else:
-        advice = (
-            Advice(
-                "insufficient_data",
-                "info",
-                f"Only {len(pairs)} reviewed decisions match; at least {needed} are needed for "
-                "calibration. Review outcomes with cstp.reviewDecision.",
-            ),
-        )
+    overall, advice = _verdict(
+        len(selected),
+        len(pairs),
+        max(min_decisions, MIN_REVIEWED_FLOOR),
+        lambda: (
+            brier(pairs),
+            statistics.fmean(o for _, o in pairs),
+            statistics.fmean(c for c, _ in pairs),
+        ),
+    )
     return Calibration(
         overall,
         _buckets(pairs),
@@ -190,29 +205,12 @@ def calibrate_scores(scores: Scores, *, period: Period, now: datetime, min_decis
     reviewed = ~np.isnan(scores.score)
     conf, score = scores.confidence[reviewed], scores.score[reviewed]
     count = len(conf)
-    needed = max(min_decisions, MIN_REVIEWED_FLOOR)
-    overall = None
-    if count >= needed:
-        accuracy = _mean(score)
-        gap = accuracy - _mean(conf)
-        overall = Overall(
-            brier=_mean((conf - score) ** 2),
-            accuracy=accuracy,
-            total_decisions=len(scores.confidence),
-            reviewed_decisions=count,
-            gap=gap,
-            interpretation=interpret(gap),
-        )
-        advice = _advice(overall.interpretation)
-    else:
-        advice = (
-            Advice(
-                "insufficient_data",
-                "info",
-                f"Only {count} reviewed decisions match; at least {needed} are needed for "
-                "calibration. Review outcomes with cstp.reviewDecision.",
-            ),
-        )
+    overall, advice = _verdict(
+        len(scores.confidence),
+        count,
+        max(min_decisions, MIN_REVIEWED_FLOOR),
+        lambda: (_mean((conf - score) ** 2), _mean(score), _mean(conf)),
+    )
     buckets = []
     for name, lo, hi in BUCKETS:
         inside = (conf >= lo) & (conf < hi)
