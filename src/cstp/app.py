@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -299,12 +299,22 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         name="cstp-embed-queries",
     )
 
+    # One catalogue: listings and stats read it, list mode takes its newest ids from it, and
+    # selective filtered searches take their candidate ids from it (`Catalogue.matching_ids`).
+    # It is told of this process's writes once stored; other processes' through the change feed.
+    catalogue = Catalogue(store)
+
+    def written(decisions: Sequence[Decision]) -> None:
+        catalogue.written(decisions)
+
     def save_batch(items: list[tuple[Decision, Vector | None]]) -> list[None]:
         store.save(items)
+        written([d for d, _ in items])
         return [None] * len(items)
 
     def insert_batch(items: list[tuple[Decision, Vector | None]]) -> list[None]:
         store.insert(items)
+        written([d for d, _ in items])
         return [None] * len(items)
 
     saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(
@@ -329,9 +339,6 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     # follow their writes through the store's change feed (domain.shared_revision). An embedded
     # data directory has one process (cli locks it): its own writes are all there is.
     revision = SharedRevision(store).revision if settings.store_mode == "server" else store.revision
-    # One catalogue: listings and stats read it, list mode takes its newest ids from it, and
-    # selective filtered searches take their candidate ids from it (`Catalogue.matching_ids`).
-    catalogue = Catalogue(store)
     graph_service = GraphService(store, decision_service)
     browse_service = BrowseService(store, catalogue, decision_service.scan)
     keyword = KeywordSearch(store, Bm25sIndex(), revision=revision)
@@ -379,7 +386,9 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     )
     # Imports embed in one call per request (the embedder batches by CSTP_EMBED_BATCH_SIZE) and
     # bypass the group commit: a bulk batch is its own group.
-    transfer = TransferService(store, lambda texts: embedder.embed(texts, "document"), decision_service)
+    transfer = TransferService(
+        store, lambda texts: embedder.embed(texts, "document"), decision_service, written=written
+    )
     backup = BackupService(adapters.snapshots, decision_service) if adapters.snapshots else None
     return Services(
         decision_service,

@@ -86,7 +86,9 @@ def test_drift_from_columns_equals_the_scan(seed: int) -> None:
 def test_scores_follow_a_review() -> None:
     store, catalogue = _store(7, 50)
     pending = next(d for d in store.scan(DecisionFilter()) if d.outcome is None)
-    store.save([(pending.with_review(Review(outcome="partial", reviewed_at=NOW, reviewed_by="r")), None)])
+    reviewed_one = pending.with_review(Review(outcome="partial", reviewed_at=NOW, reviewed_by="r"))
+    store.save([(reviewed_one, None)])
+    catalogue.written([reviewed_one])  # as the write path reports it
     scores = catalogue.scores(DecisionFilter())
     assert scores is not None
     reviewed = int((scores.score == scores.score).sum())  # NaN != NaN: the unreviewed ones

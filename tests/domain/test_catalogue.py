@@ -17,7 +17,7 @@ from cstp.adapters.memory_store import MemoryData, MemoryStore
 from cstp.domain import browse
 from cstp.domain.browsing import BrowseService
 from cstp.domain.catalogue import SEARCH_MAX_LAG_S, Catalogue
-from cstp.domain.facts import Changes
+from cstp.domain.facts import Changes, facts_of
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.records import Decision, Review
 
@@ -153,14 +153,58 @@ def test_writes_through_another_store_show_once_the_lag_has_passed(store: Memory
 
 
 def test_an_older_revision_reported_again_does_not_undo_a_newer_one(store: MemoryStore) -> None:
-    catalogue = Catalogue(store)
+    """A catch-up whose read began before this process's write reports the record's older rev: the
+    newer one, applied when written, stays."""
+    clock = Clock()
+    catalogue = Catalogue(store, max_lag_s=1.0, clock=clock)
     catalogue.load()
     d = next(iter(store.scan()))
     newer = dataclasses.replace(d.with_preserve(True), category="security")
     store.save([(newer, None)])
-    store.data.written.append(d.id)  # the feed repeats the id; the record holds the newer rev
+    catalogue.written([newer])
+    store.changes = lambda cursor: Changes([facts_of(d)], cursor)  # type: ignore[method-assign]
+    clock.now += 1.0
     q = browse.ListQuery(DecisionFilter(category="security"), limit=500)
     assert catalogue.page(q) == oracle_page(store, q)
+    assert newer.id in (catalogue.page(q) or ([], 0))[0]
+
+
+def test_this_processs_writes_show_at_once_without_a_store_read(store: MemoryStore) -> None:
+    """What the write path reports (`written`) is in the next answer, before any lag passed, and
+    nothing is read from the store for it; so is a write reported while the first load reads."""
+    catalogue = Catalogue(store, max_lag_s=60.0, clock=Clock())
+    held = HeldStore(store.data)
+    loading = Catalogue(held, max_lag_s=60.0, clock=Clock())
+    rng = random.Random(23)
+    held.hold = True
+    assert loading.start_loading()
+    assert held.entered.wait(30)  # the first load is reading
+    during = random_decision(rng, 3000)
+    held.save([(during, None)])  # after the load's read began: the read may not see it
+    loading.written([during])
+    held.gate.set()
+    deadline = time.monotonic() + 30
+    while not loading.loaded:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    page = loading.page(browse.ListQuery(limit=1000))
+    assert page is not None and during.id in page[0]
+
+    catalogue.load()
+    reads: list[int] = []
+    changes = store.changes
+    store.changes = lambda cursor: (reads.append(cursor), changes(cursor))[1]  # type: ignore[method-assign]
+    new = [random_decision(rng, 2000 + i) for i in range(5)]
+    reviewed = next(iter(store.scan())).with_review(
+        Review(outcome="failure", reviewed_at=NOW, reviewed_by="test")
+    )
+    store.save([(d, None) for d in [*new, reviewed]])
+    catalogue.written([*new, reviewed])
+    for _ in range(50):
+        q = random_query(rng)
+        assert catalogue.page(q) == oracle_page(store, q), q
+    assert catalogue.stats(DecisionFilter(), NOW) == browse.stats(store.scan, DecisionFilter(), NOW)
+    assert reads == []
 
 
 class CountingScan:
@@ -231,33 +275,35 @@ class HeldStore(MemoryStore):
         return super().revision()
 
 
-def test_callers_queued_behind_a_catch_up_share_it(store: MemoryStore) -> None:
-    """Callers that arrived before a write made during a catch-up need not see that write: they
-    wait for the catch-up in progress and answer from it, instead of each reading the store again."""
+def test_callers_arriving_during_a_catch_up_do_not_wait_for_it(store: MemoryStore) -> None:
+    """One caller catches up at a time; the others answer at once from the columns as they are
+    (with this process's writes), instead of queueing behind the store read."""
     held = HeldStore(store.data)
-    catalogue = Catalogue(held, max_lag_s=60.0)
+    clock = Clock()
+    catalogue = Catalogue(held, max_lag_s=1.0, clock=clock)
     catalogue.load()
     rng = random.Random(19)
-    held.save([(random_decision(rng, 2000), None)])
+    other = MemoryStore("space", store.data)
+    theirs = random_decision(rng, 2000)
+    other.save([(theirs, None)])  # another process's write: only the feed tells of it
+    clock.now += 1.0
     held.hold = True
     with ThreadPoolExecutor(9) as pool:
-        first = pool.submit(catalogue.page, browse.ListQuery())
+        first = pool.submit(catalogue.page, browse.ListQuery(limit=1000))
         assert held.entered.wait(30)
-        reads = held.revision_reads
-        queued = [pool.submit(catalogue.page, browse.ListQuery()) for _ in range(8)]
-        deadline = time.monotonic() + 30
-        while held.revision_reads < reads + 8:  # every queued caller has arrived
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        late = random_decision(rng, 2001)
-        held.save([(late, None)])  # lands while they wait for the lock
-        held.hold = False
+        mine = random_decision(rng, 2001)
+        held.save([(mine, None)])
+        catalogue.written([mine])
+        during = [
+            f.result(timeout=30)
+            for f in [pool.submit(catalogue.page, browse.ListQuery(limit=1000)) for _ in range(8)]
+        ]
+        assert not first.done()  # still held: the others did not wait for it
         held.gate.set()
-        pages = [f.result(timeout=30) for f in (first, *queued)]
-    assert held.change_reads == 2  # the load and the one shared catch-up
-    assert all(p is not None and p[1] == 602 for p in pages)  # it read the data after the gate
-    after = catalogue.page(browse.ListQuery(limit=1000))
-    assert after is not None and late.id in after[0] and after[1] == 602
+        after_first = first.result(timeout=30)
+    assert held.change_reads == 2  # the load and the one catch-up
+    assert all(p is not None and p[1] == 601 and mine.id in p[0] for p in during)
+    assert after_first is not None and {mine.id, theirs.id} <= set(after_first[0]) and after_first[1] == 602
 
 
 def test_newest_equals_the_stores_listing_for_random_filters(store: MemoryStore) -> None:

@@ -91,6 +91,25 @@ def test_history_is_bounded_per_owner() -> None:
     assert [e.decision_id for _, e in tracker.history("a1")] == ["d4", "d3", "d2"]
 
 
+def test_the_purge_trims_history_and_deletes_the_consumed_rows_tombstones() -> None:
+    """A consumption writes history and tombstones in one upsert (no delete on the record's path);
+    the purge then leaves each owner `history_size` history rows and no tombstone."""
+    tracker, clock, rows = make(history=3)
+    for owner in ("a1", "a2"):
+        for n in range(5):
+            tracker.capture(owner, f"rpc:{owner}", "query", f"q{n}", "s")
+            tracker.consumed(tracker.take(owner, [f"rpc:{owner}"]), f"{owner}-d{n}")
+            clock.advance(1)
+    assert len(rows.expired(clock())) == 10  # one tombstone per consumed row, read by nobody
+    assert tracker.inputs(None) == []
+    tracker.purge()
+    assert rows.expired(clock()) == []
+    kept = sorted(r.id for r in rows.rows(None, "consumed", clock()))
+    assert len(kept) == 6
+    assert [e.decision_id for _, e in tracker.history("a2")] == ["a2-d4", "a2-d3", "a2-d2"]
+    assert [e.decision_id for _, e in tracker.history("a1")] == ["a1-d4", "a1-d3", "a1-d2"]
+
+
 def test_purge_deletes_expired_rows_and_notes_keys_that_lapsed_unconsumed() -> None:
     tracker, clock, rows = make()
     tracker.capture("a1", "agent:sub", "reasoning", "forgotten thought", "s")

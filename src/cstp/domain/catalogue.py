@@ -7,18 +7,27 @@ columns, strings as small integer codes, so a filter is a vector comparison, a s
 and a breakdown one `bincount`; the text search is a substring test on each selected row's
 casefolded text; a listing then reads only its page of records by id.
 
-Keeping up. The store is shared by every server process, so the catalogue follows the store, not
-this process's writes: `DecisionStore.changes(cursor)` returns what anyone wrote since the cursor.
-A call catches up first when this process wrote since the last catch-up (its own writes are
-visible to its next call at once) or when the last one is older than `max_lag_s` (another
-process's writes show within that bound). A change reported twice is applied once (highest rev).
+Keeping up. The store is shared by every server process. This process's own writes are applied
+when the store has acknowledged them (`written`, called by the write path), so its next call sees
+them without reading the store. Other processes' writes come from the store's change feed,
+`DecisionStore.changes(cursor)` (what anyone wrote since the cursor): a call catches up first when
+the last catch-up is older than `max_lag_s`, so another process's writes show within that bound,
+or when the store's own revision moved by more writes than were reported (a write made around the
+write path, such as a test's or a tool's, is visible to the next call too).
+One caller catches up at a time, outside `_lock`; callers arriving meanwhile answer at once from
+the columns as they are (with every write of this process), instead of queueing behind the read.
+Before, a call caught up after every write of this process, holding the lock over the read: under
+32 clients writing and querying, list mode and filtered searches queued behind one `changes` read
+after another (list p99 8 × its median; docs/PERFORMANCE.md, "Mixed load"). A change reported
+twice, or both written and reported, is applied once (highest rev).
 
 The answers are `domain.browse`'s, whose functions stay the reference (tests compare the two on
 random data and queries); `domain.browsing` picks the catalogue when it can answer a query.
 Memory: about 60 bytes per decision plus its id, tag codes and search text (some 40 MB at 100k).
 
-Thread safety: `_lock` guards every column and cache; catching up and answering hold it, so an
-answer never sees a half-applied change. The full first load runs outside it and is swapped in.
+Thread safety: `_lock` guards every column and cache; applying changes and answering hold it, so
+an answer never sees a half-applied change. The store reads (the first load, a catch-up) run
+outside it; `_following` makes catch-ups single-flight.
 """
 
 from __future__ import annotations
@@ -37,10 +46,10 @@ import numpy.typing as npt
 from cstp.domain.browse import BY_DAY_MAX, STAKES_RANK, TOP_TAGS_MAX, ListQuery, Stats
 from cstp.domain.calibration import Scores
 from cstp.domain.errors import CstpError
-from cstp.domain.facts import DecisionFacts, epoch_micros
+from cstp.domain.facts import DecisionFacts, epoch_micros, facts_of
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore
-from cstp.domain.records import OUTCOME_SCORE
+from cstp.domain.records import OUTCOME_SCORE, Decision
 from cstp.domain.search import tokenize
 
 IntArray = npt.NDArray[np.int64]
@@ -170,12 +179,19 @@ class Catalogue:
         self._max_lag_s = max_lag_s
         self._clock = clock
         self._lock = threading.Lock()
+        self._following = threading.Lock()  # held by the one caller catching up
         self._cols: _Columns | None = None  # None until `load` finished
         self._loading = False
+        self._pending: list[DecisionFacts] = []  # written while loading: applied after the swap
         self._failed_at = float("-inf")
         self._cursor = 0
-        self._revision = -1
         self._caught_up_at = float("-inf")
+        # The store's revision read before the last read of the feed, and `_reports` (writes
+        # reported through `written`) then: a revision further ahead than the reports since
+        # means a write the feed must tell of.
+        self._base_revision = -1
+        self._reports = 0
+        self._reports_at_base = 0
         self._rank: IntArray | None = None  # row → position in (date desc, id asc); None = stale
         self._tag_pairs: tuple[IntArray, IntArray] | None = None  # (row, tag code) per tag use
         self._joined: tuple[str, IntArray] | None = None  # every text in one string, row starts
@@ -191,14 +207,27 @@ class Catalogue:
 
     def load(self) -> None:
         """Read every decision's facts (seconds at 100k: run it off the request path)."""
-        revision = self._store.revision()
+        began, base, reports = self._base()
         changes = self._store.changes(0)
         cols = _Columns(max(1024, len(changes.facts)))
         cols.apply(changes.facts)
         with self._lock:
-            self._cols, self._cursor, self._revision = cols, changes.cursor, revision
-            self._caught_up_at = self._clock()
+            cols.apply(self._pending)  # written during the read, which may have missed them
+            self._pending = []
+            self._cols, self._cursor, self._caught_up_at = cols, changes.cursor, began
+            self._base_revision, self._reports_at_base = base, reports
             self._rank = self._tag_pairs = self._joined = None
+
+    def written(self, decisions: Iterable[Decision]) -> None:
+        """Apply this process's writes, which the store has acknowledged (see the module
+        docstring): its next call sees them, with no store read."""
+        facts = [facts_of(d) for d in decisions]
+        with self._lock:
+            self._reports += 1  # one per store write, which moved the store's revision once
+            if self._cols is not None:
+                self._applied(self._cols, facts)
+            elif self._loading:
+                self._pending.extend(facts)
 
     def start_loading(self) -> bool:
         """Start `load` on a daemon thread unless loaded, loading, or a load failed less than
@@ -236,11 +265,10 @@ class Catalogue:
 
     def page(self, query: ListQuery) -> tuple[list[str], int] | None:
         """The ids of the page `query` asks for and the total it selects; None when not loaded."""
-        arrived = self._store.revision()
+        cols = self._caught_up()
+        if cols is None:
+            return None
         with self._lock:
-            cols = self._caught_up(arrived)
-            if cols is None:
-                return None
             selected = np.flatnonzero(self._select(cols, query.filter))
             words = [w.casefold() for w in tokenize(query.search or "")]
             if words:
@@ -261,8 +289,8 @@ class Catalogue:
         """Ids of every decision matching `flt`, for a search restricted to them (a superset when
         a decision changed since: the search checks each result against the filter itself).
 
-        Searches lag less than listings: this catches up at once after a write of this process and
-        when the last catch-up is older than `SEARCH_MAX_LAG_S` (not `max_lag_s`), so a filtered
+        Searches lag less than listings: this catches up when the last catch-up is older than
+        `SEARCH_MAX_LAG_S` (not `max_lag_s`), so a filtered
         search finds what another process wrote within that bound. Catching up on every call cost
         one `changes` read (2-4 ms at 10k decisions, when nothing changed) on each search, a third
         of what a restricted search adds to an unfiltered one. None when the filter uses a field
@@ -271,8 +299,8 @@ class Catalogue:
         """
         if not self.answers(flt):
             return None
+        cols = self._caught_up(max_lag_s=SEARCH_MAX_LAG_S)
         with self._lock:
-            cols = self._caught_up(self._store.revision(), max_lag_s=SEARCH_MAX_LAG_S)
             ids = None if cols is None else [cols.ids[i] for i in np.flatnonzero(self._select(cols, flt))]
         if ids is None:
             self.start_loading()
@@ -280,11 +308,10 @@ class Catalogue:
 
     def stats(self, flt: DecisionFilter, now: datetime) -> Stats | None:
         """`domain.browse.stats` from the columns; None when not loaded yet."""
-        arrived = self._store.revision()
+        cols = self._caught_up()
+        if cols is None:
+            return None
         with self._lock:
-            cols = self._caught_up(arrived)
-            if cols is None:
-                return None
             mask = self._select(cols, flt)
             c = cols.codes
             category = _counts(cols.category[: cols.n][mask], c["category"])
@@ -316,11 +343,10 @@ class Catalogue:
     def scores(self, flt: DecisionFilter) -> Scores | None:
         """Calibration's inputs for the decisions `flt` selects (its `has_outcome` is ignored: the
         scores say which are reviewed); None when not loaded yet."""
-        arrived = self._store.revision()
+        cols = self._caught_up()
+        if cols is None:
+            return None
         with self._lock:
-            cols = self._caught_up(arrived)
-            if cols is None:
-                return None
             mask = self._select(cols, flt)
             codes = cols.codes["outcome"].values
             by_code = np.array([OUTCOME_SCORE.get(v, np.nan) for v in codes] + [np.nan], dtype=np.float64)
@@ -331,35 +357,56 @@ class Catalogue:
                 date_us=cols.date[: cols.n][mask].copy(),
             )
 
-    # --- internals (called under `_lock`) ----------------------------------------------------------
+    # --- keeping up ----------------------------------------------------------------------------
 
-    def _caught_up(self, arrived: int, *, max_lag_s: float | None = None) -> _Columns | None:
-        """The columns after applying the store's changes, when due (see the module docstring).
-
-        `arrived` is the store's revision when the call arrived, read before waiting for the lock:
-        a catch-up that began at that revision or later already holds every write the caller must
-        see, so callers queued behind one catch-up share it instead of each reading the store
-        again for the writes that landed while they waited (under a write stream every caller
-        caught up in turn, one store read each, all behind this lock). `max_lag_s` overrides the
-        catalogue's own bound for other processes' writes (searches use a shorter one).
+    def _caught_up(self, *, max_lag_s: float | None = None) -> _Columns | None:
+        """The columns, after a catch-up with the change feed when the last one is older than the
+        lag bound (`max_lag_s` overrides the catalogue's own: searches use a shorter one); None
+        before the first load. Called without `_lock`: the read runs outside it, and a caller that
+        finds another catching up answers from the columns as they are (see the module docstring).
         """
-        cols = self._cols
-        if cols is None:
+        if self._cols is None:
             return None
         lag = self._max_lag_s if max_lag_s is None else max_lag_s
-        if arrived <= self._revision and self._clock() - self._caught_up_at < lag:
-            return cols
-        revision = self._store.revision()
-        changes = self._store.changes(self._cursor)
-        dates, tags, texts = cols.apply(changes.facts)
-        self._cursor, self._revision, self._caught_up_at = changes.cursor, revision, self._clock()
+        if not self._due(lag) or not self._following.acquire(blocking=False):
+            return self._cols
+        try:
+            if self._due(lag):  # not done by a caller just before
+                began, base, reports = self._base()
+                changes = self._store.changes(self._cursor)
+                with self._lock:
+                    assert self._cols is not None
+                    self._applied(self._cols, changes.facts)
+                    self._cursor, self._caught_up_at = changes.cursor, began
+                    self._base_revision, self._reports_at_base = base, reports
+        finally:
+            self._following.release()
+        return self._cols
+
+    def _due(self, lag: float) -> bool:
+        """Whether a catch-up is due: the lag passed, or the store moved by unreported writes."""
+        if self._clock() - self._caught_up_at >= lag:
+            return True
+        unreported = self._store.revision() - self._base_revision - (self._reports - self._reports_at_base)
+        return unreported > 0
+
+    def _base(self) -> tuple[float, int, int]:
+        """(clock, store revision, reports) before a read of the feed, which then holds every
+        write counted in that revision."""
+        with self._lock:
+            return self._clock(), self._store.revision(), self._reports
+
+    def _applied(self, cols: _Columns, facts: Iterable[DecisionFacts]) -> None:
+        """Apply `facts` and drop the caches they invalidate (under `_lock`)."""
+        dates, tags, texts = cols.apply(facts)
         if dates:
             self._rank = None
         if tags:
             self._tag_pairs = None
         if texts:
             self._joined = None
-        return cols
+
+    # --- internals (called under `_lock`) ----------------------------------------------------------
 
     def _select(self, cols: _Columns, flt: DecisionFilter) -> Mask:
         n, c = cols.n, cols.codes

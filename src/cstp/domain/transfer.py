@@ -258,11 +258,19 @@ class TransferService:
     imports of the same records both find them missing and write the same values.
     """
 
-    def __init__(self, store: DecisionStore, embed: Embed, decisions: DecisionService) -> None:
-        """`embed` embeds documents in one batch (the embedder batches internally)."""
+    def __init__(
+        self,
+        store: DecisionStore,
+        embed: Embed,
+        decisions: DecisionService,
+        written: Callable[[Sequence[Decision]], None] = lambda decisions: None,
+    ) -> None:
+        """`embed` embeds documents in one batch (the embedder batches internally); `written` is
+        told what an import stored, once the store acknowledged it (the in-memory read models)."""
         self._store = store
         self._embed = embed
         self._decisions = decisions
+        self._written = written
 
     def import_lines(self, lines: Sequence[Any], *, replace: bool = False) -> ImportReport:
         """Import transfer lines (or bare records); see the module docstring for the rules."""
@@ -299,6 +307,7 @@ class TransferService:
         if to_write:
             vectors: list[Vector | None] = list(self._embed([d.document() for d in to_write]))
             self._store.save(list(zip(to_write, vectors, strict=True)))
+            self._written(to_write)
         report.edges = self._save_edges([e for _, e in entries])
         return report
 
