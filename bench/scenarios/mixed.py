@@ -12,7 +12,12 @@ the accepted ones, never as an error (nothing was stored). The client then does 
 that must keep its decision does: it waits `data.retryAfterMs` (at most 2 s) and sends the same
 record again, before going on; `recordDecision end to end` is each accepted record's time from its
 first attempt, waits included (what the agent waited; not a request, so not under the target).
-Before the clock starts, one request of each kind warms the server up (`_warm_up`).
+Before the clock starts, one request of each kind warms the server up (`_warm_up`), and the
+clients join over the first `RAMP_S` (client n after n/32 of it), as a fleet of agents does: 32
+requests sent in the same millisecond to a two-core server queue each other for most of a second
+whatever the server does, and with some 200 requests of each kind in a run those few first ones
+would be the p99. That burst is not this scenario's steady load; the burst is counted in
+`--no-ramp` runs.
 
 The client is threads on `http.client` (the standard library): 32 connections on two cores cost
 client CPU, which the server shares, so the absolute latencies are higher than a C client would
@@ -51,6 +56,7 @@ RETRY_CAP_S = 2.0  # a refused client waits retryAfterMs (at most this), then se
 P99_OVER_P50_MAX = 4.0
 MAX_MS = 2000.0
 SLOWEST = 10  # the slowest requests listed with when they started (do they cluster in time?)
+RAMP_S = 1.0  # the clients join over this long (see the module docstring)
 
 
 def _bodies(n_records: int) -> dict[str, list[bytes]]:
@@ -113,12 +119,14 @@ def mixed_load(
     slowest_out: list[tuple[float, float, str]] | None = None,
     retry_refused: bool = True,
     warm_up: bool = True,
+    ramp_s: float = RAMP_S,
 ) -> dict[str, dict[str, Any]]:
     """Run the mix; per kind: count, errors, p50/p95/p99/max in ms. `slowest_out` receives the
     SLOWEST slowest requests as (ms, seconds into the run when sent, kind), slowest first.
     `retry_refused`: a client whose record is refused waits the hint and sends it again (as an
     agent that must keep its decision would) before going on; otherwise it just goes on.
-    `warm_up`: one request of each kind first, alone and not counted (see `_warm_up`)."""
+    `warm_up`: one request of each kind first, alone and not counted (see `_warm_up`).
+    `ramp_s`: client n sends its first request n/clients of this after the start (0: all at once)."""
     bodies = _bodies(4096)
     latencies: dict[str, list[float]] = {k: [] for k in KINDS}
     errors: dict[str, int] = dict.fromkeys(KINDS, 0)
@@ -138,6 +146,7 @@ def mixed_load(
         mine_e: dict[str, int] = dict.fromkeys(KINDS, 0)
         retry: bytes | None = None
         first_try: float | None = None
+        time.sleep(max(0.0, began + ramp_s * n / clients - time.perf_counter()))
         try:
             while time.perf_counter() < deadline:
                 if retry is None:
@@ -245,6 +254,7 @@ def _main() -> None:
     p.add_argument("--store", choices=("embedded", "server"), default="server")
     p.add_argument("--no-retry", action="store_true", help="a refused record is not sent again")
     p.add_argument("--no-warm-up", action="store_true", help="start the load on a cold server")
+    p.add_argument("--no-ramp", action="store_true", help="every client sends its first request at once")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="a server setting")
     args = p.parse_args()
     extra_env = dict(item.split("=", 1) for item in args.env)
@@ -288,6 +298,7 @@ def _main() -> None:
                 slowest_out=slowest,
                 retry_refused=not args.no_retry,
                 warm_up=not args.no_warm_up,
+                ramp_s=0.0 if args.no_ramp else RAMP_S,
             )
             cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 1) for name, pid in watched.items()}
             load_after = Path("/proc/loadavg").read_text().split()[0]

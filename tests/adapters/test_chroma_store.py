@@ -247,6 +247,30 @@ def test_recent_decisions_cache_is_bounded_and_rev_checked() -> None:
     assert cache.get_many([(b.id, 2)]) == {}
 
 
+def test_records_known_at_a_cached_rev_are_not_read_again(
+    embedded: ChromaStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A listing's page is mostly what this process just wrote: held decoded at the rev the
+    # catalogue knows, it needs no Chroma read; any other rev (another process's write) is read.
+    from chromadb.api.models.Collection import Collection
+
+    mine, older = make(1), make(2)
+    embedded.insert([(mine, None), (older, None)])
+    gets: list[list[str]] = []
+    real_get = Collection.get
+
+    def counting_get(self: Collection, *args: Any, **kwargs: Any) -> Any:
+        gets.append(list(kwargs.get("ids") or []))
+        return real_get(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "get", counting_get)
+    assert embedded.get_many([mine.id], {mine.id: mine.rev}) == {mine.id: mine}
+    assert gets == []
+    found = embedded.get_many([mine.id, older.id], {mine.id: mine.rev + 1, older.id: older.rev})
+    assert found == {mine.id: mine, older.id: older}
+    assert gets == [[mine.id]]  # the rev the caller knows is not the one held: read
+
+
 def test_insert_writes_without_reading_and_save_still_reads(
     embedded: ChromaStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

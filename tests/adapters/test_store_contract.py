@@ -716,3 +716,8 @@ def test_get_many_returns_the_existing_records_by_id(store: DecisionStore) -> No
     store.save([(a, None), (b, None), (c, None)])
     assert store.get_many(["cccc0003", "nope", "aaaa0001", "aaaa0001"]) == {"cccc0003": c, "aaaa0001": a}
     assert store.get_many([]) == {}
+    # Known revs change what may be read, never what is answered: the stored record, at its rev.
+    newer = dataclasses.replace(b, decision="revised", rev=b.rev + 1)
+    store.save([(newer, None)])
+    known = {a.id: a.rev, b.id: newer.rev, "nope": 1}
+    assert store.get_many([a.id, b.id, "nope"], known) == {a.id: a, b.id: newer}

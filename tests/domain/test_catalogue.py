@@ -347,12 +347,36 @@ def test_matching_ids_follow_another_store_within_the_search_lag(store: MemorySt
     reads: list[int] = []
     changes = store.changes
     store.changes = lambda cursor: (reads.append(cursor), changes(cursor))[1]  # type: ignore[method-assign]
-    clock.now += SEARCH_MAX_LAG_S / 2
+    clock.now += SEARCH_MAX_LAG_S / 4
     assert not {d.id for d in new} & set(catalogue.matching_ids(DecisionFilter(category="security")) or [])
-    assert reads == []  # within the lag: no store read
+    assert reads == []  # within half the lag: no store read
     clock.now += SEARCH_MAX_LAG_S
     found = set(catalogue.matching_ids(DecisionFilter(category="security")) or [])
     assert {d.id for d in new} <= found
     assert found == {d.id for d in store.scan(DecisionFilter(category="security"))}
     # Fields the columns do not keep: no candidates (the store's own filter answers).
     assert catalogue.matching_ids(DecisionFilter(min_confidence=0.5)) is None
+
+
+def test_past_half_the_lag_a_catch_up_runs_in_the_background_and_nobody_waits(store: MemoryStore) -> None:
+    """Under a steady stream of calls the feed is read behind them: a call past half the bound
+    starts the read and answers at once; the next calls see what it read."""
+    held = HeldStore(store.data)
+    clock = Clock()
+    catalogue = Catalogue(held, max_lag_s=1.0, clock=clock)
+    catalogue.load()
+    theirs = random_decision(random.Random(29), 2000)
+    MemoryStore("space", store.data).save([(theirs, None)])  # another process's write
+    held.revision = lambda: -(10**9)  # type: ignore[method-assign]  # this process wrote nothing since
+    held.hold = True
+    clock.now += 0.6
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(catalogue.page, browse.ListQuery(limit=1000)).result(timeout=30)
+        assert held.entered.wait(30)  # the background read is held at the gate; the call returned
+        assert answer is not None and theirs.id not in answer[0]
+        held.gate.set()
+        deadline = time.monotonic() + 30
+        while theirs.id not in (catalogue.page(browse.ListQuery(limit=1000)) or ([], 0))[0]:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    assert held.change_reads == 2  # the load and the background catch-up

@@ -72,9 +72,9 @@ def test_own_writes_count_at_once_and_others_after_the_poll_interval() -> None:
     mine.save([(decision("a1"), None)])
     assert shared.revision() == start + 1  # at once, no poll needed
     theirs.save([(decision("b1"), None)])
-    clock.now += 0.5
-    assert shared.revision() == start + 1  # not looked yet
-    clock.now += 0.5
+    clock.now += 0.25
+    assert shared.revision() == start + 1  # not looked yet: under half the poll interval
+    clock.now += 0.75
     assert shared.revision() > start + 1  # the poll saw the other process's write
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,8 +96,10 @@ class MemoryStore:
             self._check_open()
             return self._data.records.get(decision_id)
 
-    def get_many(self, decision_ids: Collection[str]) -> dict[str, Decision]:
-        """id → record for the ids that exist."""
+    def get_many(
+        self, decision_ids: Collection[str], known: Mapping[str, int] | None = None
+    ) -> dict[str, Decision]:
+        """id → record for the ids that exist (all in memory: `known` changes nothing)."""
         with self._data.lock:
             self._check_open()
             return {i: self._data.records[i] for i in decision_ids if i in self._data.records}

@@ -78,6 +78,7 @@ class BrowseService:
         if page is None:
             return None
         ids, total = page
-        # A decision changed since the catalogue caught up is shown as it is now.
-        found = self._store.get_many(ids)
+        # Each record at the rev the catalogue knows (see DecisionStore.get_many): this process's
+        # writes are in the catalogue at once, other processes' within its lag.
+        found = self._store.get_many(ids, self._catalogue.revs(ids))
         return browse.Page([found[i] for i in ids if i in found], total)

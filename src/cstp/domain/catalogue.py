@@ -10,16 +10,16 @@ casefolded text; a listing then reads only its page of records by id.
 Keeping up. The store is shared by every server process. This process's own writes are applied
 when the store has acknowledged them (`written`, called by the write path), so its next call sees
 them without reading the store. Other processes' writes come from the store's change feed,
-`DecisionStore.changes(cursor)` (what anyone wrote since the cursor): a call catches up first when
-the last catch-up is older than `max_lag_s`, so another process's writes show within that bound,
-or when the store's own revision moved by more writes than were reported (a write made around the
-write path, such as a test's or a tool's, is visible to the next call too).
-One caller catches up at a time, outside `_lock`; callers arriving meanwhile answer at once from
-the columns as they are (with every write of this process), instead of queueing behind the read.
-Before, a call caught up after every write of this process, holding the lock over the read: under
-32 clients writing and querying, list mode and filtered searches queued behind one `changes` read
-after another (list p99 8 × its median; docs/PERFORMANCE.md, "Mixed load"). A change reported
-twice, or both written and reported, is applied once (highest rev).
+`DecisionStore.changes(cursor)` (what anyone wrote since the cursor), read as `domain.refresher`
+decides: in the background once the last catch-up is half `max_lag_s` old, by the caller once it is
+`max_lag_s` old, so another process's writes show within that bound; and by the caller when the
+store's own revision moved by more writes than were reported (a write made around the write path,
+such as a test's or a tool's, is visible to the next call too). The reads run outside `_lock`;
+callers arriving during one answer at once from the columns as they are (with every write of this
+process). Before, a call caught up after every write of this process, holding the lock over the
+read: under 32 clients writing and querying, list mode and filtered searches queued behind one
+`changes` read after another (list p99 8 × its median; docs/PERFORMANCE.md, "Mixed load"). A
+change reported twice, or both written and reported, is applied once (highest rev).
 
 The answers are `domain.browse`'s, whose functions stay the reference (tests compare the two on
 random data and queries); `domain.browsing` picks the catalogue when it can answer a query.
@@ -27,7 +27,7 @@ Memory: about 60 bytes per decision plus its id, tag codes and search text (some
 
 Thread safety: `_lock` guards every column and cache; applying changes and answering hold it, so
 an answer never sees a half-applied change. The store reads (the first load, a catch-up) run
-outside it; `_following` makes catch-ups single-flight.
+outside it; the refresher runs one catch-up at a time.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from cstp.domain.facts import DecisionFacts, epoch_micros, facts_of
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore
 from cstp.domain.records import OUTCOME_SCORE, Decision
+from cstp.domain.refresher import Refresher
 from cstp.domain.search import tokenize
 
 IntArray = npt.NDArray[np.int64]
@@ -179,13 +180,12 @@ class Catalogue:
         self._max_lag_s = max_lag_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._following = threading.Lock()  # held by the one caller catching up
         self._cols: _Columns | None = None  # None until `load` finished
         self._loading = False
         self._pending: list[DecisionFacts] = []  # written while loading: applied after the swap
         self._failed_at = float("-inf")
         self._cursor = 0
-        self._caught_up_at = float("-inf")
+        self._refresher = Refresher(self._catch_up, name="cstp-catalogue-feed", clock=clock)
         # The store's revision read before the last read of the feed, and `_reports` (writes
         # reported through `written`) then: a revision further ahead than the reports since
         # means a write the feed must tell of.
@@ -214,9 +214,10 @@ class Catalogue:
         with self._lock:
             cols.apply(self._pending)  # written during the read, which may have missed them
             self._pending = []
-            self._cols, self._cursor, self._caught_up_at = cols, changes.cursor, began
+            self._cols, self._cursor = cols, changes.cursor
             self._base_revision, self._reports_at_base = base, reports
             self._rank = self._tag_pairs = self._joined = None
+        self._refresher.fresh_since(began)
 
     def written(self, decisions: Iterable[Decision]) -> None:
         """Apply this process's writes, which the store has acknowledged (see the module
@@ -284,6 +285,14 @@ class Catalogue:
             start = max(0, query.offset)
             chosen = selected[order[start : start + max(0, query.limit)]]
             return [cols.ids[i] for i in chosen], total
+
+    def revs(self, ids: Iterable[str]) -> dict[str, int]:
+        """id → the rev the columns hold it at, for the ids they hold."""
+        with self._lock:
+            cols = self._cols
+            if cols is None:
+                return {}
+            return {i: int(cols.rev[cols.row[i]]) for i in ids if i in cols.row}
 
     def matching_ids(self, flt: DecisionFilter) -> list[str] | None:
         """Ids of every decision matching `flt`, for a search restricted to them (a superset when
@@ -360,35 +369,28 @@ class Catalogue:
     # --- keeping up ----------------------------------------------------------------------------
 
     def _caught_up(self, *, max_lag_s: float | None = None) -> _Columns | None:
-        """The columns, after a catch-up with the change feed when the last one is older than the
-        lag bound (`max_lag_s` overrides the catalogue's own: searches use a shorter one); None
-        before the first load. Called without `_lock`: the read runs outside it, and a caller that
-        finds another catching up answers from the columns as they are (see the module docstring).
-        """
+        """The columns, caught up with the change feed as the refresher decides for the lag bound
+        (`max_lag_s` overrides the catalogue's own: searches use a shorter one), and at once when
+        the store moved by writes nobody reported; None before the first load. Called without
+        `_lock` (see the module docstring)."""
         if self._cols is None:
             return None
-        lag = self._max_lag_s if max_lag_s is None else max_lag_s
-        if not self._due(lag) or not self._following.acquire(blocking=False):
-            return self._cols
-        try:
-            if self._due(lag):  # not done by a caller just before
-                began, base, reports = self._base()
-                changes = self._store.changes(self._cursor)
-                with self._lock:
-                    assert self._cols is not None
-                    self._applied(self._cols, changes.facts)
-                    self._cursor, self._caught_up_at = changes.cursor, began
-                    self._base_revision, self._reports_at_base = base, reports
-        finally:
-            self._following.release()
+        self._refresher.ensure(self._max_lag_s if max_lag_s is None else max_lag_s, now=self._unreported())
         return self._cols
 
-    def _due(self, lag: float) -> bool:
-        """Whether a catch-up is due: the lag passed, or the store moved by unreported writes."""
-        if self._clock() - self._caught_up_at >= lag:
-            return True
-        unreported = self._store.revision() - self._base_revision - (self._reports - self._reports_at_base)
-        return unreported > 0
+    def _catch_up(self) -> None:
+        _, base, reports = self._base()
+        changes = self._store.changes(self._cursor)
+        with self._lock:
+            assert self._cols is not None
+            self._applied(self._cols, changes.facts)
+            self._cursor = changes.cursor
+            self._base_revision, self._reports_at_base = base, reports
+
+    def _unreported(self) -> bool:
+        """Whether the store's revision moved by more writes than `written` reported."""
+        moved = self._store.revision() - self._base_revision
+        return moved > self._reports - self._reports_at_base
 
     def _base(self) -> tuple[float, int, int]:
         """(clock, store revision, reports) before a read of the feed, which then holds every

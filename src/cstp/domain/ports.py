@@ -18,7 +18,7 @@ the service find index entries that are missing or stale after a crash and repai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -73,8 +73,15 @@ class DecisionStore(Protocol):
         """The record with exactly this id, or None."""
         ...
 
-    def get_many(self, decision_ids: Collection[str]) -> dict[str, Decision]:
-        """id → record for every id in `decision_ids` that exists (one read, for bulk imports)."""
+    def get_many(
+        self, decision_ids: Collection[str], known: Mapping[str, int] | None = None
+    ) -> dict[str, Decision]:
+        """id → record for every id in `decision_ids` that exists (one read, for bulk imports).
+
+        `known`: id → the rev the caller knows the record at (the browse catalogue's); a store
+        may answer a record it holds decoded at exactly that rev from memory instead of reading
+        it (the Chroma store's cache of recent records: a listing's newest page is mostly the
+        records this process just wrote)."""
         ...
 
     def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:

@@ -8,11 +8,13 @@ store for what was written since the last look (`DecisionStore.changes(cursor)`,
 the browse catalogue follows too) and counts what it had not seen.
 
 So a cache comparing this number sees its own process's writes at once and another process's
-within `poll_s` (plus the store's commit of that write), with one small read per `poll_s` while
-requests come. "Had not seen": `changes` looks back a little (a write stamped early and committed
-late is not skipped), so the same change comes again; a change counts when its `(id, rev)` was not
-in the previous answer. The windows only move forward, so whatever was visible at the previous
-look and is inside the current window was in the previous answer: anything else is new.
+within `poll_s` (plus the store's commit of that write), with one small read per half `poll_s`
+while requests come, made behind them (`domain.refresher`: a caller reads only after an idle
+spell longer than `poll_s`). "Had not seen": `changes` looks back a little (a write stamped early
+and committed late is not skipped), so the same change comes again; a change counts when its
+`(id, rev)` was not in the previous answer. The windows only move forward, so whatever was
+visible at the previous look and is inside the current window was in the previous answer:
+anything else is new.
 
 The first look reads the whole feed once (cursor 0), in the background, so no request waits
 behind it; until it has finished only this process's writes count, and when it has, the revision
@@ -21,7 +23,8 @@ that scan and the look). A failed look is logged and retried at the next poll; t
 backwards.
 
 Thread safety: `_lock` guards the cursor, the last answer's keys and the count; one look runs at a
-time (a caller that finds one running does not wait, it answers with what is known).
+time (the refresher's; a caller that finds one running does not wait, it answers with what is
+known).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from collections.abc import Callable, Iterable
 
 from cstp.domain.facts import DecisionFacts
 from cstp.domain.ports import DecisionStore
+from cstp.domain.refresher import Refresher
 
 POLL_S = 1.0
 logger = logging.getLogger("cstp.shared_revision")
@@ -50,7 +54,8 @@ class SharedRevision:
         self._poll_s = poll_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._looking = threading.Lock()  # held while a look at the feed runs
+        self._looking = threading.Lock()  # held while the first look runs
+        self._refresher = Refresher(self._look, name="cstp-change-feed", clock=clock)
         self._cursor: int | None = None  # None: the first (full) look has not finished
         self._seen: frozenset[tuple[str, int, int]] = frozenset()
         self._remote = 0  # changes seen in the feed and not made through this process's store
@@ -61,32 +66,30 @@ class SharedRevision:
         """Grows after every write through this process's store (at once) and after every write
         another process made, once a look has seen it (within `poll_s` of a call)."""
         own = self._store.revision()
-        start_first = look = False
+        start_first = False
         with self._lock:
-            now = self._clock()
-            if now - self._looked_at >= self._poll_s:
-                if self._cursor is not None:
-                    self._looked_at, look = now, True
-                elif not self._first_started:
-                    self._first_started = start_first = True
+            first_done = self._cursor is not None
+            if not first_done and not self._first_started and self._clock() - self._looked_at >= self._poll_s:
+                self._first_started = start_first = True
         if start_first:
             threading.Thread(target=self._first_look, name="cstp-change-feed", daemon=True).start()
-        if look:
-            self._look()
+        if first_done:
+            self._refresher.ensure(self._poll_s)
         with self._lock:
             return own + self._remote
 
     def _first_look(self) -> None:
         try:
             with self._looking:
+                began = self._clock()
                 changes = self._store.changes(0)
                 with self._lock:
                     self._cursor = changes.cursor
                     self._seen = _keys(changes.facts)
-                    self._looked_at = self._clock()
                     # A cache built before this look may miss a write it reported as already
                     # seen: one move makes every cache rebuild once from here.
                     self._remote += 1
+                self._refresher.fresh_since(began)
         except Exception:  # the store is down: the next due call starts it again
             logger.warning("reading the change feed failed; retrying", exc_info=True)
             with self._lock:
@@ -94,26 +97,23 @@ class SharedRevision:
                 self._looked_at = self._clock()
 
     def _look(self) -> None:
-        if not self._looking.acquire(blocking=False):
-            return  # another caller is looking: answer with what is known
+        """One look at the feed since the cursor (run by the refresher, one at a time). A failed
+        look is logged and counts as a look: the next one is due a poll later, as before."""
+        with self._lock:
+            cursor = self._cursor
+        assert cursor is not None
         try:
-            with self._lock:
-                cursor = self._cursor
-            assert cursor is not None
-            try:
-                changes = self._store.changes(cursor)
-            except Exception:
-                logger.warning("reading the change feed failed; retrying", exc_info=True)
-                return
-            keys = _keys(changes.facts)
-            with self._lock:
-                new = len(keys - self._seen)
-                self._cursor, self._seen = changes.cursor, keys
-                # Our own writes come through the feed too: they are already counted in
-                # store.revision(), but counting them again only makes a cache rebuild once more.
-                self._remote += new
-        finally:
-            self._looking.release()
+            changes = self._store.changes(cursor)
+        except Exception:
+            logger.warning("reading the change feed failed; retrying", exc_info=True)
+            return
+        keys = _keys(changes.facts)
+        with self._lock:
+            new = len(keys - self._seen)
+            self._cursor, self._seen = changes.cursor, keys
+            # Our own writes come through the feed too: they are already counted in
+            # store.revision(), but counting them again only makes a cache rebuild once more.
+            self._remote += new
 
 
 def _keys(facts: Iterable[DecisionFacts]) -> frozenset[tuple[str, int, int]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from cstp.domain.edges import Direction, Edge, EdgeList
@@ -43,8 +43,10 @@ class TimedStore:
         result: Decision | None = self._timed("get", self._inner.get, decision_id)
         return result
 
-    def get_many(self, decision_ids: Collection[str]) -> dict[str, Decision]:
-        result: dict[str, Decision] = self._timed("get_many", self._inner.get_many, decision_ids)
+    def get_many(
+        self, decision_ids: Collection[str], known: Mapping[str, int] | None = None
+    ) -> dict[str, Decision]:
+        result: dict[str, Decision] = self._timed("get_many", self._inner.get_many, decision_ids, known)
         return result
 
     def changes(self, cursor: int) -> Changes:

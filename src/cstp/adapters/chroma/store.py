@@ -229,13 +229,19 @@ class ChromaStore:
         metadatas = found["metadatas"] or []
         return decision_from_metadata(dict(metadatas[0])) if metadatas else None
 
-    def get_many(self, decision_ids: Iterable[str]) -> dict[str, Decision]:
-        """id → record for the ids that exist, read in chunks of READ_PAGE ids."""
+    def get_many(
+        self, decision_ids: Iterable[str], known: Mapping[str, int] | None = None
+    ) -> dict[str, Decision]:
+        """id → record for the ids that exist, read in chunks of READ_PAGE ids; those `known` at
+        a rev the recent-records cache holds come from it (see `DecisionStore.get_many`)."""
         ids = list(dict.fromkeys(decision_ids))
-        if not ids:
-            return {}
-        records, _ = self._collections()
         found: dict[str, Decision] = {}
+        if known:
+            found = self._recent.get_many((i, known[i]) for i in ids if i in known)
+            ids = [i for i in ids if i not in found]
+        if not ids:
+            return found
+        records, _ = self._collections()
         for start in range(0, len(ids), READ_PAGE):
             with self._errors.call("get"):
                 result = records.get(ids=ids[start : start + READ_PAGE], include=["metadatas"])
