@@ -16,9 +16,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -299,22 +299,30 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         name="cstp-embed-queries",
     )
 
+    # On a Chroma server other processes (workers, replicas) write too: the in-memory read models
+    # follow their writes through the store's change feed (domain.shared_revision). An embedded
+    # data directory has one process (cli locks it): its own writes are all there is.
+    revision = SharedRevision(store).revision if settings.store_mode == "server" else store.revision
     # One catalogue: listings and stats read it, list mode takes its newest ids from it, and
     # selective filtered searches take their candidate ids from it (`Catalogue.matching_ids`).
-    # It is told of this process's writes once stored; other processes' through the change feed.
     catalogue = Catalogue(store)
+    keyword = KeywordSearch(store, Bm25sIndex(), revision=revision)
 
-    def written(decisions: Sequence[Decision]) -> None:
-        catalogue.written(decisions)
+    @contextmanager
+    def writing(decisions: Sequence[Decision]) -> Iterator[None]:
+        """Around every store write of decisions in this process: the in-memory read models take
+        them once stored, without reading them back (other processes' come through the feed)."""
+        with catalogue.writing(decisions), keyword.writing(decisions):
+            yield
 
     def save_batch(items: list[tuple[Decision, Vector | None]]) -> list[None]:
-        store.save(items)
-        written([d for d, _ in items])
+        with writing([d for d, _ in items]):
+            store.save(items)
         return [None] * len(items)
 
     def insert_batch(items: list[tuple[Decision, Vector | None]]) -> list[None]:
-        store.insert(items)
-        written([d for d, _ in items])
+        with writing([d for d, _ in items]):
+            store.insert(items)
         return [None] * len(items)
 
     saver: Coalescer[tuple[Decision, Vector | None], None] = Coalescer(
@@ -335,13 +343,8 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         record_policy=guardrail_policy(guardrail_service),
         on_review=review_hook(guardrail_service.breakers) if guardrail_service.breakers else None,
     )
-    # On a Chroma server other processes (workers, replicas) write too: the in-memory read models
-    # follow their writes through the store's change feed (domain.shared_revision). An embedded
-    # data directory has one process (cli locks it): its own writes are all there is.
-    revision = SharedRevision(store).revision if settings.store_mode == "server" else store.revision
     graph_service = GraphService(store, decision_service)
     browse_service = BrowseService(store, catalogue, decision_service.scan)
-    keyword = KeywordSearch(store, Bm25sIndex(), revision=revision)
     search = SearchService(
         store,
         embed_queries.submit,
@@ -387,7 +390,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     # Imports embed in one call per request (the embedder batches by CSTP_EMBED_BATCH_SIZE) and
     # bypass the group commit: a bulk batch is its own group.
     transfer = TransferService(
-        store, lambda texts: embedder.embed(texts, "document"), decision_service, written=written
+        store, lambda texts: embedder.embed(texts, "document"), decision_service, writing=writing
     )
     backup = BackupService(adapters.snapshots, decision_service) if adapters.snapshots else None
     return Services(

@@ -380,3 +380,25 @@ def test_past_half_the_lag_a_catch_up_runs_in_the_background_and_nobody_waits(st
             assert time.monotonic() < deadline
             time.sleep(0.01)
     assert held.change_reads == 2  # the load and the background catch-up
+
+
+def test_a_write_in_progress_is_not_taken_for_an_unreported_one(store: MemoryStore) -> None:
+    """Inside `writing` the store's revision has moved before the report: no feed read for that;
+    a write made around the write path still makes the next call read."""
+    catalogue = Catalogue(store, max_lag_s=60.0, clock=Clock())
+    catalogue.load()
+    reads: list[int] = []
+    changes = store.changes
+    store.changes = lambda cursor: (reads.append(cursor), changes(cursor))[1]  # type: ignore[method-assign]
+    rng = random.Random(31)
+    mine, around = random_decision(rng, 4000), random_decision(rng, 4001)
+    everything = browse.ListQuery(limit=1000)
+    with catalogue.writing([mine]):
+        store.save([(mine, None)])
+        assert catalogue.page(everything) is not None
+        assert reads == []
+    after = catalogue.page(everything)
+    assert after is not None and mine.id in after[0] and reads == []
+    store.save([(around, None)])
+    seen = catalogue.page(everything)
+    assert seen is not None and around.id in seen[0] and len(reads) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Sequence
@@ -251,3 +252,66 @@ def test_list_mode_answers_from_newest_and_falls_back_to_the_store() -> None:
     assert [h.decision.id for h in svc.search("", "semantic", flt, 7).hits] == ["a1"]  # from newest
     assert [h.decision.id for h in svc.search("", "list", DecisionFilter(), 7).hits] == [new.id, old.id]
     assert asked == [(flt, 7), (DecisionFilter(), 7)]
+
+
+class CountingScans(MemoryStore):
+    """A MemoryStore counting full scans; `gate` (when set) holds the next scan until released."""
+
+    def __init__(self) -> None:
+        super().__init__("s")
+        self.scans = 0
+        self.gate: threading.Event | None = None
+        self.entered = threading.Event()
+
+    def scan(self, flt: DecisionFilter | None = None):  # type: ignore[no-untyped-def]
+        self.scans += 1
+        snapshot = list(super().scan(flt))  # what the scan read: before the gate
+        if self.gate is not None:
+            self.entered.set()
+            assert self.gate.wait(30)
+        return iter(snapshot)
+
+
+def written(kw: KeywordSearch, store: MemoryStore, did: str, text: str) -> Decision:
+    """A write as the server's write path makes it: stored inside `writing`."""
+    d = Decision(id=did, decision=text, category="process", confidence=0.5, stakes="low", date=utcnow())
+    with kw.writing([d]):
+        store.save([(d, None)])
+    return d
+
+
+def test_reported_writes_are_indexed_without_reading_the_store_again() -> None:
+    store = CountingScans()
+    kw = KeywordSearch(store, Bm25sIndex(), fresh_wait_s=5.0)
+    make(store, "a1", "rotate credentials monthly")
+    assert keyword_ids(kw) == {"a1"} and store.scans == 1  # the first build scans
+    written(kw, store, "a2", "credentials in the vault")
+    revised = dataclasses.replace(store.get("a1"), decision="rotate keys monthly", rev=2)  # type: ignore[type-var]
+    with kw.writing([revised]):
+        store.save([(revised, None)])
+    assert keyword_ids(kw) == {"a2"}  # the new one found, the revised one no longer matching
+    assert store.scans == 1
+    make(store, "a3", "credentials around the write path")  # not reported: the store is read
+    assert keyword_ids(kw) == {"a2", "a3"} and store.scans == 2
+
+
+def test_a_write_reported_during_a_scan_is_not_lost() -> None:
+    store = CountingScans()
+    kw = KeywordSearch(store, Bm25sIndex(), fresh_wait_s=5.0)
+    make(store, "a1", "rotate credentials monthly")
+    store.gate = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(keyword_ids, kw)  # the first build: its scan is held at the gate
+        assert store.entered.wait(30)
+        late = Decision(
+            id="a2", decision="credentials in the vault", category="process", confidence=0.5,
+            stakes="low", date=utcnow(),
+        )  # fmt: skip
+        with kw.writing([late]):
+            store.data.records[late.id] = late  # stored, but after the held scan read the records
+        store.gate.set()
+        assert first.result(timeout=30) >= {"a1"}
+    store.gate = None
+    written(kw, store, "a3", "credentials rotated")  # a reported write: the next rebuild is in memory
+    assert keyword_ids(kw) == {"a1", "a2", "a3"}
+    assert store.scans == 1

@@ -36,7 +36,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,6 +52,7 @@ from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import DecisionStore
 from cstp.domain.records import OUTCOME_SCORE, Decision
 from cstp.domain.refresher import Refresher
+from cstp.domain.reported_writes import ReportedWrites
 from cstp.domain.search import tokenize
 
 IntArray = npt.NDArray[np.int64]
@@ -186,12 +188,9 @@ class Catalogue:
         self._failed_at = float("-inf")
         self._cursor = 0
         self._refresher = Refresher(self._catch_up, name="cstp-catalogue-feed", clock=clock)
-        # The store's revision read before the last read of the feed, and `_reports` (writes
-        # reported through `written`) then: a revision further ahead than the reports since
-        # means a write the feed must tell of.
-        self._base_revision = -1
-        self._reports = 0
-        self._reports_at_base = 0
+        # This process's writes the write path reported, against the revision at the last read.
+        self._reported = ReportedWrites()
+        self._mark = self._reported.mark(-1)
         self._rank: IntArray | None = None  # row → position in (date desc, id asc); None = stale
         self._tag_pairs: tuple[IntArray, IntArray] | None = None  # (row, tag code) per tag use
         self._joined: tuple[str, IntArray] | None = None  # every text in one string, row starts
@@ -207,7 +206,7 @@ class Catalogue:
 
     def load(self) -> None:
         """Read every decision's facts (seconds at 100k: run it off the request path)."""
-        began, base, reports = self._base()
+        began, mark = self._clock(), self._reported.mark(self._store.revision())
         changes = self._store.changes(0)
         cols = _Columns(max(1024, len(changes.facts)))
         cols.apply(changes.facts)
@@ -215,20 +214,34 @@ class Catalogue:
             cols.apply(self._pending)  # written during the read, which may have missed them
             self._pending = []
             self._cols, self._cursor = cols, changes.cursor
-            self._base_revision, self._reports_at_base = base, reports
+            self._mark = mark
             self._rank = self._tag_pairs = self._joined = None
         self._refresher.fresh_since(began)
 
     def written(self, decisions: Iterable[Decision]) -> None:
         """Apply this process's writes, which the store has acknowledged (see the module
         docstring): its next call sees them, with no store read."""
+        self._reported.report()
+        self._apply_own(decisions)
+
+    def _apply_own(self, decisions: Iterable[Decision]) -> None:
         facts = [facts_of(d) for d in decisions]
         with self._lock:
-            self._reports += 1  # one per store write, which moved the store's revision once
             if self._cols is not None:
                 self._applied(self._cols, facts)
             elif self._loading:
                 self._pending.extend(facts)
+
+    @contextmanager
+    def writing(self, decisions: Sequence[Decision]) -> Iterator[None]:
+        """Around this process's store write of `decisions` (the write path's): when the block
+        returns, the store has acknowledged them and they are `written`. While it runs, the
+        store's revision may already have moved for them: that is not taken for an unreported
+        write (which would make the caller read the feed; under a write stream, one list-mode
+        query in ten did, in the moment between the store's acknowledgement and the report)."""
+        with self._reported.writing():
+            yield
+        self._apply_own(decisions)
 
     def start_loading(self) -> bool:
         """Start `load` on a daemon thread unless loaded, loading, or a load failed less than
@@ -379,24 +392,16 @@ class Catalogue:
         return self._cols
 
     def _catch_up(self) -> None:
-        _, base, reports = self._base()
+        mark = self._reported.mark(self._store.revision())
         changes = self._store.changes(self._cursor)
         with self._lock:
             assert self._cols is not None
             self._applied(self._cols, changes.facts)
-            self._cursor = changes.cursor
-            self._base_revision, self._reports_at_base = base, reports
+            self._cursor, self._mark = changes.cursor, mark
 
     def _unreported(self) -> bool:
-        """Whether the store's revision moved by more writes than `written` reported."""
-        moved = self._store.revision() - self._base_revision
-        return moved > self._reports - self._reports_at_base
-
-    def _base(self) -> tuple[float, int, int]:
-        """(clock, store revision, reports) before a read of the feed, which then holds every
-        write counted in that revision."""
-        with self._lock:
-            return self._clock(), self._store.revision(), self._reports
+        """Whether the store moved by a write nobody reported (see `domain.reported_writes`)."""
+        return self._reported.unreported(self._mark, self._store.revision())
 
     def _applied(self, cols: _Columns, facts: Iterable[DecisionFacts]) -> None:
         """Apply `facts` and drop the caches they invalidate (under `_lock`)."""

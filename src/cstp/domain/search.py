@@ -17,13 +17,15 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import Candidates, DecisionStore, KeywordIndex
 from cstp.domain.records import Decision, ScoredDecision
+from cstp.domain.reported_writes import ReportedWrites
 
 Mode = Literal["semantic", "keyword", "hybrid", "list"]
 KEYWORD_REFRESH_S = 2.0
@@ -102,6 +104,15 @@ class KeywordSearch:
     server wires) the writes of other processes sharing the store count too, seen within its
     `poll_s`; with the store's own `revision()` only this process's writes do.
 
+    What a rebuild reads: the write path tells the index of this process's writes (`writing`), and
+    it keeps the decisions it indexed by id (`_corpus`, the same objects the index holds). When
+    every move of the revision since the last rebuild was such a reported write
+    (`domain.reported_writes`), the rebuild indexes that corpus with them applied and reads
+    nothing; otherwise (another process's write, one made around the write path, or no corpus yet)
+    it scans the store. The scan decoded every record's JSON, in C calls that hold the interpreter
+    lock for tens of milliseconds each, several times a second under a write stream; the requests
+    waiting for the lock meanwhile were the tail of the mixed load (docs/PERFORMANCE.md).
+
     Thread safety: `_cond` guards the rebuild bookkeeping (wanted, started and finished rebuild
     counts, whether the worker runs, when it may start the next); the rebuild itself runs outside
     it. `_built` is one immutable value in one attribute, assigned after the index swapped, so it
@@ -140,6 +151,23 @@ class KeywordSearch:
         self._finished = 0  # rebuilds the worker ended (built or failed)
         self._working = False
         self._built: _Built | None = None
+        self._reported = ReportedWrites()
+        self._mark = self._reported.mark(-1)
+        self._corpus_lock = threading.Lock()
+        self._corpus: dict[str, Decision] | None = None  # what the index in use was built over
+        self._scanning: list[Decision] | None = None  # reported while a scan runs (None: none runs)
+
+    @contextmanager
+    def writing(self, decisions: Sequence[Decision]) -> Iterator[None]:
+        """Around this process's store write of `decisions` (see `domain.reported_writes`); once
+        the store acknowledged them, the next rebuild indexes them without reading the store."""
+        with self._reported.writing():
+            yield
+        with self._corpus_lock:
+            if self._scanning is not None:
+                self._scanning.extend(decisions)
+            if self._corpus is not None:
+                _apply(self._corpus, decisions)
 
     def search(self, query: str, flt: DecisionFilter, limit: int) -> list[tuple[Decision, float]]:
         """`KeywordIndex.search` on an index as fresh as the rule above allows."""
@@ -204,10 +232,35 @@ class KeywordSearch:
 
     def _rebuild(self) -> None:
         revision = self._revision()  # before the scan, which then sees every write counted
+        mark = self._reported.mark(revision)
         started = self._clock()
-        decisions = list(self._store.scan())
+        with self._corpus_lock:
+            corpus = self._corpus
+            if corpus is not None and not self._reported.unreported(self._mark, revision):
+                decisions = list(corpus.values())
+            else:
+                corpus, self._scanning = None, []
+        if corpus is None:
+            try:
+                scanned = {d.id: d for d in self._store.scan()}
+            finally:
+                with self._corpus_lock:
+                    late, self._scanning = self._scanning or [], None
+            _apply(scanned, late)  # reported while the scan ran: it may have missed them
+            with self._corpus_lock:
+                self._corpus = scanned
+                decisions = list(scanned.values())
         self._index.rebuild(decisions)
+        self._mark = mark
         self._built = _Built(revision, started, len(decisions))
+
+
+def _apply(corpus: dict[str, Decision], decisions: Iterable[Decision]) -> None:
+    """Put each decision in `corpus` unless it holds a newer rev of it."""
+    for d in decisions:
+        held = corpus.get(d.id)
+        if held is None or held.rev <= d.rev:
+            corpus[d.id] = d
 
 
 class SearchService:

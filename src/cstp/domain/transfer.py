@@ -21,6 +21,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, get_args
@@ -263,14 +264,14 @@ class TransferService:
         store: DecisionStore,
         embed: Embed,
         decisions: DecisionService,
-        written: Callable[[Sequence[Decision]], None] = lambda decisions: None,
+        writing: Callable[[Sequence[Decision]], AbstractContextManager[None]] = lambda ds: nullcontext(),
     ) -> None:
-        """`embed` embeds documents in one batch (the embedder batches internally); `written` is
-        told what an import stored, once the store acknowledged it (the in-memory read models)."""
+        """`embed` embeds documents in one batch (the embedder batches internally); an import's
+        store write runs inside `writing(decisions)`, which tells the in-memory read models."""
         self._store = store
         self._embed = embed
         self._decisions = decisions
-        self._written = written
+        self._writing = writing
 
     def import_lines(self, lines: Sequence[Any], *, replace: bool = False) -> ImportReport:
         """Import transfer lines (or bare records); see the module docstring for the rules."""
@@ -306,8 +307,8 @@ class TransferService:
                 )
         if to_write:
             vectors: list[Vector | None] = list(self._embed([d.document() for d in to_write]))
-            self._store.save(list(zip(to_write, vectors, strict=True)))
-            self._written(to_write)
+            with self._writing(to_write):
+                self._store.save(list(zip(to_write, vectors, strict=True)))
         report.edges = self._save_edges([e for _, e in entries])
         return report
 
