@@ -47,9 +47,9 @@ def test_idle_time_between_writes_is_not_taken_for_service_time() -> None:
     assert writes.expected_wait() == pytest.approx(0.1)  # one in flight × 0.1 s per write
 
 
-def test_a_write_is_refused_once_the_expected_wait_exceeds_the_bound() -> None:
+def test_a_write_is_refused_once_it_is_not_expected_to_be_done_within_the_bound() -> None:
     clock = Clock()
-    writes = WriteAdmission(0.25, clock=clock)
+    writes = WriteAdmission(0.45, clock=clock)
     held = [writes.slot() for _ in range(2)]
     for s in held:
         s.__enter__()
@@ -59,18 +59,34 @@ def test_a_write_is_refused_once_the_expected_wait_exceeds_the_bound() -> None:
     first = writes.slot()
     first.__enter__()  # nothing in flight: admitted
     second = writes.slot()
-    second.__enter__()  # one in flight: 0.2 s expected, within 0.25
+    second.__enter__()  # one in flight: done after 2 × 0.2 s, within 0.45
     assert writes.expected_wait() == pytest.approx(0.4)
     with pytest.raises(Busy) as refused:
-        with writes.slot():
+        with writes.slot():  # 3 × 0.2 s: past the bound
             raise AssertionError("a refused write must not run")
-    # Retry when the queue should be back within the bound: 0.4 - 0.25 s, at least one write.
+    # Retry when the queue should be back within the bound (0.4 + 0.2 - 0.45 s), at least one write.
     assert refused.value.retry_after == pytest.approx(0.2)
     assert writes.expected_wait() == pytest.approx(0.4)  # the refusal took no slot
     clock.now += 0.2
     first.__exit__(None, None, None)
     with writes.slot():  # one in flight again: admitted
         pass
+
+
+def test_a_lone_writes_duration_stands_in_until_a_busy_interval_is_measured() -> None:
+    # Before any busy interval the only measure is a write that ran alone: 0.3 s here, so with one
+    # in flight a second would be done after 0.6 s, past a 0.5 s bound (unmeasured, 8 would pass).
+    clock = Clock()
+    writes = WriteAdmission(0.5, clock=clock)
+    with writes.slot():
+        clock.now += 0.3
+    running = writes.slot()
+    running.__enter__()
+    assert writes.expected_wait() == pytest.approx(0.3)
+    with pytest.raises(Busy) as refused:
+        writes.slot().__enter__()
+    assert refused.value.retry_after == pytest.approx(0.3)
+    running.__exit__(None, None, None)
 
 
 def test_before_any_measurement_only_a_few_writes_are_admitted_at_once() -> None:

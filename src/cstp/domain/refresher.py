@@ -21,8 +21,13 @@ since a read holds every write that landed before it started. A read that fails 
 background is logged and leaves the age growing, so the next caller past the bound reads
 itself and sees the error.
 
-Thread safety: `_running` is held for the duration of a read (acquired by the thread that starts
-it, released by the one that ran it); `_fresh_at` is one float, written after a read.
+Background reads run on one daemon thread per refresher, started on first use and then woken by
+a flag: starting a thread per read made the caller wait for the new thread to take the
+interpreter lock and report itself started, under load a wait as long as a request.
+
+Thread safety: `_running` is held for the duration of a read (acquired by the thread that asks for
+it, released by the one that ran it); `_wake` hands a background read to the worker; `_fresh_at`
+is one float, written after a read.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ class Refresher:
         self._name = name
         self._clock = clock
         self._running = threading.Lock()
+        self._wake = threading.Condition(threading.Lock())
+        self._wanted = False
+        self._worker: threading.Thread | None = None
         self._fresh_at = float("-inf")
 
     def fresh_since(self, began: float) -> None:
@@ -68,7 +76,7 @@ class Refresher:
             return
         if not now and age < lag_s:
             if self._running.acquire(blocking=False):
-                threading.Thread(target=self._in_background, name=self._name, daemon=True).start()
+                self._hand_to_worker()
             return
         if not self._running.acquire(blocking=False):
             return  # a read is running: answer from the model as it is
@@ -82,6 +90,24 @@ class Refresher:
         began = self._clock()
         self._read()
         self._fresh_at = began
+
+    def _hand_to_worker(self) -> None:
+        """Wake the worker for one read (the caller holds `_running`; the worker releases it)."""
+        with self._wake:
+            self._wanted = True
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name=self._name, daemon=True)
+                self._worker.start()  # once per process: later reads are a flag and a notify
+            else:
+                self._wake.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                while not self._wanted:
+                    self._wake.wait()
+                self._wanted = False
+            self._in_background()
 
     def _in_background(self) -> None:
         try:

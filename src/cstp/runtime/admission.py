@@ -8,15 +8,21 @@ from a hung server. So a write whose expected wait exceeds `max_wait` is refused
 (`domain.Busy`, a retryable JSON-RPC error with a retry hint): nothing was stored, nothing was
 acknowledged, so nothing is lost, and the client decides whether to retry, back off or drop it.
 
-The expected wait is the writes already in flight times the time the write path takes per write
-while it is busy, measured, not configured: the interval between consecutive completions, counted
-only when writes were in flight throughout (an interval that contains idle time says nothing
-about the service rate), averaged over the last `WINDOW` completions. A batch of five finishing
+A write is admitted when it is expected to be done within the bound: its wait behind the writes
+already in flight plus its own share of the write path, that is (in flight + 1) times the time
+the write path takes per write while it is busy. (Counting the wait alone let a write admitted
+at the bound finish a whole service time past it: 2.0-2.4 s at a bound of 1 s under the mixed
+load, docs/PERFORMANCE.md.) That time per write is measured, not configured: the interval
+between consecutive completions, counted only when writes were in flight throughout (an interval
+that contains idle time says nothing about the service rate), averaged over the last `WINDOW`
+completions. A batch of five finishing
 together gives intervals (t, 0, 0, 0, 0): their mean is t/5, the per-write time of that batch.
 The estimate follows whatever limits writes (embedding, Chroma, the interpreter lock, other
 requests' CPU) without knowing which. A write that finds nothing in flight is always admitted, so
-a slow dependency slows writes down but never refuses them all; until a first interval is
-measured, at most `UNMEASURED_IN_FLIGHT` writes are in flight at once.
+a slow dependency slows writes down but never refuses them all. Until a first interval is
+measured, the duration of the last write that ran alone stands in for it (a lower bound: alone,
+nothing slowed it), and before even that, at most `UNMEASURED_IN_FLIGHT` writes are in flight at
+once.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ class WriteAdmission:
         self._busy_since_last = False  # writes were in flight ever since the last completion
         self._intervals: deque[float] = deque(maxlen=WINDOW)
         self._interval_sum = 0.0
+        self._alone: float | None = None  # the last lone write's duration (before any interval)
         self._refused = 0  # since the last summary log line
         self._refused_total = 0
         self._refused_logged_at = 0.0
@@ -84,32 +91,40 @@ class WriteAdmission:
         with self._lock:
             return self._wait_locked()
 
+    def _per_write_locked(self) -> float | None:
+        """Seconds of the write path per write (see the module docstring); None: nothing measured."""
+        if self._intervals:
+            return self._interval_sum / len(self._intervals)
+        return self._alone
+
     def _wait_locked(self) -> float:
-        if not self._intervals:
-            return 0.0
-        return self._in_flight * (self._interval_sum / len(self._intervals))
+        per_write = self._per_write_locked()
+        return 0.0 if per_write is None else self._in_flight * per_write
 
     def _admissible_locked(self) -> bool:
         if self._in_flight == 0:
             return True
-        if not self._intervals:
+        per_write = self._per_write_locked()
+        if per_write is None:
             return self._in_flight < UNMEASURED_IN_FLIGHT
-        return self._wait_locked() <= self._max_wait
+        return (self._in_flight + 1) * per_write <= self._max_wait
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Admit one write for the duration of the block, or raise `Busy` before it starts."""
-        self._admit()
+        alone = self._admit()
+        started = self._clock()
         try:
             yield
         finally:
-            self._done()
+            self._done(started if alone else None)
 
-    def _admit(self) -> None:
+    def _admit(self) -> bool:
+        """Admit or raise `Busy`; True when the write found nothing in flight."""
         with self._lock:
             if self._admissible_locked():
                 self._in_flight += 1
-                return
+                return self._in_flight == 1
             wait = self._wait_locked()
             self._refused += 1
             self._refused_total += 1
@@ -121,7 +136,7 @@ class WriteAdmission:
                 self._refused = 0
             in_flight = self._in_flight
             # Unmeasured: the bound itself is the only time scale there is.
-            per_write = self._interval_sum / len(self._intervals) if self._intervals else self._max_wait
+            per_write = self._per_write_locked() or self._max_wait
         if log:
             logger.warning(
                 "writes refused: write queue over its bound",
@@ -133,11 +148,14 @@ class WriteAdmission:
                 },
             )
         # Retry when the queue should have drained to the bound, and not sooner than one write.
-        raise Busy(max(wait - self._max_wait, per_write))
+        raise Busy(max(wait + per_write - self._max_wait, per_write))
 
-    def _done(self) -> None:
+    def _done(self, alone_since: float | None) -> None:
+        """One write ended; `alone_since`: when it started, if it found nothing in flight."""
         now = self._clock()
         with self._lock:
+            if alone_since is not None and self._in_flight == 1:  # alone from start to end
+                self._alone = now - alone_since
             if self._busy_since_last and self._last_done is not None:
                 interval = max(0.0, now - self._last_done)
                 if len(self._intervals) == self._intervals.maxlen:
