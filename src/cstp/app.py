@@ -302,7 +302,8 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     # On a Chroma server other processes (workers, replicas) write too: the in-memory read models
     # follow their writes through the store's change feed (domain.shared_revision). An embedded
     # data directory has one process (cli locks it): its own writes are all there is.
-    revision = SharedRevision(store).revision if settings.store_mode == "server" else store.revision
+    shared = SharedRevision(store) if settings.store_mode == "server" else None
+    revision = shared.revision if shared is not None else store.revision
     # One catalogue: listings and stats read it, list mode takes its newest ids from it, and
     # selective filtered searches take their candidate ids from it (`Catalogue.matching_ids`).
     catalogue = Catalogue(store)
@@ -406,6 +407,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         transfer=transfer,
         backup=backup,
         writes=WriteAdmission(settings.write_max_wait) if settings.write_max_wait > 0 else None,
+        on_start=(shared.start,) if shared is not None else (),
     )
 
 
@@ -561,6 +563,8 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
                 poller.start()
             services.decisions.reconcile_in_background()
             services.browse.start_loading()
+            for start in services.on_start:
+                start()
             remove_hup = _install_sighup(services.guardrails.reload)
             logger.info(
                 "cstp ready",

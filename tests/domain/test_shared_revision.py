@@ -159,3 +159,17 @@ def test_a_write_between_a_caches_first_build_and_the_first_look_is_found() -> N
     while shared._cursor is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert [d.id for d, _ in keyword.search("vault", DecisionFilter(), 5)] == ["b1"]
+
+
+def test_start_takes_the_first_look_before_any_call() -> None:
+    data = MemoryData()
+    mine, theirs = ProcessStore(data), ProcessStore(data)
+    theirs.save([(decision("b1"), None)])
+    shared = SharedRevision(mine, poll_s=1.0, clock=Clock())  # type: ignore[arg-type]
+    shared.start()
+    deadline = time.monotonic() + 10
+    while shared._cursor is None:
+        assert time.monotonic() < deadline, "the first look never finished"
+        time.sleep(0.01)
+    assert shared.revision() == 1  # the one move a first look makes; nothing read at the call
+    shared.start()  # once only

@@ -73,9 +73,9 @@ def test_a_write_is_refused_once_it_is_not_expected_to_be_done_within_the_bound(
         pass
 
 
-def test_a_lone_writes_duration_stands_in_until_a_busy_interval_is_measured() -> None:
-    # Before any busy interval the only measure is a write that ran alone: 0.3 s here, so with one
-    # in flight a second would be done after 0.6 s, past a 0.5 s bound (unmeasured, 8 would pass).
+def test_a_write_that_ran_alone_counts_its_own_duration() -> None:
+    # A write alone from start to end took 0.3 s of the write path: with one in flight a second
+    # would be done after 0.6 s, past a 0.5 s bound (unmeasured, 8 would have been admitted).
     clock = Clock()
     writes = WriteAdmission(0.5, clock=clock)
     with writes.slot():
@@ -106,6 +106,33 @@ def test_before_any_measurement_only_a_few_writes_are_admitted_at_once() -> None
     for s in more:
         s.__enter__()  # 4 in flight × 10 ms: far within the bound
     assert writes.expected_wait() == pytest.approx((UNMEASURED_IN_FLIGHT + 3) * 0.01)
+
+
+def test_a_slow_estimate_recovers_when_writes_no_longer_overlap() -> None:
+    # Above half the bound no two writes overlap, so busy intervals stop coming; the lone writes'
+    # own durations bring the estimate down once the write path is fast again.
+    clock = Clock()
+    writes = WriteAdmission(1.0, clock=clock)
+    a, b = writes.slot(), writes.slot()
+    a.__enter__()
+    b.__enter__()
+    clock.now += 0.8
+    a.__exit__(None, None, None)
+    clock.now += 0.8
+    b.__exit__(None, None, None)  # 0.8 s per write
+    held = writes.slot()
+    held.__enter__()
+    with pytest.raises(Busy):  # 2 × 0.8 s is past the bound: no second write while one runs
+        writes.slot().__enter__()
+    held.__exit__(None, None, None)
+    for _ in range(64):  # the write path is fast again: 50 ms writes, one at a time
+        with writes.slot():
+            clock.now += 0.05
+    held = writes.slot()
+    held.__enter__()
+    with writes.slot():  # the window now holds the fast lone writes: admitted again
+        pass
+    held.__exit__(None, None, None)
 
 
 def test_a_failed_write_frees_its_slot() -> None:

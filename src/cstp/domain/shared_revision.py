@@ -62,6 +62,17 @@ class SharedRevision:
         self._looked_at = float("-inf")
         self._first_started = False
 
+    def start(self) -> None:
+        """Start the first look now (at startup) rather than at the first call: it reads the whole
+        feed, and under the first requests' load that read and the keyword rebuild it causes held
+        the interpreter lock in long stretches (every kind's slowest requests came in the first
+        two seconds of the mixed load)."""
+        with self._lock:
+            if self._first_started or self._cursor is not None:
+                return
+            self._first_started = True
+        threading.Thread(target=self._first_look, name="cstp-change-feed", daemon=True).start()
+
     def revision(self) -> int:
         """Grows after every write through this process's store (at once) and after every write
         another process made, once a look has seen it (within `poll_s` of a call)."""

@@ -15,14 +15,14 @@ at the bound finish a whole service time past it: 2.0-2.4 s at a bound of 1 s un
 load, docs/PERFORMANCE.md.) That time per write is measured, not configured: the interval
 between consecutive completions, counted only when writes were in flight throughout (an interval
 that contains idle time says nothing about the service rate), averaged over the last `WINDOW`
-completions. A batch of five finishing
+completions; a write that ran alone from start to end counts its own duration instead (no idle
+time in it either, and without it an estimate above half the bound would never be measured
+again: no two writes would overlap). A batch of five finishing
 together gives intervals (t, 0, 0, 0, 0): their mean is t/5, the per-write time of that batch.
 The estimate follows whatever limits writes (embedding, Chroma, the interpreter lock, other
 requests' CPU) without knowing which. A write that finds nothing in flight is always admitted, so
-a slow dependency slows writes down but never refuses them all. Until a first interval is
-measured, the duration of the last write that ran alone stands in for it (a lower bound: alone,
-nothing slowed it), and before even that, at most `UNMEASURED_IN_FLIGHT` writes are in flight at
-once.
+a slow dependency slows writes down but never refuses them all; until a first interval is
+measured, at most `UNMEASURED_IN_FLIGHT` writes are in flight at once.
 """
 
 from __future__ import annotations
@@ -67,7 +67,6 @@ class WriteAdmission:
         self._busy_since_last = False  # writes were in flight ever since the last completion
         self._intervals: deque[float] = deque(maxlen=WINDOW)
         self._interval_sum = 0.0
-        self._alone: float | None = None  # the last lone write's duration (before any interval)
         self._refused = 0  # since the last summary log line
         self._refused_total = 0
         self._refused_logged_at = 0.0
@@ -93,9 +92,7 @@ class WriteAdmission:
 
     def _per_write_locked(self) -> float | None:
         """Seconds of the write path per write (see the module docstring); None: nothing measured."""
-        if self._intervals:
-            return self._interval_sum / len(self._intervals)
-        return self._alone
+        return self._interval_sum / len(self._intervals) if self._intervals else None
 
     def _wait_locked(self) -> float:
         per_write = self._per_write_locked()
@@ -154,10 +151,12 @@ class WriteAdmission:
         """One write ended; `alone_since`: when it started, if it found nothing in flight."""
         now = self._clock()
         with self._lock:
-            if alone_since is not None and self._in_flight == 1:  # alone from start to end
-                self._alone = now - alone_since
+            interval: float | None = None
             if self._busy_since_last and self._last_done is not None:
                 interval = max(0.0, now - self._last_done)
+            elif alone_since is not None and self._in_flight == 1:  # alone from start to end
+                interval = max(0.0, now - alone_since)
+            if interval is not None:
                 if len(self._intervals) == self._intervals.maxlen:
                     self._interval_sum -= self._intervals[0]
                 self._intervals.append(interval)
