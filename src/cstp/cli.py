@@ -201,7 +201,7 @@ def _serve(settings: Settings, sock: socket.socket, *, on_serving: Callable[[], 
     import uvicorn
 
     from cstp.app import create_app
-    from cstp.runtime.heap import freeze_startup_heap
+    from cstp.runtime.interpreter import tune_for_serving
     from cstp.web.drain import DrainingServer
     from cstp.web.server import guarded_protocol
 
@@ -214,7 +214,7 @@ def _serve(settings: Settings, sock: socket.socket, *, on_serving: Callable[[], 
         sock.close()
         logger.error("startup failed: %s", e)
         return _fail(1, f"startup failed: {e}")
-    freeze_startup_heap()  # runtime.heap says why
+    tune_for_serving()  # runtime.interpreter says why
     config = uvicorn.Config(
         app,
         log_config=None,
