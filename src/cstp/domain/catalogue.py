@@ -312,11 +312,11 @@ class Catalogue:
         a decision changed since: the search checks each result against the filter itself).
 
         Searches lag less than listings: the lag bound here is `SEARCH_MAX_LAG_S` (not
-        `max_lag_s`), so a filtered search finds what another process wrote within that bound. Catching up on every call cost
-        one `changes` read (2-4 ms at 10k decisions, when nothing changed) on each search, a third
-        of what a restricted search adds to an unfiltered one. None when the filter uses a field
-        the columns do not keep, or before the first load (which this starts; the caller searches
-        without candidates).
+        `max_lag_s`), so a filtered search finds what another process wrote within that bound.
+        Catching up on every call cost one `changes` read (2-4 ms at 10k decisions, when nothing
+        changed) on each search, a third of what a restricted search adds to an unfiltered one.
+        None when the filter uses a field the columns do not keep, or before the first load (which
+        this starts; the caller searches without candidates).
         """
         if not self.answers(flt):
             return None
