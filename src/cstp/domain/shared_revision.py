@@ -54,7 +54,6 @@ class SharedRevision:
         self._poll_s = poll_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._looking = threading.Lock()  # held while the first look runs
         self._refresher = Refresher(self._look, name="cstp-change-feed", clock=clock)
         self._cursor: int | None = None  # None: the first (full) look has not finished
         self._seen: frozenset[tuple[str, int, int]] = frozenset()
@@ -67,40 +66,41 @@ class SharedRevision:
         feed, and under the first requests' load that read and the keyword rebuild it causes held
         the interpreter lock in long stretches (every kind's slowest requests came in the first
         two seconds of the mixed load)."""
-        with self._lock:
-            if self._first_started or self._cursor is not None:
-                return
-            self._first_started = True
-        threading.Thread(target=self._first_look, name="cstp-change-feed", daemon=True).start()
+        self._start_first_look(retry_wait=False)
 
     def revision(self) -> int:
         """Grows after every write through this process's store (at once) and after every write
         another process made, once a look has seen it (within `poll_s` of a call)."""
         own = self._store.revision()
-        start_first = False
-        with self._lock:
-            first_done = self._cursor is not None
-            if not first_done and not self._first_started and self._clock() - self._looked_at >= self._poll_s:
-                self._first_started = start_first = True
-        if start_first:
-            threading.Thread(target=self._first_look, name="cstp-change-feed", daemon=True).start()
-        if first_done:
+        if self._cursor is None:
+            self._start_first_look(retry_wait=True)
+        else:
             self._refresher.ensure(self._poll_s)
         with self._lock:
             return own + self._remote
 
+    def _start_first_look(self, *, retry_wait: bool) -> None:
+        """Start the first look in the background unless it runs or ran; `retry_wait`: not sooner
+        than `poll_s` after a failed one."""
+        with self._lock:
+            if self._first_started or self._cursor is not None:
+                return
+            if retry_wait and self._clock() - self._looked_at < self._poll_s:
+                return
+            self._first_started = True
+        threading.Thread(target=self._first_look, name="cstp-change-feed", daemon=True).start()
+
     def _first_look(self) -> None:
         try:
-            with self._looking:
-                began = self._clock()
-                changes = self._store.changes(0)
-                with self._lock:
-                    self._cursor = changes.cursor
-                    self._seen = _keys(changes.facts)
-                    # A cache built before this look may miss a write it reported as already
-                    # seen: one move makes every cache rebuild once from here.
-                    self._remote += 1
-                self._refresher.fresh_since(began)
+            began = self._clock()
+            changes = self._store.changes(0)
+            with self._lock:
+                self._cursor = changes.cursor
+                self._seen = _keys(changes.facts)
+                # A cache built before this look may miss a write it reported as already
+                # seen: one move makes every cache rebuild once from here.
+                self._remote += 1
+            self._refresher.fresh_since(began)
         except Exception:  # the store is down: the next due call starts it again
             logger.warning("reading the change feed failed; retrying", exc_info=True)
             with self._lock:

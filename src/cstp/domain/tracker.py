@@ -598,7 +598,7 @@ class Tracker:
         most the newest `history_size` per owner, which the purge trims the store to."""
         self._sink.flush()
         rows = sorted(self._store.rows(owner, "consumed", self._clock()), key=lambda r: r.created_at)
-        kept = set(self._history_surplus(rows, keep=True))
+        kept = self._newest_history(rows)
         return [(r.owner, _entry_of(r)) for r in reversed(rows) if r.id in kept][:limit]
 
     # --- upkeep -----------------------------------------------------------------------------------
@@ -609,10 +609,10 @@ class Tracker:
         live_rows = self._store.rows(None, "input", now)
         surplus = self._surplus(live_rows)
         history_rows = sorted(self._store.rows(None, "consumed", now), key=lambda r: r.created_at)
-        old_history = set(self._history_surplus(history_rows, keep=False))
-        if surplus or old_history:
-            self._store.delete([*(r.id for r in surplus), *old_history])
-        surplus = [*surplus, *(r for r in history_rows if r.id in old_history)]
+        kept = self._newest_history(history_rows)
+        surplus += [r for r in history_rows if r.id not in kept]
+        if surplus:
+            self._store.delete([r.id for r in surplus])
         expired = self._store.expired(now)
         if not expired:
             return len(surplus)
@@ -656,13 +656,12 @@ class Tracker:
                 held -= _held(r)
         return out
 
-    def _history_surplus(self, rows: Sequence[TrackerRow], *, keep: bool) -> list[str]:
-        """Ids of the history rows (oldest first) beyond each owner's newest `history_size`, or,
-        with `keep`, the ids of those newest ones."""
+    def _newest_history(self, rows: Sequence[TrackerRow]) -> set[str]:
+        """Ids of each owner's newest `history_size` history rows (`rows` oldest first)."""
         seen: dict[str, int] = {}
-        out = []
+        kept = set()
         for r in reversed(rows):
             seen[r.owner] = n = seen.get(r.owner, 0) + 1
-            if (n <= self.history_size) == keep:
-                out.append(r.id)
-        return out
+            if n <= self.history_size:
+                kept.add(r.id)
+        return kept

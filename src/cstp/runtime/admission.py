@@ -133,7 +133,8 @@ class WriteAdmission:
                 self._refused = 0
             in_flight = self._in_flight
             # Unmeasured: the bound itself is the only time scale there is.
-            per_write = self._per_write_locked() or self._max_wait
+            measured = self._per_write_locked()
+            per_write = self._max_wait if measured is None else measured
         if log:
             logger.warning(
                 "writes refused: write queue over its bound",
