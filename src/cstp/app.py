@@ -264,6 +264,12 @@ def breaker_store_of(store: DecisionStore) -> BreakerStore:
     return MemoryBreakers()
 
 
+@contextmanager
+def _not_shared(decisions: Sequence[Decision]) -> Iterator[None]:
+    """`SharedRevision.writing` where there is none (an embedded store: one process)."""
+    yield
+
+
 def _item_failure(exc: BaseException) -> bool:
     """Whether a failed shared write may be the fault of one batch member (so each member is
     retried alone). A timeout or a refused connection anywhere in the cause chain is an outage:
@@ -308,12 +314,13 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     # selective filtered searches take their candidate ids from it (`Catalogue.matching_ids`).
     catalogue = Catalogue(store)
     keyword = KeywordSearch(store, Bm25sIndex(), revision=revision)
+    shared_writing = shared.writing if shared is not None else _not_shared
 
     @contextmanager
     def writing(decisions: Sequence[Decision]) -> Iterator[None]:
         """Around every store write of decisions in this process: the in-memory read models take
         them once stored, without reading them back (other processes' come through the feed)."""
-        with catalogue.writing(decisions), keyword.writing(decisions):
+        with catalogue.writing(decisions), keyword.writing(decisions), shared_writing(decisions):
             yield
 
     def save_batch(items: list[tuple[Decision, Vector | None]]) -> list[None]:

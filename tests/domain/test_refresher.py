@@ -81,8 +81,45 @@ def test_past_half_the_bound_the_read_runs_behind_the_caller() -> None:
     refresher.ensure(1.0)
     assert reads.calls == 2
     reads.gate.set()
-    wait_for(lambda: idle(refresher), "the background read never finished")
-    assert refresher.age() == pytest.approx(0.6)  # counted from when that read began
+    # Callers asked during that read, so the worker reads again once the model is half the bound
+    # old (it is already: the read began 0.6 ago), then stops: nobody asked during the second.
+    wait_for(lambda: reads.calls == 3 and idle(refresher), "the worker did not keep the model fresh")
+    assert refresher.age() == 0.0 and reads.threads[-1] == "model-feed"
+    time.sleep(0.05)
+    assert reads.calls == 3
+
+
+def test_while_callers_ask_the_worker_keeps_the_model_fresh_and_stops_when_they_stop() -> None:
+    clock, reads = Clock(), Reads()
+    refresher = Refresher(reads, name="model-feed", clock=clock)
+    refresher.ensure(1.0)
+    clock.now += 0.6
+    refresher.ensure(1.0)  # the first background read
+    wait_for(lambda: reads.calls == 2 and idle(refresher), "the background read never ran")
+    refresher.ensure(1.0)  # asked, but the model is young: nothing read now ...
+    assert reads.calls == 2
+    clock.now += 0.5  # ... and once it is half the bound old, the worker reads on its own
+    wait_for(lambda: reads.calls == 3 and idle(refresher), "the worker did not read when due")
+    assert refresher.age() == 0.0 and reads.threads[-1] == "model-feed"
+    clock.now += 0.5  # due again, but nobody asked since that read began: the worker stops
+    time.sleep(0.1)
+    assert reads.calls == 3
+    clock.now += 0.6  # past the bound now: the next caller reads itself, as after any idle spell
+    refresher.ensure(1.0)
+    assert reads.calls == 4 and reads.threads[-1] == threading.current_thread().name
+
+
+def test_the_worker_keeps_to_the_smallest_bound_asked() -> None:
+    clock, reads = Clock(), Reads()
+    refresher = Refresher(reads, name="model-feed", clock=clock)
+    refresher.ensure(1.0)
+    clock.now += 0.6
+    refresher.ensure(1.0)
+    wait_for(lambda: reads.calls == 2 and idle(refresher), "the background read never ran")
+    refresher.ensure(0.2)  # a caller with a tighter bound (a filtered search)
+    refresher.ensure(1.0)
+    clock.now += 0.15  # past half of 0.2, far from half of 1.0
+    wait_for(lambda: reads.calls == 3, "the worker did not keep to the tighter bound")
 
 
 def test_now_reads_whatever_the_age() -> None:
@@ -99,12 +136,18 @@ def test_a_failed_background_read_leaves_the_next_caller_past_the_bound_to_see_t
     clock, reads = Clock(), Reads()
     refresher = Refresher(reads, name="model", clock=clock)
     refresher.ensure(1.0)
-    reads.fail = True
+    reads.fail = reads.hold = True
     clock.now += 0.6
     refresher.ensure(1.0)
+    assert reads.entered.wait(30)
+    refresher.ensure(1.0)  # asked during the read, which fails ...
+    reads.gate.set()
     wait_for(lambda: any(r.message == "background refresh failed" for r in caplog.records), "not logged")
     wait_for(lambda: idle(refresher), "the background read never ended")
     assert refresher.age() == pytest.approx(0.6)  # not counted as fresh
+    time.sleep(0.1)  # ... but after a failure the worker stops: a down store is not polled
+    assert reads.calls == 2
+    reads.hold = False
     clock.now += 0.5
     with pytest.raises(StoreUnavailable):
         refresher.ensure(1.0)

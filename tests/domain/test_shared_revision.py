@@ -14,7 +14,7 @@ from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import Vector
 from cstp.domain.records import Decision, utcnow
 from cstp.domain.search import KeywordSearch
-from cstp.domain.shared_revision import SharedRevision
+from cstp.domain.shared_revision import OWN_KEPT_S, SharedRevision
 from cstp.runtime.snapshot import DigestCache
 
 
@@ -76,6 +76,44 @@ def test_own_writes_count_at_once_and_others_after_the_poll_interval() -> None:
     assert shared.revision() == start + 1  # not looked yet: under half the poll interval
     clock.now += 0.75
     assert shared.revision() > start + 1  # the poll saw the other process's write
+
+
+def test_own_writes_seen_in_the_feed_do_not_count_again() -> None:
+    """What the keyword index relies on to rebuild without a scan: after a look, the revision has
+    moved by this process's writes once (through the store) and by the other process's."""
+    data = MemoryData()
+    mine, theirs = ProcessStore(data), ProcessStore(data)
+    clock = Clock()
+    shared = SharedRevision(mine, poll_s=1.0, clock=clock)  # type: ignore[arg-type]
+    start = settled(shared, clock)
+    for i in range(3):
+        with shared.writing([d := decision(f"a{i}")]):
+            mine.save([(d, None)])
+    clock.now += 1
+    assert shared.revision() == start + 3  # looked: the feed showed a0-a2, already counted
+    theirs.save([(decision("b1"), None)])
+    clock.now += 1
+    assert shared.revision() == start + 4
+    assert shared._own == {}  # each own write forgotten once the feed showed it
+
+
+def test_an_own_write_that_failed_or_never_showed_is_forgotten() -> None:
+    data = MemoryData()
+    mine = ProcessStore(data)
+    clock = Clock()
+    shared = SharedRevision(mine, poll_s=1.0, clock=clock)  # type: ignore[arg-type]
+    settled(shared, clock)
+    try:
+        with shared.writing([decision("f1")]):
+            raise OSError("the store refused it")
+    except OSError:
+        pass
+    assert shared._own == {}
+    with shared.writing([decision("g1", rev=1)]):
+        pass  # registered, but stored at another rev: the feed will never show this key
+    clock.now += OWN_KEPT_S + 1
+    shared.revision()
+    assert shared._own == {}
 
 
 def test_a_change_reported_again_does_not_count_again() -> None:
