@@ -24,6 +24,11 @@ counted, the next 30 s met every target that the same 30 s from a cold start mis
 200 requests of each kind in a run, those few first ones would be the p99. `--no-ramp` and
 `--settle 0` count them.
 
+Beside the clients, one connection sends `cstp.listGuardrails` (answered from memory on the event
+loop: no store call, no worker thread) ten times a second: the `floor (listGuardrails)` row is what
+a request that costs the server nothing waits under this load, for the interpreter lock and the
+cores, which every query mode's tail includes (not under a target).
+
 The client is threads on `http.client` (the standard library): 32 connections on two cores cost
 client CPU, which the server shares, so the absolute latencies are higher than a C client would
 see; the ratio p99 / p50 and the maximum are what the targets look at.
@@ -56,7 +61,12 @@ REFUSED = "recordDecision refused"
 # An accepted record from its first attempt to its acceptance, the retries' waits included: what
 # the agent waited. Not a request, so not under the 2 s target (bench/report.py leaves it out).
 END_TO_END = "recordDecision end to end"
-KINDS = (SENT[0], REFUSED, END_TO_END, *SENT[1:])
+# What any request waits under this load, whatever the server does for it: a method answered from
+# memory on the event loop (no store, no thread hop), sent every FLOOR_EVERY_S on one connection
+# of its own beside the clients. Not under a target: the figure the query modes' tails sit on.
+FLOOR = "floor (listGuardrails)"
+FLOOR_EVERY_S = 0.1
+KINDS = (SENT[0], REFUSED, END_TO_END, *SENT[1:], FLOOR)
 RETRY_CAP_S = 2.0  # a refused client waits retryAfterMs (at most this), then sends the same record
 P99_OVER_P50_MAX = 4.0
 MAX_MS = 2000.0
@@ -127,6 +137,7 @@ def mixed_load(
     warm_up: bool = True,
     ramp_s: float = RAMP_S,
     settle_s: float = SETTLE_S,
+    floor_every_s: float | None = FLOOR_EVERY_S,
 ) -> dict[str, dict[str, Any]]:
     """Run the mix; per kind: count, errors, p50/p95/p99/max in ms. `slowest_out` receives the
     SLOWEST slowest requests as (ms, seconds into the run when sent, kind), slowest first.
@@ -134,7 +145,8 @@ def mixed_load(
     agent that must keep its decision would) before going on; otherwise it just goes on.
     `warm_up`: one request of each kind first, alone and not counted (see `_warm_up`).
     `ramp_s`: client n sends its first request n/clients of this after the start (0: all at once).
-    `settle_s`: the load runs this long first; only requests sent after it count (`seconds` of them)."""
+    `settle_s`: the load runs this long first; only requests sent after it count (`seconds` of them).
+    `floor_every_s`: the interval of the FLOOR probe beside the clients (None: no probe)."""
     bodies = _bodies(4096)
     latencies: dict[str, list[float]] = {k: [] for k in KINDS}
     errors: dict[str, int] = dict.fromkeys(KINDS, 0)
@@ -210,7 +222,36 @@ def mixed_load(
         began = time.perf_counter()
         counted_from = began + settle_s
         deadline = counted_from + seconds
+
+    def floor_probe() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        body = json.dumps({"jsonrpc": "2.0", "method": "cstp.listGuardrails", "params": {}, "id": 0}).encode()
+        mine: list[float] = []
+        failed = 0
+        time.sleep(max(0.0, counted_from - time.perf_counter()))
+        try:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    conn.request("POST", "/cstp", body=body, headers=headers)
+                    response = conn.getresponse()
+                    ok = response.status == 200 and "result" in json.loads(response.read())
+                except (OSError, http.client.HTTPException, ValueError):
+                    ok = False
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                mine.append((time.perf_counter() - started) * 1000)
+                failed += not ok
+                time.sleep(max(0.0, started + floor_every_s - time.perf_counter()))
+        finally:
+            conn.close()
+            with lock:
+                latencies[FLOOR] += mine
+                errors[FLOOR] += failed
+
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    if floor_every_s:
+        threads.append(threading.Thread(target=floor_probe))
     for t in threads:
         t.start()
     for t in threads:

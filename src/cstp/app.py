@@ -264,12 +264,6 @@ def breaker_store_of(store: DecisionStore) -> BreakerStore:
     return MemoryBreakers()
 
 
-@contextmanager
-def _not_shared(decisions: Sequence[Decision]) -> Iterator[None]:
-    """`SharedRevision.writing` where there is none (an embedded store: one process)."""
-    yield
-
-
 def _item_failure(exc: BaseException) -> bool:
     """Whether a failed shared write may be the fault of one batch member (so each member is
     retried alone). A timeout or a refused connection anywhere in the cause chain is an outage:
@@ -305,22 +299,22 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         name="cstp-embed-queries",
     )
 
-    # On a Chroma server other processes (workers, replicas) write too: the in-memory read models
-    # follow their writes through the store's change feed (domain.shared_revision). An embedded
-    # data directory has one process (cli locks it): its own writes are all there is.
-    shared = SharedRevision(store) if settings.store_mode == "server" else None
-    revision = shared.revision if shared is not None else store.revision
     # One catalogue: listings and stats read it, list mode takes its newest ids from it, and
     # selective filtered searches take their candidate ids from it (`Catalogue.matching_ids`).
+    # It is the process's one reader of the store's change feed.
+    # On a Chroma server other processes (workers, replicas) write too: the in-memory read models
+    # follow their writes through that feed (domain.shared_revision). An embedded data directory
+    # has one process (cli locks it): its own writes are all there is.
     catalogue = Catalogue(store)
+    shared = SharedRevision(store, catalogue) if settings.store_mode == "server" else None
+    revision = shared.revision if shared is not None else store.revision
     keyword = KeywordSearch(store, Bm25sIndex(), revision=revision)
-    shared_writing = shared.writing if shared is not None else _not_shared
 
     @contextmanager
     def writing(decisions: Sequence[Decision]) -> Iterator[None]:
         """Around every store write of decisions in this process: the in-memory read models take
         them once stored, without reading them back (other processes' come through the feed)."""
-        with catalogue.writing(decisions), keyword.writing(decisions), shared_writing(decisions):
+        with catalogue.writing(decisions), keyword.writing(decisions):
             yield
 
     def save_batch(items: list[tuple[Decision, Vector | None]]) -> list[None]:
@@ -414,7 +408,6 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         transfer=transfer,
         backup=backup,
         writes=WriteAdmission(settings.write_max_wait) if settings.write_max_wait > 0 else None,
-        on_start=(shared.start,) if shared is not None else (),
     )
 
 
@@ -570,8 +563,6 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> FastA
                 poller.start()
             services.decisions.reconcile_in_background()
             services.browse.start_loading()
-            for start in services.on_start:
-                start()
             remove_hup = _install_sighup(services.guardrails.reload)
             logger.info(
                 "cstp ready",

@@ -1,4 +1,5 @@
-"""SharedRevision: the store's revision plus the writes other processes made (the change feed)."""
+"""SharedRevision: the store's revision plus the writes other processes made (the change feed,
+as the browse catalogue follows it)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from typing import Any
 
 from cstp.adapters.bm25s_index import Bm25sIndex
 from cstp.adapters.memory_store import MemoryData, MemoryStore
+from cstp.domain.catalogue import Catalogue
 from cstp.domain.digest import Digest
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import Vector
 from cstp.domain.records import Decision, utcnow
 from cstp.domain.search import KeywordSearch
-from cstp.domain.shared_revision import OWN_KEPT_S, SharedRevision
+from cstp.domain.shared_revision import SharedRevision
 from cstp.runtime.snapshot import DigestCache
 
 
@@ -51,31 +53,40 @@ def decision(did: str, text: str = "rotate credentials monthly", rev: int = 1) -
     )
 
 
-def settled(shared: SharedRevision, clock: Clock, step: float = 1.0) -> int:
-    """The revision once the background first look has finished (the clock moves `step` per try)."""
+def shared_on(store: ProcessStore, clock: Clock) -> tuple[SharedRevision, Catalogue]:
+    catalogue = Catalogue(store, max_lag_s=1.0, clock=clock)  # type: ignore[arg-type]
+    return SharedRevision(store, catalogue, poll_s=1.0), catalogue  # type: ignore[arg-type]
+
+
+def write_mine(catalogue: Catalogue, store: ProcessStore, d: Decision) -> None:
+    """A write through this process's write path, which tells the catalogue (app.writing)."""
+    with catalogue.writing([d]):
+        store.save([(d, None)])
+
+
+def settled(shared: SharedRevision, catalogue: Catalogue) -> int:
+    """The revision once the catalogue's background first load has finished."""
     deadline = time.monotonic() + 10
     shared.revision()
-    while shared._cursor is None and time.monotonic() < deadline:
+    while not catalogue.loaded:
+        assert time.monotonic() < deadline, "the catalogue's first load never finished"
         time.sleep(0.01)
-        clock.now += step
-        shared.revision()
-    assert shared._cursor is not None, "the first look at the change feed never finished"
-    return shared.revision()  # not due again: the first look just set the poll time
+    return shared.revision()  # not due again: the load just made the model fresh
 
 
 def test_own_writes_count_at_once_and_others_after_the_poll_interval() -> None:
     data = MemoryData()
     mine, theirs = ProcessStore(data), ProcessStore(data)
     clock = Clock()
-    shared = SharedRevision(mine, poll_s=1.0, clock=clock)  # type: ignore[arg-type]
-    start = settled(shared, clock)
-    mine.save([(decision("a1"), None)])
+    shared, catalogue = shared_on(mine, clock)
+    start = settled(shared, catalogue)
+    write_mine(catalogue, mine, decision("a1"))
     assert shared.revision() == start + 1  # at once, no poll needed
     theirs.save([(decision("b1"), None)])
     clock.now += 0.25
     assert shared.revision() == start + 1  # not looked yet: under half the poll interval
     clock.now += 0.75
-    assert shared.revision() > start + 1  # the poll saw the other process's write
+    assert shared.revision() == start + 2  # the poll saw the other process's write, once
 
 
 def test_own_writes_seen_in_the_feed_do_not_count_again() -> None:
@@ -84,63 +95,56 @@ def test_own_writes_seen_in_the_feed_do_not_count_again() -> None:
     data = MemoryData()
     mine, theirs = ProcessStore(data), ProcessStore(data)
     clock = Clock()
-    shared = SharedRevision(mine, poll_s=1.0, clock=clock)  # type: ignore[arg-type]
-    start = settled(shared, clock)
+    shared, catalogue = shared_on(mine, clock)
+    start = settled(shared, catalogue)
     for i in range(3):
-        with shared.writing([d := decision(f"a{i}")]):
-            mine.save([(d, None)])
+        write_mine(catalogue, mine, decision(f"a{i}"))
     clock.now += 1
     assert shared.revision() == start + 3  # looked: the feed showed a0-a2, already counted
     theirs.save([(decision("b1"), None)])
     clock.now += 1
     assert shared.revision() == start + 4
-    assert shared._own == {}  # each own write forgotten once the feed showed it
 
 
-def test_an_own_write_that_failed_or_never_showed_is_forgotten() -> None:
+def test_an_own_write_the_feed_shows_before_it_returns_does_not_count() -> None:
     data = MemoryData()
     mine = ProcessStore(data)
     clock = Clock()
-    shared = SharedRevision(mine, poll_s=1.0, clock=clock)  # type: ignore[arg-type]
-    settled(shared, clock)
-    try:
-        with shared.writing([decision("f1")]):
-            raise OSError("the store refused it")
-    except OSError:
-        pass
-    assert shared._own == {}
-    with shared.writing([decision("g1", rev=1)]):
-        pass  # registered, but stored at another rev: the feed will never show this key
-    clock.now += OWN_KEPT_S + 1
-    shared.revision()
-    assert shared._own == {}
+    shared, catalogue = shared_on(mine, clock)
+    start = settled(shared, catalogue)
+    d = decision("a1")
+    with catalogue.writing([d]):
+        mine.save([(d, None)])
+        clock.now += 1
+        looked = shared.revision()  # the feed reads it while the write path has not returned
+    assert looked == start + 1  # the store's own count: the feed did not add it again
+    assert shared.revision() == start + 1
 
 
 def test_a_change_reported_again_does_not_count_again() -> None:
     data = MemoryData()
     mine, theirs = ProcessStore(data), ProcessStore(data)
     clock = Clock()
-    shared = SharedRevision(mine, poll_s=1.0, clock=clock)  # type: ignore[arg-type]
-    settled(shared, clock)
+    shared, catalogue = shared_on(mine, clock)
+    settled(shared, catalogue)
     theirs.save([(decision("b1"), None)])
     clock.now += 1
     seen = shared.revision()
     # The same facts again (what a look-back window reports twice): nothing new.
-    shared._cursor = 0
+    catalogue._cursor = 0
     clock.now += 1
-    after = shared.revision()
-    assert after == seen  # the rewound read reports b1 again, with the same facts
+    assert shared.revision() == seen
 
 
 def test_keyword_search_finds_another_processes_write_within_the_poll() -> None:
     data = MemoryData()
     mine, theirs = ProcessStore(data), ProcessStore(data)
     clock = Clock()
-    shared = SharedRevision(mine, poll_s=1.0, clock=clock)  # type: ignore[arg-type]
+    shared, catalogue = shared_on(mine, clock)
     keyword = KeywordSearch(mine, Bm25sIndex(), revision=shared.revision)  # type: ignore[arg-type]
-    mine.save([(decision("a1", "rotate credentials monthly"), None)])
+    write_mine(catalogue, mine, decision("a1", "rotate credentials monthly"))
     assert [d.id for d, _ in keyword.search("credentials", DecisionFilter(), 5)] == ["a1"]
-    settled(shared, clock)
+    settled(shared, catalogue)
     theirs.save([(decision("b1", "pin credentials in vault"), None)])
     clock.now += 1
     found = {d.id for d, _ in keyword.search("vault", DecisionFilter(), 5)}
@@ -162,20 +166,20 @@ def test_the_digest_follows_another_processes_write() -> None:
     data = MemoryData()
     mine, theirs = ProcessStore(data), ProcessStore(data)
     clock = Clock()
-    shared = SharedRevision(mine, poll_s=1.0, clock=clock)  # type: ignore[arg-type]
+    shared, catalogue = shared_on(mine, clock)
     cache = DigestCache(mine, revision=shared.revision)  # type: ignore[arg-type]
-    mine.save([(decision("a1"), None)])
+    write_mine(catalogue, mine, decision("a1"))
     digest: Digest = cache.get()
     assert digest.profile.total_decisions == 1
-    settled(shared, clock)
+    settled(shared, catalogue)
     theirs.save([(decision("b1"), None)])
     clock.now += 1
     assert cache.get().profile.total_decisions == 2
 
 
-def test_a_write_between_a_caches_first_build_and_the_first_look_is_found() -> None:
-    """The first look reports every stored record as seen, including one another process wrote
-    after a cache's first scan: the look moves the revision once, so the cache rebuilds."""
+def test_a_write_between_a_caches_first_build_and_the_first_load_is_found() -> None:
+    """The first load holds every stored record, including one another process wrote after a
+    cache's first scan: the load moves the revision once, so the cache rebuilds."""
     data = MemoryData()
     mine, theirs = ProcessStore(data), ProcessStore(data)
     gate = threading.Event()
@@ -188,26 +192,13 @@ def test_a_write_between_a_caches_first_build_and_the_first_look_is_found() -> N
 
     mine.changes = gated_changes  # type: ignore[attr-defined]
     clock = Clock()
-    shared = SharedRevision(mine, poll_s=1.0, clock=clock)  # type: ignore[arg-type]
+    shared, catalogue = shared_on(mine, clock)
     keyword = KeywordSearch(mine, Bm25sIndex(), revision=shared.revision)  # type: ignore[arg-type]
-    assert keyword.search("vault", DecisionFilter(), 5) == []  # first build; the first look waits
+    assert keyword.search("vault", DecisionFilter(), 5) == []  # first build; the first load waits
     theirs.save([(decision("b1", "pin credentials in vault"), None)])
     gate.set()
     deadline = time.monotonic() + 10
-    while shared._cursor is None and time.monotonic() < deadline:
+    while not catalogue.loaded:
+        assert time.monotonic() < deadline, "the first load never finished"
         time.sleep(0.01)
     assert [d.id for d, _ in keyword.search("vault", DecisionFilter(), 5)] == ["b1"]
-
-
-def test_start_takes_the_first_look_before_any_call() -> None:
-    data = MemoryData()
-    mine, theirs = ProcessStore(data), ProcessStore(data)
-    theirs.save([(decision("b1"), None)])
-    shared = SharedRevision(mine, poll_s=1.0, clock=Clock())  # type: ignore[arg-type]
-    shared.start()
-    deadline = time.monotonic() + 10
-    while shared._cursor is None:
-        assert time.monotonic() < deadline, "the first look never finished"
-        time.sleep(0.01)
-    assert shared.revision() == 1  # the one move a first look makes; nothing read at the call
-    shared.start()  # once only

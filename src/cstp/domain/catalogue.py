@@ -21,6 +21,11 @@ read: under 32 clients writing and querying, list mode and filtered searches que
 `changes` read after another (list p99 8 × its median; docs/PERFORMANCE.md, "Mixed load"). A
 change reported twice, or both written and reported, is applied once (highest rev).
 
+The catalogue is the process's one reader of the change feed: `remote_changes` counts what the
+feed brought that this process had not written (not applied by `writing` already, and not a write
+of its own still inside `writing`), and `domain.shared_revision` adds that count to the store's
+revision, for the caches that must follow other processes' writes.
+
 The answers are `domain.browse`'s, whose functions stay the reference (tests compare the two on
 random data and queries); `domain.browsing` picks the catalogue when it can answer a query.
 Memory: about 60 bytes per decision plus its id, tag codes and search text (some 40 MB at 100k).
@@ -36,6 +41,7 @@ import logging
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -119,15 +125,17 @@ class _Columns:
 
     _ARRAYS = ("rev", "date", "confidence", "category", "stakes", "status", "agent", "project", "outcome")
 
-    def apply(self, facts: Iterable[DecisionFacts]) -> tuple[bool, bool, bool]:
-        """Write each fact unless a newer rev is already here; which of (dates, tags, texts)
-        changed, so the caches derived from them are rebuilt."""
+    def apply(self, facts: Iterable[DecisionFacts]) -> tuple[bool, bool, bool, list[tuple[str, int]]]:
+        """Write each fact unless the same or a newer rev is already here; which of (dates, tags,
+        texts) changed, so the caches derived from them are rebuilt, and the (id, rev) written."""
         dates = tags = texts = False
+        applied: list[tuple[str, int]] = []
         c = self.codes
         for f in facts:
             i = self.row.get(f.id)
             if i is not None and self.rev[i] >= f.rev:
                 continue
+            applied.append((f.id, f.rev))
             if i is None:
                 i = self._append(f.id)
                 dates = tags = texts = True
@@ -149,7 +157,7 @@ class _Columns:
                 texts = True
             self.tags[i] = tag_codes
             self.texts[i] = f.text
-        return dates, tags, texts
+        return dates, tags, texts, applied
 
     def _append(self, decision_id: str) -> int:
         if self.n == len(self.rev):
@@ -191,6 +199,9 @@ class Catalogue:
         # This process's writes the write path reported, against the revision at the last read.
         self._reported = ReportedWrites()
         self._mark = self._reported.mark(-1)
+        # Changes the feed brought that this process did not write (see `remote_changes`).
+        self._remote = 0
+        self._own_in_flight: Counter[tuple[str, int]] = Counter()  # (id, rev) inside `writing`
         self._rank: IntArray | None = None  # row → position in (date desc, id asc); None = stale
         self._tag_pairs: tuple[IntArray, IntArray] | None = None  # (row, tag code) per tag use
         self._joined: tuple[str, IntArray] | None = None  # every text in one string, row starts
@@ -216,6 +227,9 @@ class Catalogue:
             self._cols, self._cursor = cols, changes.cursor
             self._mark = mark
             self._rank = self._tag_pairs = self._joined = None
+            # A model built from a scan before this load may miss another process's write that
+            # the load holds: one move of `remote_changes` makes each rebuild once from here.
+            self._remote += 1
         self._refresher.fresh_since(began)
 
     def written(self, decisions: Iterable[Decision]) -> None:
@@ -238,10 +252,19 @@ class Catalogue:
         returns, the store has acknowledged them and they are `written`. While it runs, the
         store's revision may already have moved for them: that is not taken for an unreported
         write (which would make the caller read the feed; under a write stream, one list-mode
-        query in ten did, in the moment between the store's acknowledgement and the report)."""
-        with self._reported.writing():
-            yield
-        self._apply_own(decisions)
+        query in ten did, in the moment between the store's acknowledgement and the report).
+        Nor does a catch-up that reads them meanwhile count them in `remote_changes`."""
+        keys = [(d.id, d.rev) for d in decisions]
+        with self._lock:
+            self._own_in_flight.update(keys)
+        try:
+            with self._reported.writing():
+                yield
+            self._apply_own(decisions)
+        finally:
+            with self._lock:
+                self._own_in_flight.subtract(keys)
+                self._own_in_flight = +self._own_in_flight  # drop the keys at zero
 
     def start_loading(self) -> bool:
         """Start `load` on a daemon thread unless loaded, loading, or a load failed less than
@@ -306,6 +329,18 @@ class Catalogue:
             if cols is None:
                 return {}
             return {i: int(cols.rev[cols.row[i]]) for i in ids if i in cols.row}
+
+    def remote_changes(self, max_lag_s: float) -> int:
+        """A count that grows with every change the change feed brought which this process had not
+        written itself (another process's write, or one made around the write path), caught up
+        within `max_lag_s`; it also moves once when the first load finishes. What
+        `domain.shared_revision` adds to the store's own revision, so that the caches built from
+        the store follow other processes' writes; before the first load (which this starts), 0."""
+        if self._cols is None:
+            self.start_loading()
+            return self._remote
+        self._caught_up(max_lag_s=max_lag_s)
+        return self._remote
 
     def matching_ids(self, flt: DecisionFilter) -> list[str] | None:
         """Ids of every decision matching `flt`, for a search restricted to them (a superset when
@@ -395,22 +430,25 @@ class Catalogue:
         changes = self._store.changes(self._cursor)
         with self._lock:
             assert self._cols is not None
-            self._applied(self._cols, changes.facts)
+            applied = self._applied(self._cols, changes.facts)
             self._cursor, self._mark = changes.cursor, mark
+            # Not this process's: applied only now, and not a write of ours still in flight.
+            self._remote += sum(1 for key in applied if key not in self._own_in_flight)
 
     def _unreported(self) -> bool:
         """Whether the store moved by a write nobody reported (see `domain.reported_writes`)."""
         return self._reported.unreported(self._mark, self._store.revision())
 
-    def _applied(self, cols: _Columns, facts: Iterable[DecisionFacts]) -> None:
-        """Apply `facts` and drop the caches they invalidate (under `_lock`)."""
-        dates, tags, texts = cols.apply(facts)
+    def _applied(self, cols: _Columns, facts: Iterable[DecisionFacts]) -> list[tuple[str, int]]:
+        """Apply `facts` and drop the caches they invalidate (under `_lock`); the (id, rev) applied."""
+        dates, tags, texts, applied = cols.apply(facts)
         if dates:
             self._rank = None
         if tags:
             self._tag_pairs = None
         if texts:
             self._joined = None
+        return applied
 
     # --- internals (called under `_lock`) ----------------------------------------------------------
 

@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable
 
 from cstp.domain.errors import CstpError
+from cstp.domain.waiting import may_wait
 
 logger = logging.getLogger("cstp.refresher")
 
@@ -96,6 +97,7 @@ class Refresher:
             if self._running.acquire(blocking=False):
                 self._hand_to_worker()
             return
+        may_wait()  # the caller reads: not on the event loop (domain.waiting)
         if not self._running.acquire(blocking=False):
             return  # a read is running: answer from the model as it is
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -38,8 +37,6 @@ class Services:
     backup: BackupService | None = None  # raw collection snapshots; None when the store has none
     # Admission control of the record/review/update writes (CSTP_WRITE_MAX_WAIT); None: unbounded.
     writes: WriteAdmission | None = None
-    # Started by the lifespan, before the first request: the read models' first reads of the store.
-    on_start: tuple[Callable[[], object], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

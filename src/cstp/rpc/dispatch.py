@@ -238,9 +238,12 @@ class Dispatcher:
     observer and the executor that runs batch members concurrently.
 
     `dispatch(body, ctx)` is the whole pipeline. A transport that wants to avoid a thread hop for
-    cheap calls splits it: `decode(body)`, then `inline(payload)` says whether every call in it is
-    cheap and non-blocking (a `MethodSpec` with `blocking=False`, or an error answered without a
-    handler), then `reply(payload, ctx)`.
+    cheap calls splits it: `decode(body)`, then `inline(payload)` says whether the call in it is
+    worth trying where it may not wait (a `MethodSpec` with `blocking=False` or whose `inline_if`
+    holds for its params, or an error answered without a handler), then `reply(payload, ctx)`. A
+    handler that would wait there stops by raising an exception that is not an `Exception` (the
+    transport's contract with its handlers), which leaves `reply` before any metrics or log
+    line, so the transport can run the call again elsewhere.
 
     Thread safety: immutable after construction; `reply` may run on any number of threads at once.
     """
@@ -273,7 +276,9 @@ class Dispatcher:
             return isinstance(payload, _Immediate)  # a batch (or a bare value) takes the normal path
         method = payload.get("method")
         spec = self.table.get(method) if isinstance(method, str) else None
-        return spec is None or not spec.blocking
+        if spec is None or not spec.blocking:
+            return True
+        return spec.inline_if is not None and spec.inline_if(payload.get("params"))
 
     def reply(self, payload: Any, ctx: Any = None) -> bytes | None:
         if isinstance(payload, _Immediate):

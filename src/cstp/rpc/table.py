@@ -24,10 +24,14 @@ class MethodSpec(Generic[P, R]):
     `ctx` is whatever the transport passes to `dispatch` (the web layer passes the authenticated
     agent and request id).
 
-    `blocking=False` promises that the handler does no I/O and returns in well under a millisecond
-    (no store, no embedder, no lock held by one): the web layer may then run it on the event loop
-    instead of paying a hop to a worker thread. A handler that can wait on a dependency must keep
-    the default, or it stalls every other request.
+    `blocking=False` says that the handler answers from memory in well under a millisecond: the
+    web layer then tries it on the event loop instead of paying a hop to a worker thread. Where
+    it would still wait on a dependency (rarely: the transport's `answering_inline` contract),
+    it must stop before the wait, and the web layer runs it again on a worker thread.
+    `inline_if(params)` (the request's raw params) makes the same offer for some calls of a
+    blocking method (list-mode queries, answered from memory; other modes embed and search).
+    A handler that waits on a dependency without that contract must keep the default, or it
+    stalls every other request.
     """
 
     name: str
@@ -37,6 +41,7 @@ class MethodSpec(Generic[P, R]):
     summary: str = ""
     errors: tuple[type[Exception], ...] = ()
     blocking: bool = True
+    inline_if: Callable[[Any], bool] | None = None
 
 
 MethodTable = Mapping[str, MethodSpec[Any, Any]]

@@ -28,6 +28,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from cstp.domain.waiting import may_wait
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -62,7 +64,9 @@ class Coalescer(Generic[T, R]):
         self._closed = False
 
     def submit(self, items: Sequence[T]) -> list[R]:
-        """Run `fn` over `items` (possibly together with other callers' items); return its results."""
+        """Run `fn` over `items` (possibly together with other callers' items); return its results.
+        A wait for the batch: not on the event loop (`domain.waiting`)."""
+        may_wait()
         entry: _Entry[T, R] = _Entry(items)
         with self._cond:
             inline = self._closed

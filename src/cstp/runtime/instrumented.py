@@ -11,6 +11,7 @@ from cstp.domain.facts import Changes
 from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import Candidates, DecisionPage, DecisionStore, Embedder, Purpose, RecordPage, Vector
 from cstp.domain.records import Decision, ScoredDecision
+from cstp.domain.waiting import WouldWait
 
 Observe = Callable[[str, float], None]
 
@@ -25,9 +26,14 @@ class TimedStore:
     def _timed(self, op: str, fn: Callable[..., Any], *args: Any) -> Any:
         started = time.perf_counter()
         try:
-            return fn(*args)
-        finally:
+            result = fn(*args)
+        except WouldWait:
+            raise  # it never reached the store: run again on a thread (domain.waiting)
+        except BaseException:
             self._observe(op, time.perf_counter() - started)
+            raise
+        self._observe(op, time.perf_counter() - started)
+        return result
 
     @property
     def space(self) -> str:

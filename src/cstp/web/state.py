@@ -13,6 +13,7 @@ from typing import Any
 import anyio.to_thread
 from prometheus_client import CollectorRegistry
 
+from cstp.domain.waiting import WouldWait, answering_inline
 from cstp.rpc import Dispatcher
 from cstp.web.agent_card import Card
 from cstp.web.drain import Drain
@@ -48,8 +49,11 @@ def dispatch_on(dispatcher: Dispatcher, context: Callable[[str], object]) -> Dis
     """`Dispatch` running `dispatcher` with the handler context `context(agent)`.
 
     Handlers may block on the store or the embedder, so calls run on a worker thread; a call the
-    method table marks non-blocking (or one answered with an error before any handler runs) is
-    answered on the event loop, which saves the thread hop (see docs/PERFORMANCE.md).
+    method table offers for the event loop (`blocking=False`, or `inline_if` its params: one
+    that usually answers from memory), or one answered with an error before any handler runs, is
+    tried there first, which saves the thread hop (see docs/PERFORMANCE.md). Where it would wait
+    on I/O after all, it raises `WouldWait` before waiting (`domain.waiting`) and runs again on a
+    worker thread.
     """
 
     # abandon_on_cancel: a request cut at the shutdown deadline is answered at once (web.middleware)
@@ -60,7 +64,11 @@ def dispatch_on(dispatcher: Dispatcher, context: Callable[[str], object]) -> Dis
             return await anyio.to_thread.run_sync(dispatcher.dispatch, body, ctx, abandon_on_cancel=True)
         payload = dispatcher.decode(body)
         if dispatcher.inline(payload):
-            return dispatcher.reply(payload, ctx)
+            try:
+                with answering_inline():
+                    return dispatcher.reply(payload, ctx)
+            except WouldWait:
+                pass  # it must wait on I/O: from the start, on a worker thread
         return await anyio.to_thread.run_sync(dispatcher.reply, payload, ctx, abandon_on_cancel=True)
 
     return dispatch
@@ -78,7 +86,11 @@ def call_on(dispatcher: Dispatcher, context: Callable[[str], object]) -> Call:
     async def call(method: str, params: dict[str, Any], agent: str) -> dict[str, Any]:
         ctx = context(agent)
         if dispatcher.inline(dispatcher.request(method, params)):
-            return dispatcher.call(method, params, ctx)
+            try:
+                with answering_inline():
+                    return dispatcher.call(method, params, ctx)
+            except WouldWait:
+                pass  # as in `dispatch_on`
         return await anyio.to_thread.run_sync(dispatcher.call, method, params, ctx)
 
     return call

@@ -21,6 +21,7 @@ import chromadb.errors as chroma_errors
 import httpx
 
 from cstp.domain.errors import StoreUnavailable
+from cstp.domain.waiting import may_wait
 
 
 class ChromaErrors:
@@ -41,7 +42,9 @@ class ChromaErrors:
 
     @contextmanager
     def call(self, action: str) -> Iterator[None]:
-        """Run the enclosed Chroma call; its failure becomes StoreUnavailable naming `action`."""
+        """Run the enclosed Chroma call; its failure becomes StoreUnavailable naming `action`.
+        Not on the event loop (`domain.waiting`): there it raises WouldWait before the call."""
+        may_wait()
         try:
             yield
         except chroma_errors.NotFoundError as e:
