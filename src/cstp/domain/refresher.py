@@ -18,7 +18,7 @@ While callers keep asking, the background keeps the model fresh on its own: afte
 worker waits until the model is half a bound old and reads again if anyone asked since that read
 began (the timing follows the smallest bound asked). Before, only a caller arriving past half the
 bound started a read, so a gap of half a second between two list-mode queries under load let the
-model pass its bound and the next query read the feed itself (150-670 ms, four of 150 list
+model pass its bound and the next query read the feed itself (60-290 ms, four of 150 list
 queries in a 30 s run: list mode's p99). When nobody asked during an interval the worker stops,
 and the first caller after the pause starts it again (or reads itself, past the bound).
 

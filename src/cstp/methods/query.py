@@ -201,7 +201,7 @@ def listing_page(params: Any) -> bool:
     browse catalogue answers it from memory (the ids) and the recent-records cache (the records),
     so the web layer tries it on the event loop (`MethodSpec.inline_if`; where it would read the
     store after all, it runs again on a worker thread). Under the mixed load that took list mode's
-    median from 24-29 ms to 10-15 ms. Other modes embed the query or rank with the keyword index,
+    median from 24-29 ms to 8-13 ms. Other modes embed the query or rank with the keyword index,
     and a long page costs the event loop its rows' encoding."""
     if not isinstance(params, dict):
         return False
