@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 
@@ -10,6 +11,7 @@ import pytest
 from cstp.adapters.memory_store import MemoryStore
 from cstp.domain.decisions import DecisionService, ReviewInput, quality
 from cstp.domain.errors import DecisionNotFound, EmbedderUnavailable
+from cstp.domain.filters import DecisionFilter
 from cstp.domain.ports import Vector
 from cstp.domain.records import Decision, DecisionDraft, Review, utcnow
 
@@ -50,6 +52,28 @@ def test_record_writes_record_and_vector() -> None:
     assert store.get(recorded.decision.id) == recorded.decision
     assert store.index_versions() == {recorded.decision.id: 1}
     assert recorded.decision.recorded_by == "agent-1"
+
+
+def test_a_completed_draft_keeps_the_early_embedding_when_its_document_is_the_same() -> None:
+    svc, store, embedder = service()
+    seen: list[str] = []
+
+    def complete(draft: DecisionDraft) -> DecisionDraft:
+        seen.append(draft.decision)
+        return dataclasses.replace(draft, details={**draft.details, "deliberation": {"inputs": []}})
+
+    recorded = svc.record(new(), "a", complete=complete)
+    assert seen == ["Use a queue for webhooks"] and embedder.calls == 1
+    assert recorded.decision.details["deliberation"] == {"inputs": []}
+    assert store.get(recorded.decision.id) == recorded.decision
+
+
+def test_a_completed_draft_with_another_document_is_embedded_again() -> None:
+    svc, store, embedder = service()
+    recorded = svc.record(new(), "a", complete=lambda d: dataclasses.replace(d, context="a longer context"))
+    assert embedder.calls == 2
+    stored = store.search(embedder.embed([recorded.decision.document()])[0], DecisionFilter(), 1)
+    assert stored[0].decision.id == recorded.decision.id and stored[0].distance == pytest.approx(0.0)
 
 
 def test_embedder_failure_still_saves_the_record_unindexed() -> None:

@@ -167,3 +167,40 @@ def test_record_thought_errors(two: Any) -> None:
     assert missing["error"]["code"] == -32602 and "text" in missing["error"]["message"]
     unknown = rpc(two, "cstp.recordThought", {"text": "t", "id": "ffffffff"})
     assert unknown["error"]["code"] == -32602
+
+
+def test_the_inputs_are_read_while_the_record_is_embedded(settings_factory: Any) -> None:
+    """The tracker's read of the caller's inputs and the record's embedding overlap: here the read
+    cannot finish until the embedding has begun, which would fail the record (after the timeout)
+    if the two ran one after the other, as they did."""
+    import threading
+
+    from cstp.adapters.memory_store import MemoryStore
+    from cstp.adapters.memory_tracker import MemoryTracker
+    from cstp.app import Adapters, create_app
+    from tests.fakes import HashEmbedder
+
+    embedding = threading.Event()
+    waited: list[bool] = []
+
+    class Embedder(HashEmbedder):
+        def embed(self, texts: Any, purpose: Any = "document") -> Any:
+            if purpose == "document":
+                embedding.set()
+            return super().embed(texts, purpose)
+
+    class Tracker(MemoryTracker):
+        def rows(self, owner: Any, kind: Any, now: Any) -> Any:
+            if kind == "input":
+                waited.append(embedding.wait(10))
+            return super().rows(owner, kind, now)
+
+    adapters = Adapters(MemoryStore(HashEmbedder.space), Embedder(), tracker=Tracker())
+    with TestClient(create_app(settings_factory(), adapters=adapters)) as client:
+        hits = rpc(client, "cstp.queryDecisions", {"query": "invoices"})["result"]["decisions"]
+        assert hits == []
+        result = _record(client, "Store invoices in Postgres")
+        stored = _get(client, result["id"])
+    assert waited == [True]  # the read found the embedding already under way
+    assert result["deliberation_auto"] is True and result["deliberation_inputs_count"] == 1
+    assert [i["source"] for i in stored["deliberation"]["inputs"]] == ["cstp:queryDecisions"]

@@ -172,31 +172,63 @@ class DecisionService:
         """
         return secrets.token_hex(ID_BYTES)
 
-    def _write(self, d: Decision, *, new: bool = False) -> bool:
-        """Embed and save (`new`: `d.id` was just drawn, so the store's `insert` path); returns
-        whether the vector index was written too."""
-        vector: list[float] | None
+    def _embedding(self, d: Decision) -> tuple[str, list[float] | None]:
+        """`d`'s embedded document and its vector (None when the embedder failed: saved unindexed)."""
+        text = d.document()
         try:
-            vector = self._embed([d.document()])[0]
+            return text, self._embed([text])[0]
         except EmbedderUnavailable as e:
             logger.warning("embedding failed; decision saved unindexed", extra={"error": str(e)})
-            vector = None
+            return text, None
+
+    def _write(
+        self, d: Decision, *, new: bool = False, embedded: tuple[str, list[float] | None] | None = None
+    ) -> bool:
+        """Embed and save (`new`: `d.id` was just drawn, so the store's `insert` path); returns
+        whether the vector index was written too. `embedded`: an embedding made earlier, used if
+        it is of `d`'s document."""
+        if embedded is None or embedded[0] != d.document():
+            embedded = self._embedding(d)
+        vector = embedded[1]
         (self._insert if new else self._save)([(d, vector)])
         return vector is not None
 
-    def record(self, draft: DecisionDraft, agent: str, *, review_in: timedelta | None = None) -> Recorded:
+    def record(
+        self,
+        draft: DecisionDraft,
+        agent: str,
+        *,
+        review_in: timedelta | None = None,
+        complete: Callable[[DecisionDraft], DecisionDraft] | None = None,
+    ) -> Recorded:
         """Store `agent`'s decision, then run the record-phase policy on it (one use case, so a
-        CLI or worker that records gets the same warnings as the JSON-RPC method)."""
+        CLI or worker that records gets the same warnings as the JSON-RPC method).
+
+        `complete(draft)`, when given, returns the draft with what the caller was still waiting
+        for (recordDecision: the deliberation inputs, which the tracker reads from the store on
+        another thread, started before this call). `draft` is embedded first and `complete`
+        called after that, so the read overlaps the embedding instead of following it (150 and
+        200 ms at the median under the mixed load, docs/PERFORMANCE.md). The vector is kept when
+        the completed draft embeds the same document (deliberation and related decisions are not
+        in it), else the completed one is embedded."""
         if not draft.decision.strip():
             raise InvalidInput("decision must not be empty", field="decision")
-        now = utcnow()
-        if review_in is not None:
-            draft = dataclasses.replace(
-                draft, details={**draft.details, "review_by": (now + review_in).date().isoformat()}
-            )
-        draft = dataclasses.replace(draft, decision=draft.decision.strip())
-        d = Decision.from_draft(draft, id=self._new_id(), now=now, agent=agent)
-        indexed = self._write(d, new=True)
+        now, decision_id = utcnow(), self._new_id()
+
+        def decision_of(draft: DecisionDraft) -> tuple[DecisionDraft, Decision]:
+            if review_in is not None:
+                draft = dataclasses.replace(
+                    draft, details={**draft.details, "review_by": (now + review_in).date().isoformat()}
+                )
+            draft = dataclasses.replace(draft, decision=draft.decision.strip())
+            return draft, Decision.from_draft(draft, id=decision_id, now=now, agent=agent)
+
+        embedded = None
+        if complete is not None:
+            embedded = self._embedding(decision_of(draft)[1])
+            draft = complete(draft)
+        draft, d = decision_of(draft)
+        indexed = self._write(d, new=True, embedded=embedded)
         score, suggestions = quality(draft)
         warnings = tuple(self._record_policy(d, score, agent)) if self._record_policy else ()
         return Recorded(d, indexed, score, suggestions, warnings)

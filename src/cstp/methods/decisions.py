@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -197,8 +198,18 @@ class RecordResult(Result):
     guardrail_warnings: list[GuardrailWarning] | None = None  # set only when a record rule fired
 
 
-def record_decision(p: RecordParams, ctx: CallContext) -> RecordResult:
-    recorded = ctx.services.decisions.record(p.to_draft(), ctx.agent, review_in=p.review_after())
+def record_decision(
+    p: RecordParams, ctx: CallContext, complete: Callable[[], RecordParams] | None = None
+) -> RecordResult:
+    """`complete()`, when given, returns the params with what the caller was still waiting for
+    (deliberation capture: the tracked inputs), called once the draft of `p` is embedded (see
+    `DecisionService.record`)."""
+    recorded = ctx.services.decisions.record(
+        p.to_draft(),
+        ctx.agent,
+        review_in=p.review_after(),
+        complete=None if complete is None else lambda draft: complete().to_draft(),
+    )
     d = recorded.decision
     result = RecordResult(
         success=True,
