@@ -154,3 +154,19 @@ def test_a_failed_background_read_leaves_the_next_caller_past_the_bound_to_see_t
     reads.fail = False
     refresher.ensure(1.0)
     assert refresher.age() == 0.0
+
+
+def test_a_caller_that_may_not_wait_is_stopped_before_it_reads() -> None:
+    from cstp.domain.waiting import WouldWait, answering_inline
+
+    clock, reads = Clock(), Reads()
+    refresher = Refresher(reads, name="model", clock=clock)
+    with pytest.raises(WouldWait), answering_inline():
+        refresher.ensure(1.0)  # never read: the caller would read itself
+    assert reads.calls == 0 and idle(refresher)
+    refresher.ensure(1.0)  # run again where it may wait
+    assert reads.calls == 1
+    clock.now += 0.6
+    with answering_inline():
+        refresher.ensure(1.0)  # past half the bound: the read runs behind, nothing to wait for
+    wait_for(lambda: reads.calls == 2, "the background read never ran")

@@ -97,11 +97,11 @@ class Refresher:
             if self._running.acquire(blocking=False):
                 self._hand_to_worker()
             return
-        may_wait()  # the caller reads: not on the event loop (domain.waiting)
         if not self._running.acquire(blocking=False):
             return  # a read is running: answer from the model as it is
         try:
             if now or self.age() >= lag_s:  # not brought up to date by a read that just ended
+                may_wait()  # the caller reads: not on the event loop (domain.waiting)
                 self._run()
         finally:
             self._running.release()
