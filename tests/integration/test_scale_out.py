@@ -133,7 +133,9 @@ def test_three_processes_on_one_chroma_server_behave_as_one(tmp_path: Path, chro
             call(s, "cstp.getSessionContext", {"include": ["patterns"]})
         word = f"zq{uuid.uuid4().hex[:8]}"
         text = f"Adopt the {word} quarantine procedure for flaky deploy pipelines"
-        new_id = call(servers[0], "cstp.recordDecision", {"decision": text})["id"]
+        recorded = call(servers[0], "cstp.recordDecision", {"decision": text})
+        new_id = recorded["id"]
+        assert recorded["indexed"], "the record was saved unindexed (its embedding failed)"
         total = len(ids) + 1
         for s in servers[1:]:
 
@@ -141,16 +143,22 @@ def test_three_processes_on_one_chroma_server_behave_as_one(tmp_path: Path, chro
                 hits = call(s, "cstp.queryDecisions", {"query": word, "retrievalMode": "keyword"})
                 return new_id in [d["id"] for d in hits["decisions"]]
 
+            def semantic_hits(s: ServerProcess = s, limit: int = 3) -> list[tuple[str, float]]:
+                hits = call(s, "cstp.queryDecisions", {"query": text, "limit": limit})
+                return [(d["id"], d["distance"]) for d in hits["decisions"]]
+
             def semantic_finds(s: ServerProcess = s) -> bool:
-                hits = call(s, "cstp.queryDecisions", {"query": text, "limit": 3})
-                return new_id in [d["id"] for d in hits["decisions"]]
+                return new_id in [i for i, _ in semantic_hits(s)]
 
             def digest_counts(s: ServerProcess = s) -> bool:
                 ctx = call(s, "cstp.getSessionContext", {"include": ["patterns"]})
                 return bool(ctx["agentProfile"]["totalDecisions"] == total)
 
             assert eventually(keyword_finds), f"keyword search on {s.url} never found {new_id}"
-            assert eventually(semantic_finds), f"semantic search on {s.url} never found {new_id}"
+            assert eventually(semantic_finds), (
+                f"semantic search on {s.url} never found {new_id}: its 10 nearest there"
+                f" {semantic_hits(s, 10)}, on the writer {semantic_hits(servers[0], 10)}"
+            )
             assert eventually(digest_counts), f"the session digest on {s.url} never counted {new_id}"
         # own write: visible to the writer's next request at once
         hits = call(servers[0], "cstp.queryDecisions", {"query": word, "retrievalMode": "keyword"})
