@@ -336,10 +336,8 @@ class Catalogue:
         within `max_lag_s`; it also moves once when the first load finishes. What
         `domain.shared_revision` adds to the store's own revision, so that the caches built from
         the store follow other processes' writes; before the first load (which this starts), 0."""
-        if self._cols is None:
+        if self._caught_up(max_lag_s=max_lag_s) is None:
             self.start_loading()
-            return self._remote
-        self._caught_up(max_lag_s=max_lag_s)
         return self._remote
 
     def matching_ids(self, flt: DecisionFilter) -> list[str] | None:

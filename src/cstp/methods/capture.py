@@ -13,12 +13,10 @@ the observed call does not wait for the store.
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
 from typing import Any
 
 from pydantic import PrivateAttr
@@ -35,7 +33,7 @@ from cstp.domain.tracker import (
     transport_key,
 )
 from cstp.methods import decisions
-from cstp.methods.context import CallContext, write_slot
+from cstp.methods.context import CallContext, on_pool, write_slot
 from cstp.methods.decisions import RecordParams, RecordResult
 from cstp.methods.wire import alias
 from cstp.rpc.table import MethodSpec
@@ -210,7 +208,7 @@ def _record_consuming(
     taken: Taken | None = None
     complete = None
     if tracker is not None:
-        reading = _submit(ctx, lambda: _take(tracker, ctx, p))
+        reading = on_pool(ctx, lambda: _take(tracker, ctx, p))
 
         def complete() -> TrackedRecordParams:
             nonlocal taken
@@ -245,17 +243,6 @@ def _take(tracker: Tracker, ctx: CallContext, p: TrackedRecordParams) -> Taken |
     except CstpError as e:
         logger.warning("tracked inputs not read", extra={"error": str(e)})
         return None
-
-
-def _submit(ctx: CallContext, fn: Callable[[], Taken | None]) -> Future[Taken | None]:
-    """`fn` on the services' pool, in a copy of this context (the request id for its log lines);
-    at once on this thread where there is no pool (tools)."""
-    done: Future[Taken | None]
-    if ctx.services.pool is not None:
-        return ctx.services.pool.submit(contextvars.copy_context().run, fn)
-    done = Future()
-    done.set_result(fn())
-    return done
 
 
 def with_capture(table: Mapping[str, MethodSpec[Any, Any]]) -> dict[str, MethodSpec[Any, Any]]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
+import contextvars
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cstp.domain.browsing import BrowseService
 from cstp.domain.decisions import DecisionService
@@ -16,6 +19,8 @@ from cstp.domain.tracker import Tracker
 from cstp.domain.transfer import TransferService
 from cstp.runtime.admission import WriteAdmission
 from cstp.runtime.snapshot import DigestCache
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,20 @@ class CallContext:
     agent: str  # the authenticated caller (token's agent id)
     services: Services
     admin: bool = False  # the caller is one of CSTP_ADMIN_AGENTS (or the generated token's agent)
+
+
+def on_pool(ctx: CallContext, fn: Callable[[], T]) -> Future[T]:
+    """`fn` on the services' pool, in a copy of the caller's context (the request id for its log
+    lines), so the caller can do something else meanwhile; where there is no pool (tools), run at
+    once on this thread, its outcome delivered through the future as the pool would."""
+    if ctx.services.pool is not None:
+        return ctx.services.pool.submit(contextvars.copy_context().run, fn)
+    done: Future[T] = Future()
+    try:
+        done.set_result(fn())
+    except Exception as e:  # noqa: BLE001 - delivered through the future like the pool would
+        done.set_exception(e)
+    return done
 
 
 def write_slot(ctx: CallContext) -> AbstractContextManager[None]:

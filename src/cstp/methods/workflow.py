@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
@@ -29,7 +28,7 @@ from cstp.domain.records import utcnow
 from cstp.domain.search import Hit
 from cstp.domain.tracker import TrackedInput, scoped_key
 from cstp.methods import capture
-from cstp.methods.context import CallContext
+from cstp.methods.context import CallContext, on_pool
 from cstp.methods.decisions import PatternText, Reasons, Tags
 from cstp.methods.guardrails import ActionParam, FindingOut
 from cstp.methods.wire import Int, Params, Result, alias, day
@@ -155,17 +154,6 @@ def calibration_context(c: Calibration | None) -> CalibrationContext:
     )
 
 
-def _submit(ctx: CallContext, fn: Callable[[], T]) -> Future[T]:
-    if ctx.services.pool is not None:
-        return ctx.services.pool.submit(fn)
-    done: Future[T] = Future()  # no pool (tools): run inline
-    try:
-        done.set_result(fn())
-    except Exception as e:  # noqa: BLE001 - delivered through the future like the pool would
-        done.set_exception(e)
-    return done
-
-
 def _outcome(name: str, run: Callable[[], T], degraded: list[str]) -> T | None:
     try:
         return run()
@@ -191,8 +179,8 @@ def pre_action(p: PreActionParams, ctx: CallContext) -> PreActionResult:
     # The two short parts go to the pool and the query, the long one, runs here meanwhile: the
     # call then costs its query plus nothing but the collection (a hop to the pool and back for
     # the query measured 20+ ms at c = 1 on a loaded machine, for no parallelism gained).
-    check = _submit(ctx, lambda: services.guardrails.check(action.model_dump(), ctx.agent))
-    calibration = _submit(ctx, category_calibration)
+    check = on_pool(ctx, lambda: services.guardrails.check(action.model_dump(), ctx.agent))
+    calibration = on_pool(ctx, category_calibration)
     degraded: list[str] = []
     hits = (
         _outcome(
