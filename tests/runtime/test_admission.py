@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cstp.domain.errors import Busy
-from cstp.runtime.admission import UNMEASURED_IN_FLIGHT, WriteAdmission
+from cstp.runtime.admission import SHORTFALL_MIN, UNMEASURED_IN_FLIGHT, WriteAdmission
 
 
 class Clock:
@@ -145,3 +145,55 @@ def test_a_failed_write_frees_its_slot() -> None:
 def test_the_bound_must_be_positive() -> None:
     with pytest.raises(ValueError):
         WriteAdmission(0)
+
+
+def _a_batch(writes: WriteAdmission, clock: Clock, n: int, apart: float) -> None:
+    """n writes admitted together, finishing `apart` seconds after one another."""
+    held = [writes.slot() for _ in range(n)]
+    for s in held:
+        s.__enter__()
+    for s in held:
+        clock.now += apart
+        s.__exit__(None, None, None)
+
+
+def test_writes_slower_than_their_estimate_make_admission_stricter_until_they_are_not() -> None:
+    # The estimate is a mean; when admitted writes keep taking longer than it said, the bound would
+    # hold for half of them only. Their shortfall (actual ÷ expected) scales the estimate.
+    clock = Clock()
+    writes = WriteAdmission(1.0, clock=clock)
+    _a_batch(writes, clock, 8, 0.1)  # 7 busy intervals: 0.1 s per write
+    for _ in range(SHORTFALL_MIN):  # each expected to take the mean so far, each taking 0.3 s
+        with writes.slot():
+            clock.now += 0.3
+    uncorrected = (7 * 0.1 + SHORTFALL_MIN * 0.3) / (7 + SHORTFALL_MIN)  # about 0.24 s per write
+    first = writes.slot()
+    first.__enter__()
+    # They took 3 down to 1.3 times their estimates; scaled by the 90th percentile of that (over 2),
+    # one write in flight means a wait of about 0.5 s.
+    assert writes.expected_wait() > 2 * uncorrected
+    second = writes.slot()
+    second.__enter__()  # 2 × about 0.5 s: still within the bound
+    with pytest.raises(Busy):  # uncorrected, 3 × 0.24 s would have been admitted
+        writes.slot().__enter__()
+    for s in (first, second):
+        clock.now += 0.3
+        s.__exit__(None, None, None)
+    for _ in range(64):  # fast again: no write takes longer than it is expected to
+        with writes.slot():
+            clock.now += 0.05
+    held = writes.slot()
+    held.__enter__()
+    assert writes.expected_wait() == pytest.approx(0.05)  # the window holds the fast writes only
+    held.__exit__(None, None, None)
+
+
+def test_writes_as_fast_as_their_estimate_change_nothing() -> None:
+    clock = Clock()
+    writes = WriteAdmission(1.0, clock=clock)
+    for _ in range(3 * SHORTFALL_MIN):  # batches of four, 0.1 s per write: each write on time
+        _a_batch(writes, clock, 4, 0.1)
+    held = writes.slot()
+    held.__enter__()
+    assert writes.expected_wait() == pytest.approx(0.1)
+    held.__exit__(None, None, None)
