@@ -1,10 +1,19 @@
-"""`CstpClient`: one JSON-RPC call per `call`, over a kept-alive httpx connection."""
+"""`CstpClient`: one JSON-RPC call per `call`, over a kept-alive httpx connection.
+
+A write the server refuses under load ("Server busy", `data.component` "writes",
+docs/PROTOCOL.md) stored nothing, so sending it again is safe: `call` waits the server's
+`retryAfterMs` and sends it again, for up to `busy_patience` seconds in all, before it gives the
+refusal to the caller. Without that, `cstp record` (or an import) against a loaded server failed
+where the same command a second later would have worked.
+"""
 
 from __future__ import annotations
 
 import itertools
 import json
+import random
 import re
+import time
 from typing import Any
 
 import httpx
@@ -20,9 +29,28 @@ class RpcFailure(Exception):
         self.message = message
         self.data = data
 
+    @property
+    def busy(self) -> bool:
+        """A write refused by the server's admission control: nothing was stored, retryable."""
+        return isinstance(self.data, dict) and self.data.get("component") == "writes"
+
+    @property
+    def retry_after_s(self) -> float:
+        """The server's retry hint in seconds (0 when it gave none)."""
+        hint = self.data.get("retryAfterMs") if isinstance(self.data, dict) else None
+        return max(0.0, float(hint)) / 1000 if isinstance(hint, int | float) else 0.0
+
 
 class TransportFailure(Exception):
     """No JSON-RPC answer: the server is unreachable, refused the token, or sent no JSON."""
+
+
+# A refused write is sent again after the server's hint, at least this long and at most that
+# (the server's hint is at least one write's time; a floor keeps a tiny hint from spinning), with
+# up to a quarter more at random so that clients refused together do not all come back together.
+BUSY_RETRY_MIN_S = 0.05
+BUSY_RETRY_MAX_S = 2.0
+BUSY_PATIENCE_S = 30.0
 
 
 class CstpClient:
@@ -31,16 +59,40 @@ class CstpClient:
     Thread safety: httpx's Client is thread-safe; the id counter is an atomic `itertools.count`.
     """
 
-    def __init__(self, url: str, token: str | None, *, timeout: float = 60.0) -> None:
-        """`url` is the server's base URL (`http://host:8100`), with or without `/cstp`."""
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        *,
+        timeout: float = 60.0,
+        busy_patience: float = BUSY_PATIENCE_S,
+    ) -> None:
+        """`url` is the server's base URL (`http://host:8100`), with or without `/cstp`.
+        `busy_patience`: seconds a refused write is sent again for (0: never)."""
         base = url.rstrip("/")
         self.endpoint = base if base.endswith("/cstp") else f"{base}/cstp"
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(headers=headers, timeout=timeout)
         self._ids = itertools.count(1)
+        self._busy_patience = busy_patience
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        """The `result` of `method(params)`; raises RpcFailure or TransportFailure."""
+        """The `result` of `method(params)`; raises RpcFailure or TransportFailure. A write
+        refused as busy is sent again after the server's hint while `busy_patience` lasts."""
+        give_up_at = time.monotonic() + self._busy_patience
+        while True:
+            try:
+                return self._call_once(method, params)
+            except RpcFailure as e:
+                if not e.busy:
+                    raise
+                wait = min(max(e.retry_after_s, BUSY_RETRY_MIN_S), BUSY_RETRY_MAX_S)
+                wait *= 1 + random.random() / 4  # noqa: S311 - jitter, not security
+                if time.monotonic() + wait > give_up_at:
+                    raise
+                time.sleep(wait)
+
+    def _call_once(self, method: str, params: dict[str, Any] | None) -> Any:
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or {}}
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         try:
