@@ -344,6 +344,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         insert=inserter.submit,
         record_policy=guardrail_policy(guardrail_service),
         on_review=review_hook(guardrail_service.breakers) if guardrail_service.breakers else None,
+        id_prefixes=catalogue.ids_with_prefix,
     )
     graph_service = GraphService(store, decision_service)
     browse_service = BrowseService(store, catalogue, decision_service.scan)

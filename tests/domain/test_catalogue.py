@@ -402,3 +402,38 @@ def test_a_write_in_progress_is_not_taken_for_an_unreported_one(store: MemorySto
     store.save([(around, None)])
     seen = catalogue.page(everything)
     assert seen is not None and around.id in seen[0] and len(reads) == 1
+
+
+def test_ids_with_prefix_equal_the_stores_for_random_prefixes(store: MemoryStore) -> None:
+    catalogue = Catalogue(store, clock=Clock())
+    assert catalogue.ids_with_prefix("a", 5) is None  # before the load: the caller asks the store
+    catalogue.load()
+    rng = random.Random(3)
+    ids = [d.id for d in store.scan()]
+    prefixes = ["", "0", "f", "zz", *(i[: rng.randint(1, 8)] for i in rng.sample(ids, 200))]
+    for prefix in prefixes:
+        for limit in (0, 1, 3, 11):
+            assert catalogue.ids_with_prefix(prefix, limit) == store.ids_with_prefix(prefix, limit), prefix
+
+
+def test_ids_with_prefix_follow_this_processs_writes_at_once_and_anothers_within_the_lag(
+    store: MemoryStore,
+) -> None:
+    clock = Clock()
+    catalogue = Catalogue(store, max_lag_s=1.0, clock=clock)
+    catalogue.load()
+    assert catalogue.ids_with_prefix("ab", 50) == store.ids_with_prefix("ab", 50)
+    rng = random.Random(5)
+    mine = [dataclasses.replace(random_decision(rng, 2000 + i), id=f"ab{i:06x}") for i in range(300)]
+    store.save([(d, None) for d in mine])
+    catalogue.written(mine)  # more than are inserted one by one: sorted again
+    assert catalogue.ids_with_prefix("ab", 500) == store.ids_with_prefix("ab", 500)
+    one = dataclasses.replace(random_decision(rng, 3000), id="ab000000zz")
+    store.save([(one, None)])
+    catalogue.written([one])  # one new id: inserted in place
+    assert catalogue.ids_with_prefix("ab000000", 5) == ["ab000000", "ab000000zz"]
+    other = MemoryStore("space", store.data)  # another process on the same data
+    theirs = dataclasses.replace(random_decision(rng, 3001), id="ab000000zy")
+    other.save([(theirs, None)])
+    clock.now += 1.0
+    assert catalogue.ids_with_prefix("ab000000", 5) == ["ab000000", "ab000000zy", "ab000000zz"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -72,3 +73,33 @@ def test_a_prefix_matching_nothing_keeps_each_methods_not_found(client: Any) -> 
         rpc(client, "cstp.updateDecision", {"id": "7", "updates": {"pattern": "p"}})["result"]["success"]
         is False
     )
+
+
+def test_once_the_catalogue_is_loaded_a_prefix_or_a_missing_id_reads_no_id_from_the_store(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store can only page through every id to find a prefix; the browse catalogue holds them.
+    seed(client, "7a000001", "7b000002")
+    rpc(client, "cstp.listDecisions", {})  # starts the catalogue's first load
+    browse = client.app.state.services.browse
+    for _ in range(200):
+        if browse.catalogue_state == "loaded":
+            break
+        time.sleep(0.05)
+    assert browse.catalogue_state == "loaded"
+    store = client.app.state.adapters.store
+    scans: list[str] = []
+    inner = store.ids_with_prefix
+    monkeypatch.setattr(store, "ids_with_prefix", lambda p, n: scans.append(p) or inner(p, n))
+    assert rpc(client, "cstp.getDecision", {"id": "7b"})["result"]["decision"]["id"] == "7b000002"
+    assert rpc(client, "cstp.getDecision", {"id": "7c"})["result"]["found"] is False
+    assert rpc(client, "cstp.getDecision", {"id": "7"})["error"]["data"]["candidates"] == [
+        "7a000001",
+        "7b000002",
+    ]
+    seed(client, "7b000003")  # written around the write path: the catalogue sees it on the next call
+    assert rpc(client, "cstp.getDecision", {"id": "7b"})["error"]["data"]["candidates"] == [
+        "7b000002",
+        "7b000003",
+    ]
+    assert scans == []

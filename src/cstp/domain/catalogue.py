@@ -1,4 +1,5 @@
-"""The browse catalogue: `cstp.listDecisions` and `cstp.getStats` answered from columns in memory.
+"""The browse catalogue: `cstp.listDecisions` and `cstp.getStats` answered from columns in memory
+(and the id-prefix lookups behind every method that takes a short id, `ids_with_prefix`).
 
 Both methods select by a handful of fields, sort by one and count by others; reading and decoding
 every matching record per call (what `domain.browse` does over a scan) costs seconds at 100k
@@ -37,6 +38,7 @@ outside it; the refresher runs one catch-up at a time.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 import threading
@@ -70,6 +72,8 @@ _NONE = -1  # the code of an absent value (recorded_by, project)
 RETRY_S = 5.0  # after a failed load, the next one starts no sooner than this
 # How late a search's candidates (`matching_ids`) may see another process's write.
 SEARCH_MAX_LAG_S = 0.25
+# New ids inserted one by one into the sorted ids (prefix lookups) up to this many, else all sorted.
+_RESORT_AFTER = 256
 
 logger = logging.getLogger("cstp.catalogue")
 
@@ -205,6 +209,9 @@ class Catalogue:
         self._rank: IntArray | None = None  # row → position in (date desc, id asc); None = stale
         self._tag_pairs: tuple[IntArray, IntArray] | None = None  # (row, tag code) per tag use
         self._joined: tuple[str, IntArray] | None = None  # every text in one string, row starts
+        # Every id in ascending order, for prefix lookups; kept for the columns it was sorted
+        # from and the row count then (ids are only ever appended, so the new ones are the tail).
+        self._sorted_ids: tuple[_Columns | None, int, list[str]] = (None, 0, [])
 
     @property
     def loaded(self) -> bool:
@@ -321,6 +328,40 @@ class Catalogue:
             start = max(0, query.offset)
             chosen = selected[order[start : start + max(0, query.limit)]]
             return [cols.ids[i] for i in chosen], total
+
+    def ids_with_prefix(self, prefix: str, limit: int) -> list[str] | None:
+        """Up to `limit` ids starting with `prefix`, ascending (`DecisionStore.ids_with_prefix`),
+        from memory: a short id's lookup, and every lookup of an id that does not exist, made the
+        store page through every id (Chroma cannot filter ids by prefix). Another process's
+        write shows within the catalogue's lag bound; None before the first load (which this
+        starts: the caller asks the store)."""
+        if not prefix or limit <= 0:
+            return []
+        cols = self._caught_up()
+        if cols is None:
+            self.start_loading()
+            return None
+        with self._lock:
+            ordered = self._ascending_ids(cols)
+            start = bisect.bisect_left(ordered, prefix)
+            out: list[str] = []
+            for decision_id in ordered[start : start + limit]:
+                if not decision_id.startswith(prefix):
+                    break
+                out.append(decision_id)
+            return out
+
+    def _ascending_ids(self, cols: _Columns) -> list[str]:
+        """Every id of `cols` in ascending order (under `_lock`): the ids appended since the last
+        call are inserted in place, or all sorted again when there are many."""
+        sorted_for, count, ordered = self._sorted_ids
+        if sorted_for is not cols or cols.n - count > _RESORT_AFTER:
+            ordered = sorted(cols.ids[: cols.n])
+        else:
+            for decision_id in cols.ids[count : cols.n]:
+                bisect.insort(ordered, decision_id)
+        self._sorted_ids = (cols, cols.n, ordered)
+        return ordered
 
     def revs(self, ids: Iterable[str]) -> dict[str, int]:
         """id → the rev the columns hold it at, for the ids they hold."""

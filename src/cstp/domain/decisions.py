@@ -96,8 +96,12 @@ class DecisionService:
         insert: Callable[[Sequence[tuple[Decision, Vector | None]]], object] | None = None,
         record_policy: RecordPolicy | None = None,
         on_review: Callable[[Decision], None] | None = None,
+        id_prefixes: Callable[[str, int], list[str] | None] | None = None,
     ) -> None:
         self._store = store
+        # Prefix lookups from memory (the browse catalogue's `ids_with_prefix`); None from it, or
+        # none given: the store's, which pages through every id.
+        self._id_prefixes = id_prefixes
         self._embedder = embedder
         # `embed`/`save` may be group-commit wrappers (see runtime.coalesce); default: direct calls.
         self._embed = embed or (lambda texts: embedder.embed(texts, "document"))
@@ -301,12 +305,16 @@ class DecisionService:
     # --- reads -----------------------------------------------------------------------------------
     def find(self, decision_id: str) -> Decision | None:
         """The decision with exactly this id, else the only one whose id starts with it (clients
-        show short ids). Raises AmbiguousId when several ids start with it: never a guess."""
+        show short ids). Raises AmbiguousId when several ids start with it: never a guess. The
+        prefix lookup comes from memory when it can (`id_prefixes`), so a short id of another
+        process's write resolves within the catalogue's lag bound (a full id at once)."""
         exact = self._store.get(decision_id)
         if exact is not None:
             return exact
         limit = AmbiguousId.MAX_CANDIDATES
-        ids = self._store.ids_with_prefix(decision_id, limit + 1)
+        ids = None if self._id_prefixes is None else self._id_prefixes(decision_id, limit + 1)
+        if ids is None:
+            ids = self._store.ids_with_prefix(decision_id, limit + 1)
         if len(ids) > 1:
             raise AmbiguousId(decision_id, tuple(ids[:limit]), more=len(ids) > limit)
         return self._store.get(ids[0]) if ids else None
