@@ -198,7 +198,9 @@ def batch_of_records(n: int, label: str) -> list[dict[str, Any]]:
 
 
 def test_docker_stop_finishes_the_request_in_flight_and_exits_0(stack_factory: Any) -> None:
-    s: Stack = stack_factory()
+    # Write admission off: the batch below is sized to take 2 s, past the 1 s admission bound, and
+    # every member of it must be written (this test is about the drain; admission has its own).
+    s: Stack = stack_factory(env={"CSTP_TEST_WRITE_MAX_WAIT": "0"})
     s.up()
     server = s.container("cstp-server")
     # A batch is answered only when every call in it is done. Size it to take about 2 s here:
@@ -234,7 +236,8 @@ def test_docker_stop_finishes_the_request_in_flight_and_exits_0(stack_factory: A
     assert answer["done"] > stopped, "the batch was still in flight when SIGTERM was sent"
     assert answer["status"] == 200
     assert len(answer["body"]) == len(batch)
-    assert all(reply["result"]["success"] for reply in answer["body"])
+    failed = [reply for reply in answer["body"] if not reply.get("result", {}).get("success")]
+    assert not failed, failed[:3]
 
 
 # --- beyond the seed: data survives down + up -----------------------------------------------------

@@ -437,3 +437,18 @@ def test_ids_with_prefix_follow_this_processs_writes_at_once_and_anothers_within
     other.save([(theirs, None)])
     clock.now += 1.0
     assert catalogue.ids_with_prefix("ab000000", 5) == ["ab000000", "ab000000zy", "ab000000zz"]
+    # Within the lag bound, a prefix that matches nothing reads the feed before it says so: a
+    # short id another process wrote a moment ago resolves; one that matches is not read for.
+    # (This store's revision counts this process's writes only, as a Chroma store's does.)
+    revision = store.revision()
+    store.revision = lambda: revision  # type: ignore[method-assign]
+    just_now = dataclasses.replace(random_decision(rng, 3002), id="cd000000aa")
+    other.save([(just_now, None)])
+    reads = []
+    inner = store.changes
+    store.changes = lambda cursor: reads.append(cursor) or inner(cursor)  # type: ignore[method-assign]
+    assert catalogue.ids_with_prefix("ab000000", 5) == ["ab000000", "ab000000zy", "ab000000zz"]
+    assert reads == []
+    assert catalogue.ids_with_prefix("cd00", 5) == ["cd000000aa"]
+    assert catalogue.ids_with_prefix("ee00", 5) == []
+    assert len(reads) == 2

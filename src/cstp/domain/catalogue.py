@@ -332,15 +332,23 @@ class Catalogue:
     def ids_with_prefix(self, prefix: str, limit: int) -> list[str] | None:
         """Up to `limit` ids starting with `prefix`, ascending (`DecisionStore.ids_with_prefix`),
         from memory: a short id's lookup, and every lookup of an id that does not exist, made the
-        store page through every id (Chroma cannot filter ids by prefix). Another process's
-        write shows within the catalogue's lag bound; None before the first load (which this
-        starts: the caller asks the store)."""
+        store page through every id (Chroma cannot filter ids by prefix). When nothing matches,
+        the change feed is read first (one read of its look-back window, not of every id), so a
+        short id another process wrote just before resolves, as it did from the store. None
+        before the first load (which this starts: the caller asks the store)."""
         if not prefix or limit <= 0:
             return []
         cols = self._caught_up()
         if cols is None:
             self.start_loading()
             return None
+        found = self._with_prefix(cols, prefix, limit)
+        if not found:  # maybe written by another process since the last read: read the feed now
+            self._refresher.read_now()
+            found = self._with_prefix(cols, prefix, limit)
+        return found
+
+    def _with_prefix(self, cols: _Columns, prefix: str, limit: int) -> list[str]:
         with self._lock:
             ordered = self._ascending_ids(cols)
             start = bisect.bisect_left(ordered, prefix)

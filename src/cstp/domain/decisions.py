@@ -306,8 +306,7 @@ class DecisionService:
     def find(self, decision_id: str) -> Decision | None:
         """The decision with exactly this id, else the only one whose id starts with it (clients
         show short ids). Raises AmbiguousId when several ids start with it: never a guess. The
-        prefix lookup comes from memory when it can (`id_prefixes`), so a short id of another
-        process's write resolves within the catalogue's lag bound (a full id at once)."""
+        prefix lookup comes from memory when it can (`id_prefixes`)."""
         exact = self._store.get(decision_id)
         if exact is not None:
             return exact

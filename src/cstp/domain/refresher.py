@@ -106,6 +106,16 @@ class Refresher:
         finally:
             self._running.release()
 
+    def read_now(self) -> None:
+        """Bring the model up to a read that began after this call: one already running is
+        waited for and then read again unless it began since; for a caller that must see what was
+        written before it asked (a short id another process just wrote), whatever the lag bound."""
+        asked = self._clock()
+        may_wait()
+        with self._running:
+            if self._fresh_at <= asked:  # no read began since the caller asked
+                self._run()
+
     def _run(self) -> None:
         began = self._clock()
         self._asked_lag = None  # who asks from now on decides whether the worker reads again
