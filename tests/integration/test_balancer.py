@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from tests.balancer import Balancer, require_haproxy
-from tests.serverproc import ServerProcess, free_port
+from tests.serverproc import ServerProcess, free_port, refused_as_busy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -107,7 +107,11 @@ def writer(url: str, n: int, stop: threading.Event, out: list[Outcome], finished
             end = time.monotonic()
             rid = None
             if r.status_code == 200:
-                result = r.json().get("result") or {}
+                reply = r.json()
+                if refused_as_busy(reply):  # nothing stored: sent again after the hint, as a client does
+                    time.sleep(min(2.0, reply["error"]["data"]["retryAfterMs"] / 1000))
+                    continue
+                result = reply.get("result") or {}
                 rid = result.get("id") if result.get("success") else None
             out.append(Outcome(start, end, r.status_code, text, rid, "" if rid else r.text[:300]))
     finished.append(n)

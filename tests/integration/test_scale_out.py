@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.serverproc import ServerProcess
+from tests.serverproc import ServerProcess, refused_as_busy
 
 pytestmark = pytest.mark.slow
 
@@ -84,6 +84,8 @@ def write_for(server: ServerProcess, seconds: float, tag: str, acked: list[str],
                 continue
             if "result" in reply and reply["result"].get("success"):
                 acked.append(reply["result"]["id"])
+            elif refused_as_busy(reply):  # nothing stored: sent again after the hint, as a client does
+                time.sleep(min(2.0, reply["error"]["data"]["retryAfterMs"] / 1000))
             else:
                 errors.append(str(reply))
 
