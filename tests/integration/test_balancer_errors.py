@@ -5,6 +5,8 @@ errors, never an HTML page it cannot parse."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def no_replica_up(tmp_path) -> Balancer:
+def no_replica_up(tmp_path: Path) -> Iterator[Balancer]:
     # Three replica addresses nothing listens on: every health check fails.
     with Balancer(tmp_path, replicas=[f"127.0.0.1:{free_port()}" for _ in range(3)]) as lb:
         for name in ("cstp-1", "cstp-2", "cstp-3"):

@@ -364,9 +364,9 @@ class Catalogue:
         call are inserted in place, or all sorted again when there are many."""
         sorted_for, count, ordered = self._sorted_ids
         if sorted_for is not cols or cols.n - count > _RESORT_AFTER:
-            ordered = sorted(cols.ids[: cols.n])
+            ordered = sorted(cols.ids)
         else:
-            for decision_id in cols.ids[count : cols.n]:
+            for decision_id in cols.ids[count:]:
                 bisect.insort(ordered, decision_id)
         self._sorted_ids = (cols, cols.n, ordered)
         return ordered

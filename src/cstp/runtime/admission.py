@@ -108,12 +108,15 @@ class WriteAdmission:
         with self._lock:
             return self._wait_locked()
 
+    def _mean_locked(self) -> float | None:
+        """The mean seconds of the write path per write (see the module docstring); None: nothing
+        measured."""
+        return self._interval_sum / len(self._intervals) if self._intervals else None
+
     def _per_write_locked(self) -> float | None:
-        """Seconds of the write path per write (see the module docstring), corrected by how far
-        the estimate fell short lately; None: nothing measured."""
-        if not self._intervals:
-            return None
-        return self._correction * self._interval_sum / len(self._intervals)
+        """`_mean_locked`, corrected by how far the estimate fell short lately."""
+        mean = self._mean_locked()
+        return None if mean is None else self._correction * mean
 
     def _wait_locked(self) -> float:
         per_write = self._per_write_locked()
@@ -142,8 +145,8 @@ class WriteAdmission:
         estimate gave it before the correction, None when unmeasured)."""
         with self._lock:
             if self._admissible_locked():
-                measured = self._per_write_locked()
-                expected = None if measured is None else (self._in_flight + 1) * measured / self._correction
+                mean = self._mean_locked()
+                expected = None if mean is None else (self._in_flight + 1) * mean
                 self._in_flight += 1
                 return self._in_flight == 1, expected
             wait = self._wait_locked()
