@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from cstp.domain.errors import Busy
-from cstp.runtime.admission import SHORTFALL_MIN, UNMEASURED_IN_FLIGHT, WriteAdmission
+from cstp.runtime.admission import (
+    HINT_MAX_S,
+    SHORTFALL_MIN,
+    UNMEASURED_IN_FLIGHT,
+    WriteAdmission,
+)
 
 
 class Clock:
@@ -197,3 +202,53 @@ def test_writes_as_fast_as_their_estimate_change_nothing() -> None:
     held.__enter__()
     assert writes.expected_wait() == pytest.approx(0.1)
     held.__exit__(None, None, None)
+
+
+def test_writes_refused_one_after_another_are_told_to_come_back_one_write_apart() -> None:
+    # Told only when the queue drains, every refused client comes back at the same moment and all
+    # but one are refused again: the hints keep a line instead, at the write path's pace.
+    clock = Clock()
+    writes = WriteAdmission(0.45, clock=clock)
+    held = [writes.slot() for _ in range(2)]
+    for s in held:
+        s.__enter__()
+    for s in held:  # 0.2 s per write
+        clock.now += 0.2
+        s.__exit__(None, None, None)
+    running = [writes.slot() for _ in range(2)]
+    for s in running:
+        s.__enter__()  # 2 in flight: a third would be done after 0.6 s, past 0.45
+    hints = []
+    for _ in range(4):
+        with pytest.raises(Busy) as refused:
+            writes.slot().__enter__()
+        hints.append(refused.value.retry_after)
+    assert hints == pytest.approx([0.2, 0.4, 0.6, 0.8])
+    clock.now += 0.5  # the first three turns have passed; the fourth is 0.3 s ahead
+    with pytest.raises(Busy) as refused:
+        writes.slot().__enter__()
+    assert refused.value.retry_after == pytest.approx(0.5)  # one write after the fourth's turn
+    clock.now += 60.0  # every turn given has passed: the next refusal is first in line again
+    with pytest.raises(Busy) as refused:
+        writes.slot().__enter__()
+    assert refused.value.retry_after == pytest.approx(0.2)
+    for s in running:
+        s.__exit__(None, None, None)
+
+
+def test_no_write_is_told_to_come_back_later_than_the_hint_cap() -> None:
+    # Clients that retry at once, ignoring the hint, must not push everyone's turn out for ever.
+    clock = Clock()
+    writes = WriteAdmission(0.45, clock=clock)
+    with writes.slot():
+        clock.now += 0.3  # alone: 0.3 s per write
+    running = writes.slot()
+    running.__enter__()
+    hints = []
+    for _ in range(int(HINT_MAX_S / 0.3) + 20):
+        with pytest.raises(Busy) as refused:
+            writes.slot().__enter__()
+        hints.append(refused.value.retry_after)
+    assert max(hints) == pytest.approx(HINT_MAX_S)
+    assert hints[-1] == pytest.approx(HINT_MAX_S)
+    running.__exit__(None, None, None)
