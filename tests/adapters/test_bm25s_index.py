@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+
+import pytest
 
 from cstp.adapters.bm25s_index import Bm25sIndex
 from cstp.domain.filters import DecisionFilter
@@ -83,6 +86,26 @@ def test_scores_and_order_equal_the_reference_formula() -> None:
         assert tie_groups(got) == tie_groups(expected), query
         reference = dict(expected)
         assert all(math.isclose(s, reference[did], rel_tol=1e-12) for did, s in got), query
+
+
+def test_score_gives_decisions_not_indexed_yet_what_a_rebuild_with_them_would() -> None:
+    """A query sees decisions written since the build through `score`: each gets the score it
+    would have in an index rebuilt over the indexed ones plus them (N, df and the average length
+    count them), including words the index has never seen."""
+    indexed, added = corpus(5, 250), corpus(6, 12)
+    added = [dataclasses.replace(d, id=f"new{i}") for i, d in enumerate(added)]
+    added[0] = dataclasses.replace(added[0], decision="zebra w1 zebra")  # a word new to the index
+    index = Bm25sIndex()
+    index.rebuild(indexed)
+    for query in [*QUERIES, "zebra w1"]:
+        expected = reference_scores(indexed + added, tokenize(query))[len(indexed) :]
+        got = index.score(query, added)
+        assert all(
+            math.isclose(g, e, rel_tol=1e-12, abs_tol=1e-12) for g, e in zip(got, expected, strict=True)
+        ), query
+    assert index.score("zebra", added)[0] > 0 and index.score("", added) == [0.0] * len(added)
+    empty = Bm25sIndex()
+    assert empty.score("w1 zebra", added) == pytest.approx(reference_scores(added, ["w1", "zebra"]))
 
 
 def test_results_match_the_filter_and_the_limit() -> None:

@@ -101,6 +101,9 @@ class GatedIndex:
     def search(self, query: str, flt: DecisionFilter, limit: int) -> list[tuple[Decision, float]]:
         return self.inner.search(query, flt, limit)
 
+    def score(self, query: str, decisions: Sequence[Decision]) -> list[float]:
+        return self.inner.score(query, decisions)
+
     def rebuild(self, decisions: Sequence[Decision]) -> None:
         self.builds += 1
         if self.builds > 1:
@@ -315,3 +318,51 @@ def test_a_write_reported_during_a_scan_is_not_lost() -> None:
     written(kw, store, "a3", "credentials rotated")  # a reported write: the next rebuild is in memory
     assert keyword_ids(kw) == {"a1", "a2", "a3"}
     assert store.scans == 1
+
+
+def test_this_process_s_writes_are_found_without_waiting_for_the_rebuild() -> None:
+    """While the rebuild after them is held, a query finds the new decision and the revised one's
+    new text (not its old text), with the scores the rebuild then gives them. Before, every query
+    after a write waited `fresh_wait_s` for the rebuild (here 5 s, then the old index's answer)."""
+    store, index = CountingScans(), GatedIndex()
+    make(store, "a1", "rotate credentials monthly")
+    make(store, "a2", "keep the api keys in a vault")
+    kw = KeywordSearch(store, index, fresh_wait_s=5.0)
+    assert keyword_ids(kw) == {"a1"}
+    new = written(kw, store, "a3", "credentials expire after ninety days")
+    revised = dataclasses.replace(store.get("a2"), decision="keep credentials in a vault", rev=2)  # type: ignore[type-var]
+    with kw.writing([revised]):
+        store.save([(revised, None)])
+    gone = dataclasses.replace(store.get("a1"), decision="rotate keys monthly", rev=2)  # type: ignore[type-var]
+    with kw.writing([gone]):
+        store.save([(gone, None)])
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(lambda: kw.search("credentials", DecisionFilter(), 10))
+        pending = held.result(timeout=4)  # within the fresh wait: it did not wait
+        assert index.entered.wait(30)  # the rebuild it asked for is held
+        assert [(d.id, d.rev) for d, _ in pending] in ([("a2", 2), ("a3", 1)], [("a3", 1), ("a2", 2)])
+        assert keyword_ids(kw, "vault") == {"a2"} and keyword_ids(kw, "rotate") == {"a1"}
+        assert keyword_ids(kw, "monthly keys") == {"a1"}  # the revision's text, not the old one
+        assert [d.id for d, _ in kw.search("credentials", DecisionFilter(category="security"), 10)] == []
+        index.gate.set()
+    assert wait_for_ids(kw, {"a2", "a3"})
+    assert new in [d for d, _ in kw.search("ninety", DecisionFilter(), 10)]
+    assert store.scans == 1 and index.builds == 2
+
+
+def test_a_new_decision_found_before_the_rebuild_has_the_score_the_rebuild_gives_it() -> None:
+    store, index = MemoryStore("s"), GatedIndex()
+    for i in range(6):
+        make(store, f"a{i}", f"rotate credentials {'monthly ' * i}")
+    kw = KeywordSearch(store, index)
+    assert len(keyword_ids(kw)) == 6
+    written(kw, store, "b1", "credentials in a vault, credentials rotated")
+    written(kw, store, "b2", "a vault for credentials, zebra")
+    early = {d.id: s for d, s in kw.search("credentials vault zebra", DecisionFilter(), 10)}
+    assert index.entered.wait(30)
+    index.gate.set()
+    assert wait_for_ids(kw, {*(f"a{i}" for i in range(6)), "b1", "b2"})
+    rebuilt = {d.id: s for d, s in kw.search("credentials vault zebra", DecisionFilter(), 10)}
+    assert early.keys() == rebuilt.keys()
+    assert early["b1"] == pytest.approx(rebuilt["b1"], rel=1e-12)
+    assert early["b2"] == pytest.approx(rebuilt["b2"], rel=1e-12)

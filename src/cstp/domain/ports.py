@@ -224,6 +224,12 @@ class KeywordIndex(Protocol):
         """
         ...
 
+    def score(self, query: str, decisions: Sequence[Decision]) -> list[float]:
+        """Each of `decisions`' score for `query` as if the index in use held them as well (the
+        corpus statistics count them): how a query ranks writes the index was not rebuilt over yet.
+        0 for a decision without a query word."""
+        ...
+
     def rebuild(self, decisions: Sequence[Decision]) -> None:
         """Replace the whole index by one over exactly `decisions`.
 

@@ -6,8 +6,9 @@ catalogue cannot answer: the store's newest-first listing reads every record of 
 slice, which under a write stream is every record written today. Keyword search ranks
 with a `KeywordIndex` (BM25, `cstp.adapters.bm25s_index`) over every record's `keyword_text`;
 `KeywordSearch` builds it lazily and rebuilds it on a background thread when the store's revision
-moved (past `KEYWORD_EAGER_MAX` decisions at most once per `KEYWORD_REFRESH_S`), so a query never
-waits long behind a rebuild. Hybrid min–max normalises both result sets and mixes them with
+moved (past `KEYWORD_EAGER_MAX` decisions at most once per `KEYWORD_REFRESH_S`); this process's
+writes since the last rebuild are ranked beside the index (`KeywordIndex.score`), so a query does
+not wait for a rebuild to see them. Hybrid min–max normalises both result sets and mixes them with
 `hybrid_weight` on the semantic side (notes 5).
 """
 
@@ -79,18 +80,28 @@ class KeywordSearch:
     """Keyword search over a store's records, through a `KeywordIndex` kept in step with
     a revision of the store (`revision`, see below).
 
-    A query never waits behind a rebuild for long: rebuilds run on one background thread (single
+    A query does not wait behind a rebuild: rebuilds run on one background thread (single
     flight), and a query that finds the index stale asks for one and answers from the index in use
     (old or new, never half-built). Only the very first query waits, as there is nothing to answer
     from yet. Freshness:
 
-    - below `eager_max` decisions, a stale index is rebuilt at once, and the query waits up to
-      `fresh_wait_s` for a rebuild started after it asked: in a quiet moment it sees every write
+    - this process's writes (reported through `writing`) are found at once: the decisions written
+      since the index in use was built (`_pending`) are ranked beside it by `KeywordIndex.score`,
+      with the scores a rebuild over both would give them (a revision of an indexed decision
+      counts as one more document until then), and replace their older revisions' entries.
+      Under 32 writing and querying clients every keyword query used to wait the whole
+      `fresh_wait_s` for a rebuild (keyword p50 258 ms, against 8 ms without the wait,
+      docs/PERFORMANCE.md, "Mixed load"). The index's own hits keep the scores of the corpus it
+      was built over until the next rebuild: a write shifts other decisions' scores by its share
+      of N and the average length, a fraction of a second late;
+    - a move of the revision nobody reported (another process's write, one made around the write
+      path): below `eager_max` decisions, a stale index is rebuilt at once, and the query waits up
+      to `fresh_wait_s` for a rebuild started after it asked: in a quiet moment it sees every write
       that returned before it started (a rebuild takes milliseconds there); under a write stream
       it answers after at most `fresh_wait_s`, missing at most the writes of one rebuild;
     - from `eager_max` on, the index is rebuilt at most once per `refresh_s` (counted from the
-      start of the previous rebuild's scan) and queries do not wait: a result may miss the writes
-      of the last `refresh_s` seconds plus one rebuild (about 0.3 s at 10k decisions);
+      start of the previous rebuild's scan) and queries do not wait: a result may miss other
+      processes' writes of the last `refresh_s` seconds plus one rebuild (about 0.3 s at 10k);
     - either way, background rebuilds take at most `duty` of the wall time: after one that took t s the
       next starts no sooner than t · (1 − duty) / duty later (a query asking meanwhile answers from
       the index in use after its wait). A quiet index rebuilds in milliseconds, so this rest is
@@ -115,8 +126,9 @@ class KeywordSearch:
 
     Thread safety: `_cond` guards the rebuild bookkeeping (wanted, started and finished rebuild
     counts, whether the worker runs, when it may start the next); the rebuild itself runs outside
-    it. `_built` is one immutable value in one attribute, assigned after the index swapped, so it
-    never claims more than the index holds. The index itself swaps whole (see `KeywordIndex.rebuild`).
+    it. `_corpus_lock` guards the corpus, the scan's late writes and `_pending`. `_built` is one
+    immutable value in one attribute, assigned after the index swapped, so it never claims more
+    than the index holds. The index itself swaps whole (see `KeywordIndex.rebuild`).
     """
 
     def __init__(
@@ -156,6 +168,9 @@ class KeywordSearch:
         self._corpus_lock = threading.Lock()
         self._corpus: dict[str, Decision] | None = None  # what the index in use was built over
         self._scanning: list[Decision] | None = None  # reported while a scan runs (None: none runs)
+        # Reported since the decisions of the index in use were taken (by id, newest rev), once a
+        # build began: before that, the first build reads them from the store.
+        self._pending: dict[str, Decision] = {}
 
     @contextmanager
     def writing(self, decisions: Sequence[Decision]) -> Iterator[None]:
@@ -168,11 +183,29 @@ class KeywordSearch:
                 self._scanning.extend(decisions)
             if self._corpus is not None:
                 _apply(self._corpus, decisions)
+            if self._corpus is not None or self._scanning is not None:
+                _apply(self._pending, decisions)
 
     def search(self, query: str, flt: DecisionFilter, limit: int) -> list[tuple[Decision, float]]:
-        """`KeywordIndex.search` on an index as fresh as the rule above allows."""
+        """`KeywordIndex.search` on an index as fresh as the rules above allow, with this
+        process's writes since its build ranked in (best score first; ties keep index order)."""
+        if limit <= 0:
+            return []
         self._refresh()
-        return self._index.search(query, flt, limit)
+        with self._corpus_lock:
+            pending = list(self._pending.values())
+        if not pending:
+            return self._index.search(query, flt, limit)
+        # Asked for more, as a pending revision replaces its older entry among the index's hits
+        # (whether or not the new revision matches the query).
+        revs = {d.id: d.rev for d in pending}
+        indexed = self._index.search(query, flt, limit + len(pending))
+        hits = [(d, s) for d, s in indexed if revs.get(d.id, -1) < d.rev]
+        newer = {d.id: d.rev for d, _ in hits}  # another process's later revision, rebuilt in
+        matching = [d for d in pending if flt.matches(d) and newer.get(d.id, -1) < d.rev]
+        hits += [(d, s) for d, s in zip(matching, self._index.score(query, matching), strict=True) if s > 0]
+        hits.sort(key=lambda hit: -hit[1])
+        return hits[:limit]
 
     def _refresh(self) -> None:
         revision = self._revision()
@@ -188,7 +221,9 @@ class KeywordSearch:
             if self._clock() - built.started >= self._refresh_s:
                 self._request(wait_s=0.0, if_idle=True)
             return
-        self._request(wait_s=self._fresh_wait_s, if_idle=False)
+        # Every move since the last build was this process's write: `_pending` holds it already.
+        unreported = self._reported.unreported(self._mark, revision)
+        self._request(wait_s=self._fresh_wait_s if unreported else 0.0, if_idle=False)
 
     def _request(self, *, wait_s: float, if_idle: bool) -> None:
         """Ask the worker for a rebuild that starts after now; wait for it up to `wait_s`."""
@@ -238,6 +273,7 @@ class KeywordSearch:
             corpus = self._corpus
             if corpus is not None and not self._reported.unreported(self._mark, revision):
                 decisions = list(corpus.values())
+                covered = dict(self._pending)  # each applied to the corpus when it was reported
             else:
                 corpus, self._scanning = None, []
         if corpus is None:
@@ -246,6 +282,7 @@ class KeywordSearch:
             finally:
                 with self._corpus_lock:
                     late, self._scanning = self._scanning or [], None
+                    covered = dict(self._pending)  # stored before the scan began, or in `late`
             _apply(scanned, late)  # reported while the scan ran: it may have missed them
             with self._corpus_lock:
                 self._corpus = scanned
@@ -253,6 +290,10 @@ class KeywordSearch:
         self._index.rebuild(decisions)
         self._mark = mark
         self._built = _Built(revision, started, len(decisions))
+        with self._corpus_lock:  # now in the index; a revision reported since stays pending
+            for did, d in covered.items():
+                if self._pending.get(did) is d:
+                    del self._pending[did]
 
 
 def _apply(corpus: dict[str, Decision], decisions: Iterable[Decision]) -> None:
