@@ -309,6 +309,8 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
     shared = SharedRevision(store, catalogue) if settings.store_mode == "server" else None
     revision = shared.revision if shared is not None else store.revision
     keyword = KeywordSearch(store, Bm25sIndex(), revision=revision)
+    if shared is not None:
+        catalogue.follow_remote(keyword.written_elsewhere)
 
     @contextmanager
     def writing(decisions: Sequence[Decision]) -> Iterator[None]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cstp.adapters.bm25s_index import Bm25sIndex
@@ -202,3 +203,77 @@ def test_a_write_between_a_caches_first_build_and_the_first_load_is_found() -> N
         assert time.monotonic() < deadline, "the first load never finished"
         time.sleep(0.01)
     assert [d.id for d, _ in keyword.search("vault", DecisionFilter(), 5)] == ["b1"]
+
+
+class ScanCountingStore(ProcessStore):
+    def __init__(self, data: MemoryData) -> None:
+        super().__init__(data)
+        self.scans = 0
+        self.fail_reads = False
+
+    def scan(self, flt: DecisionFilter | None = None) -> Any:
+        self.scans += 1
+        return self._inner.scan(flt)
+
+    def get_many(self, ids: Any, known: Any = None) -> dict[str, Decision]:
+        if self.fail_reads:
+            raise ConnectionError("store down")
+        return self._inner.get_many(ids, known)
+
+
+class HeldIndex(Bm25sIndex):
+    """Rebuilds after the first wait for `gate`: a query answered meanwhile did not wait for one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.builds = 0
+        self.gate = threading.Event()
+
+    def rebuild(self, decisions: Sequence[Decision]) -> None:
+        self.builds += 1
+        if self.builds > 1:
+            assert self.gate.wait(30)
+        super().rebuild(decisions)
+
+
+def test_another_processes_writes_are_found_from_the_feed_without_a_scan_or_a_wait() -> None:
+    """The feed's changes another process made are read by id and taken like this process's
+    own writes: found while the rebuild after them is held, and that rebuild reads nothing."""
+    data = MemoryData()
+    mine, theirs = ScanCountingStore(data), ProcessStore(data)
+    clock = Clock()
+    shared, catalogue = shared_on(mine, clock)
+    index = HeldIndex()
+    keyword = KeywordSearch(mine, index, revision=shared.revision, fresh_wait_s=30.0)  # type: ignore[arg-type]
+    catalogue.follow_remote(keyword.written_elsewhere)
+    write_mine(catalogue, mine, decision("a1", "rotate credentials monthly"))
+    settled(shared, catalogue)
+    assert [d.id for d, _ in keyword.search("credentials", DecisionFilter(), 5)] == ["a1"]
+    scans = mine.scans
+    theirs.save([(decision("b1", "pin credentials in vault"), None)])
+    theirs.save([(decision("a1", "rotate keys monthly", rev=2), None)])
+    clock.now += 1
+    with ThreadPoolExecutor(1) as pool:  # the held rebuild would hold this query for 30 s
+        found = pool.submit(lambda: {d.id for d, _ in keyword.search("credentials", DecisionFilter(), 5)})
+        assert found.result(timeout=10) == {"b1"}
+        assert {d.id for d, _ in keyword.search("keys", DecisionFilter(), 5)} == {"a1"}
+        index.gate.set()
+    assert mine.scans == scans
+
+
+def test_a_feed_change_that_cannot_be_read_back_is_scanned_for() -> None:
+    data = MemoryData()
+    mine, theirs = ScanCountingStore(data), ProcessStore(data)
+    clock = Clock()
+    shared, catalogue = shared_on(mine, clock)
+    keyword = KeywordSearch(mine, Bm25sIndex(), revision=shared.revision)  # type: ignore[arg-type]
+    catalogue.follow_remote(keyword.written_elsewhere)
+    write_mine(catalogue, mine, decision("a1", "rotate credentials monthly"))
+    settled(shared, catalogue)
+    assert [d.id for d, _ in keyword.search("credentials", DecisionFilter(), 5)] == ["a1"]
+    scans = mine.scans
+    mine.fail_reads = True
+    theirs.save([(decision("b1", "pin credentials in vault"), None)])
+    clock.now += 1
+    assert {d.id for d, _ in keyword.search("vault", DecisionFilter(), 5)} == {"b1"}
+    assert mine.scans == scans + 1

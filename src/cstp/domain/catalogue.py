@@ -205,6 +205,7 @@ class Catalogue:
         self._mark = self._reported.mark(-1)
         # Changes the feed brought that this process did not write (see `remote_changes`).
         self._remote = 0
+        self._remote_listener: Callable[[list[tuple[str, int]]], None] | None = None
         self._own_in_flight: Counter[tuple[str, int]] = Counter()  # (id, rev) inside `writing`
         self._rank: IntArray | None = None  # row → position in (date desc, id asc); None = stale
         self._tag_pairs: tuple[IntArray, IntArray] | None = None  # (row, tag code) per tag use
@@ -379,6 +380,12 @@ class Catalogue:
                 return {}
             return {i: int(cols.rev[cols.row[i]]) for i in ids if i in cols.row}
 
+    def follow_remote(self, listener: Callable[[list[tuple[str, int]]], None]) -> None:
+        """`listener(keys)` is told the (id, rev) of each change the feed brought which this
+        process had not written, before `remote_changes` counts them: a read model that applies
+        them then (the keyword index) can count them as reported and need not read the store."""
+        self._remote_listener = listener
+
     def remote_changes(self, max_lag_s: float) -> int:
         """A count that grows with every change the change feed brought which this process had not
         written itself (another process's write, or one made around the write path), caught up
@@ -480,7 +487,13 @@ class Catalogue:
             applied = self._applied(self._cols, changes.facts)
             self._cursor, self._mark = changes.cursor, mark
             # Not this process's: applied only now, and not a write of ours still in flight.
-            self._remote += sum(1 for key in applied if key not in self._own_in_flight)
+            remote = [key for key in applied if key not in self._own_in_flight]
+        try:
+            if remote and self._remote_listener is not None:
+                self._remote_listener(remote)
+        finally:  # counted whatever the listener did: a model it did not update must rebuild
+            with self._lock:
+                self._remote += len(remote)
 
     def _unreported(self) -> bool:
         """Whether the store moved by a write nobody reported (see `domain.reported_writes`)."""

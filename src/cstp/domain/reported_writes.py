@@ -52,10 +52,11 @@ class ReportedWrites:
             self._in_flight -= 1
             self._reports += 1
 
-    def report(self) -> None:
-        """One store write of this process, acknowledged, made outside `writing`."""
+    def report(self, writes: int = 1) -> None:
+        """Store writes the model was told of outside `writing`: this process's, acknowledged, or
+        another process's that the model applied as the change feed brought them."""
         with self._lock:
-            self._reports += 1
+            self._reports += writes
 
     def mark(self, revision: int) -> Mark:
         """`revision`, read just before a read of the store that then holds every write counted in

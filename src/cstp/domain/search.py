@@ -94,14 +94,17 @@ class KeywordSearch:
       docs/PERFORMANCE.md, "Mixed load"). The index's own hits keep the scores of the corpus it
       was built over until the next rebuild: a write shifts other decisions' scores by its share
       of N and the average length, a fraction of a second late;
-    - a move of the revision nobody reported (another process's write, one made around the write
-      path): below `eager_max` decisions, a stale index is rebuilt at once, and the query waits up
-      to `fresh_wait_s` for a rebuild started after it asked: in a quiet moment it sees every write
-      that returned before it started (a rebuild takes milliseconds there); under a write stream
-      it answers after at most `fresh_wait_s`, missing at most the writes of one rebuild;
+    - another process's writes, once the change feed brought them (`written_elsewhere`): the
+      same, from then on;
+    - a move of the revision nobody reported (a write made around the write path, or one the
+      feed brought that could not be read back): below `eager_max` decisions, a stale index is
+      rebuilt at once, and the query waits up to `fresh_wait_s` for a rebuild started after it
+      asked: in a quiet moment it sees every write that returned before it started (a rebuild
+      takes milliseconds there); under a write stream it answers after at most `fresh_wait_s`,
+      missing at most the writes of one rebuild;
     - from `eager_max` on, the index is rebuilt at most once per `refresh_s` (counted from the
-      start of the previous rebuild's scan) and queries do not wait: a result may miss other
-      processes' writes of the last `refresh_s` seconds plus one rebuild (about 0.3 s at 10k);
+      start of the previous rebuild's scan) and queries do not wait: a result may miss such
+      unreported writes of the last `refresh_s` seconds plus one rebuild (about 0.3 s at 10k);
     - either way, background rebuilds take at most `duty` of the wall time: after one that took t s the
       next starts no sooner than t · (1 − duty) / duty later (a query asking meanwhile answers from
       the index in use after its wait). A quiet index rebuilds in milliseconds, so this rest is
@@ -175,16 +178,44 @@ class KeywordSearch:
     @contextmanager
     def writing(self, decisions: Sequence[Decision]) -> Iterator[None]:
         """Around this process's store write of `decisions` (see `domain.reported_writes`); once
-        the store acknowledged them, the next rebuild indexes them without reading the store."""
+        the store acknowledged them, queries find them and the next rebuild indexes them without
+        reading the store."""
         with self._reported.writing():
             yield
         with self._corpus_lock:
-            if self._scanning is not None:
-                self._scanning.extend(decisions)
-            if self._corpus is not None:
-                _apply(self._corpus, decisions)
-            if self._corpus is not None or self._scanning is not None:
-                _apply(self._pending, decisions)
+            self._learn(decisions)
+
+    def written_elsewhere(self, keys: Sequence[tuple[str, int]]) -> None:
+        """Writes this process did not make, as the change feed brought them ((id, rev) each,
+        `Catalogue.follow_remote`), before the shared revision counts them: read by id and taken
+        like this process's own, so they count as reported and no rebuild scans the store for
+        them. Where the read fails or misses one, nothing is taken: the next rebuild scans.
+
+        With several processes on one store under a write stream, every keyword query waited
+        `fresh_wait_s` for a rebuild that scanned every record (docs/PERFORMANCE.md)."""
+        with self._corpus_lock:
+            if self._corpus is None and self._scanning is None:
+                return  # no build began: the first one scans the store
+        try:
+            found = self._store.get_many([i for i, _ in keys])
+        except Exception:  # the store failed: the move stays unreported, the next rebuild scans
+            logger.debug("reading other processes' writes for the keyword index failed", exc_info=True)
+            return
+        if any(i not in found or found[i].rev < rev for i, rev in keys):
+            return  # gone or older than the feed said: scan
+        with self._corpus_lock:
+            self._learn([found[i] for i in dict.fromkeys(i for i, _ in keys)])
+        self._reported.report(len(keys))
+
+    def _learn(self, decisions: Sequence[Decision]) -> None:
+        """Take stored `decisions` in (under `_corpus_lock`): the scan running, the corpus and,
+        once a build began, `_pending`."""
+        if self._scanning is not None:
+            self._scanning.extend(decisions)
+        if self._corpus is not None:
+            _apply(self._corpus, decisions)
+        if self._corpus is not None or self._scanning is not None:
+            _apply(self._pending, decisions)
 
     def search(self, query: str, flt: DecisionFilter, limit: int) -> list[tuple[Decision, float]]:
         """`KeywordIndex.search` on an index as fresh as the rules above allow, with this
