@@ -9,8 +9,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
 from cstp.adapters.bm25s_index import Bm25sIndex
 from cstp.adapters.memory_store import MemoryData, MemoryStore
+from cstp.domain import search
 from cstp.domain.catalogue import Catalogue
 from cstp.domain.digest import Digest
 from cstp.domain.filters import DecisionFilter
@@ -276,4 +279,25 @@ def test_a_feed_change_that_cannot_be_read_back_is_scanned_for() -> None:
     theirs.save([(decision("b1", "pin credentials in vault"), None)])
     clock.now += 1
     assert {d.id for d, _ in keyword.search("vault", DecisionFilter(), 5)} == {"b1"}
+    assert mine.scans == scans + 1
+
+
+def test_a_bulk_of_other_processes_writes_is_left_to_a_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """More feed changes at once than `REMOTE_TAKE_MAX` (a bulk import elsewhere) are not read
+    back one by one: the rebuild scans for them, and the query still finds them."""
+    monkeypatch.setattr(search, "REMOTE_TAKE_MAX", 1)
+    data = MemoryData()
+    mine, theirs = ScanCountingStore(data), ProcessStore(data)
+    clock = Clock()
+    shared, catalogue = shared_on(mine, clock)
+    keyword = KeywordSearch(mine, Bm25sIndex(), revision=shared.revision)  # type: ignore[arg-type]
+    catalogue.follow_remote(keyword.written_elsewhere)
+    write_mine(catalogue, mine, decision("a1", "rotate credentials monthly"))
+    settled(shared, catalogue)
+    assert [d.id for d, _ in keyword.search("credentials", DecisionFilter(), 5)] == ["a1"]
+    scans = mine.scans
+    theirs.save([(decision("b1", "pin credentials in vault"), None)])
+    theirs.save([(decision("b2", "a vault for the credentials"), None)])
+    clock.now += 1
+    assert {d.id for d, _ in keyword.search("vault", DecisionFilter(), 5)} == {"b1", "b2"}
     assert mine.scans == scans + 1

@@ -37,6 +37,10 @@ KEYWORD_FRESH_WAIT_S = 0.25
 # KEYWORD_EAGER_MAX was otherwise rebuilt back to back: a whole scan, decode and BM25 build per
 # write batch, the largest single user of the server's CPU (and of Chroma's) under mixed load.
 KEYWORD_DUTY = 0.25
+# More changes from other processes than this in one read of the feed (a bulk import elsewhere)
+# are left to a rebuild's scan: read by id and ranked beside the index, each would cost every
+# query until then.
+REMOTE_TAKE_MAX = 1000
 _TOKEN = re.compile(r"\w+")
 logger = logging.getLogger("cstp.search")
 
@@ -189,10 +193,13 @@ class KeywordSearch:
         """Writes this process did not make, as the change feed brought them ((id, rev) each,
         `Catalogue.follow_remote`), before the shared revision counts them: read by id and taken
         like this process's own, so they count as reported and no rebuild scans the store for
-        them. Where the read fails or misses one, nothing is taken: the next rebuild scans.
+        them. Where the read fails or misses one, or there are more than `REMOTE_TAKE_MAX`,
+        nothing is taken: the next rebuild scans.
 
         With several processes on one store under a write stream, every keyword query waited
         `fresh_wait_s` for a rebuild that scanned every record (docs/PERFORMANCE.md)."""
+        if len(keys) > REMOTE_TAKE_MAX:
+            return
         with self._corpus_lock:
             if self._corpus is None and self._scanning is None:
                 return  # no build began: the first one scans the store
