@@ -271,6 +271,35 @@ def test_records_known_at_a_cached_rev_are_not_read_again(
     assert gets == [[mine.id]]  # the rev the caller knows is not the one held: read
 
 
+def test_records_read_are_kept_for_the_next_reader_at_their_rev(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process's write (here: a second store on the same directory) is read once, by the
+    # keyword index following the change feed; a list-mode page then needs no second read.
+    from chromadb.api.models.Collection import Collection
+
+    mine = ChromaStore.embedded(tmp_path / "chroma", prefix="cstp", space="s3")
+    theirs = ChromaStore.embedded(tmp_path / "chroma", prefix="cstp", space="s3")
+    try:
+        written = make(3)
+        theirs.insert([(written, None)])
+        gets: list[list[str]] = []
+        real_get = Collection.get
+
+        def counting_get(self: Collection, *args: Any, **kwargs: Any) -> Any:
+            gets.append(list(kwargs.get("ids") or []))
+            return real_get(self, *args, **kwargs)
+
+        monkeypatch.setattr(Collection, "get", counting_get)
+        assert mine.get_many([written.id]) == {written.id: written}
+        assert gets == [[written.id]]  # not this process's write: read
+        assert mine.get_many([written.id], {written.id: written.rev}) == {written.id: written}
+        assert gets == [[written.id]]  # kept at its rev: not read again
+    finally:
+        mine.close()
+        theirs.close()
+
+
 def test_insert_writes_without_reading_and_save_still_reads(
     embedded: ChromaStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

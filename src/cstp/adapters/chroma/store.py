@@ -233,7 +233,9 @@ class ChromaStore:
         self, decision_ids: Iterable[str], known: Mapping[str, int] | None = None
     ) -> dict[str, Decision]:
         """id → record for the ids that exist, read in chunks of READ_PAGE ids; those `known` at
-        a rev the recent-records cache holds come from it (see `DecisionStore.get_many`)."""
+        a rev the recent-records cache holds come from it (see `DecisionStore.get_many`), and
+        those read go into it: another process's write that the keyword index read back from the
+        change feed is then on a list-mode page without a second read."""
         ids = list(dict.fromkeys(decision_ids))
         found: dict[str, Decision] = {}
         if known:
@@ -246,7 +248,7 @@ class ChromaStore:
             with self._errors.call("get"):
                 result = records.get(ids=ids[start : start + READ_PAGE], include=["metadatas"])
             for i, meta in rows(result):
-                found[i] = decision_from_metadata(meta)
+                found[i] = self._recent.put(decision_from_metadata(meta))
         return found
 
     def changes(self, cursor: int) -> Changes:
