@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.procs import Registry, cpu_seconds, rss_mb, start_chroma, start_cstp
+from cstp.client.http import refused_as_busy
 
 CLASSES = ("record", "query-semantic", "query-keyword", "query-hybrid", "query-list", "list", "malformed")
 
@@ -149,7 +150,7 @@ def _send(
                 first = reply[0] if isinstance(reply, list) else reply
                 code = first["error"]["code"] if "error" in first else None
                 key = f"{r.status} " + ("detail" if "detail" in first else str(code or "ok"))
-                if code and (first["error"].get("data") or {}).get("component") == "writes":
+                if refused_as_busy(first):
                     key += " (server busy: write admission)"  # retryable, not an internal error
             except Exception as e:  # noqa: BLE001 - a broken reply is what is counted
                 key = f"broken {type(e).__name__}"

@@ -96,10 +96,3 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def refused_as_busy(reply: dict[str, object]) -> bool:
-    """A write refused by admission control ("Server busy"): nothing was stored, retryable."""
-    error = reply.get("error")
-    data = error.get("data") if isinstance(error, dict) else None
-    return isinstance(data, dict) and data.get("component") == "writes"

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import datagen
+from cstp.client.http import refused_as_busy
 
 CLIENTS = 32
 QUERY_MODES = ("semantic", "keyword", "hybrid", "list")
@@ -103,13 +104,6 @@ def _percentile(sorted_ms: list[float], q: float) -> float:
         return float("nan")
     k = min(len(sorted_ms) - 1, max(0, round(q * (len(sorted_ms) - 1))))
     return sorted_ms[k]
-
-
-def _refused(reply: Any) -> bool:
-    """A write refused by admission control: retryable, nothing stored."""
-    error = reply.get("error") if isinstance(reply, dict) else None
-    data = error.get("data") if isinstance(error, dict) else None
-    return isinstance(data, dict) and data.get("component") == "writes"
 
 
 def _warm_up(port: int, headers: dict[str, str], bodies: dict[str, list[bytes]]) -> None:
@@ -190,7 +184,7 @@ def mixed_load(
                     data = response.read()
                     reply = json.loads(data)
                     ok = response.status == 200 and "result" in reply
-                    if not ok and _refused(reply):
+                    if not ok and refused_as_busy(reply):
                         kind, ok = REFUSED, True
                 except (OSError, http.client.HTTPException, ValueError):
                     ok = False

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from cstp.client import CstpClient, RpcFailure
+from cstp.client.http import refused_as_busy
 from tests.conftest import TOKEN
 from tests.console.conftest import LiveServer
 
@@ -54,6 +55,9 @@ def test_concurrent_writes_are_refused_when_the_client_does_not_retry(busy_serve
     ids, refusals = _write_concurrently(busy_server, busy_patience=0)
     assert refusals, "this load makes the server refuse writes (else the retry test proves nothing)"
     assert all(e.busy and e.retry_after_s > 0 for e in refusals), [e.data for e in refusals]
+    # The same test on the reply object, for callers that read replies themselves (batches):
+    assert all(refused_as_busy({"error": {"code": e.code, "data": e.data}}) for e in refusals)
+    assert not refused_as_busy({"error": {"code": -32603, "data": {"component": "store"}}})
     assert len(ids) + len(refusals) == WRITERS * EACH
     assert busy_server.result("cstp.getStats", {})["total"] == len(ids)  # refused: nothing stored
 

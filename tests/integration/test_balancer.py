@@ -26,8 +26,9 @@ from typing import Any
 import httpx
 import pytest
 
+from cstp.client.http import refused_as_busy
 from tests.balancer import Balancer, require_haproxy
-from tests.serverproc import ServerProcess, free_port, refused_as_busy
+from tests.serverproc import ServerProcess, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.serverproc import ServerProcess, refused_as_busy
+from cstp.client.http import refused_as_busy
+from tests.serverproc import ServerProcess
 
 pytestmark = pytest.mark.slow
 

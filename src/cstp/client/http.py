@@ -20,6 +20,17 @@ import httpx
 import orjson
 
 
+def refused_as_busy(reply: object) -> bool:
+    """Whether a JSON-RPC reply object is a write refused by the server's admission control
+    ("Server busy", `data.component` "writes"): nothing was stored, so it may be sent again."""
+    error = reply.get("error") if isinstance(reply, dict) else None
+    return isinstance(error, dict) and _busy_data(error.get("data"))
+
+
+def _busy_data(data: object) -> bool:
+    return isinstance(data, dict) and data.get("component") == "writes"
+
+
 class RpcFailure(Exception):
     """The server answered with a JSON-RPC error (its code, message and data)."""
 
@@ -32,7 +43,7 @@ class RpcFailure(Exception):
     @property
     def busy(self) -> bool:
         """A write refused by the server's admission control: nothing was stored, retryable."""
-        return isinstance(self.data, dict) and self.data.get("component") == "writes"
+        return _busy_data(self.data)
 
     @property
     def retry_after_s(self) -> float:
