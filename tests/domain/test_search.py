@@ -366,3 +366,26 @@ def test_a_new_decision_found_before_the_rebuild_has_the_score_the_rebuild_gives
     assert early.keys() == rebuilt.keys()
     assert early["b1"] == pytest.approx(rebuilt["b1"], rel=1e-12)
     assert early["b2"] == pytest.approx(rebuilt["b2"], rel=1e-12)
+
+
+def test_writes_without_keyword_queries_ask_for_a_rebuild_once_many_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rebuilds follow queries; past PENDING_REBUILD_AT decisions written since the build, a write
+    asks for one itself, so they do not pile up beside the index until the next query."""
+    from cstp.domain import search
+
+    monkeypatch.setattr(search, "PENDING_REBUILD_AT", 3)
+    store, index = MemoryStore("s"), SlowIndex([0.0], 0.0)
+    make(store, "a1", "rotate credentials monthly")
+    kw = KeywordSearch(store, index, eager_max=1, refresh_s=1e9)  # queries never ask for one
+    assert keyword_ids(kw) == {"a1"} and index.builds == 1
+    for i in range(3):
+        written(kw, store, f"b{i}", "credentials in a vault")
+    assert index.builds == 1  # three beside the index: no rebuild yet
+    written(kw, store, "b3", "credentials in a vault")
+    deadline = time.monotonic() + 30
+    while index.builds < 2:
+        assert time.monotonic() < deadline, "no rebuild after the fourth write"
+        time.sleep(0.01)
+    assert wait_for_ids(kw, {"a1", "b0", "b1", "b2", "b3"})

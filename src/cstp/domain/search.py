@@ -41,6 +41,10 @@ KEYWORD_DUTY = 0.25
 # are left to a rebuild's scan: read by id and ranked beside the index, each would cost every
 # query until then.
 REMOTE_TAKE_MAX = 1000
+# Decisions ranked beside the index (written since its build) past which a write asks for a
+# rebuild itself: rebuilds otherwise follow queries, and without keyword queries every write of the
+# day would wait beside the index for the first one to score.
+PENDING_REBUILD_AT = 1000
 _TOKEN = re.compile(r"\w+")
 logger = logging.getLogger("cstp.search")
 
@@ -188,6 +192,7 @@ class KeywordSearch:
             yield
         with self._corpus_lock:
             self._learn(decisions)
+        self._rebuild_if_long()
 
     def written_elsewhere(self, keys: Sequence[tuple[str, int]]) -> None:
         """Writes this process did not make, as the change feed brought them ((id, rev) each,
@@ -213,6 +218,11 @@ class KeywordSearch:
         with self._corpus_lock:
             self._learn([found[i] for i in dict.fromkeys(i for i, _ in keys)])
         self._reported.report(len(keys))
+        self._rebuild_if_long()
+
+    def _rebuild_if_long(self) -> None:
+        if len(self._pending) > PENDING_REBUILD_AT:
+            self._request(wait_s=0.0, if_idle=True)
 
     def _learn(self, decisions: Sequence[Decision]) -> None:
         """Take stored `decisions` in (under `_corpus_lock`): the scan running, the corpus and,
