@@ -406,7 +406,7 @@ def _services(settings: Settings, adapters: Adapters, stack: ExitStack) -> Servi
         graph=graph_service,
         browse=browse_service,
         tracker=deliberation,
-        digest=DigestCache(store, revision=revision),
+        digest=DigestCache(store, revision=revision, source=keyword.decisions_as_of),
         pool=pool,
         transfer=transfer,
         backup=backup,

@@ -58,6 +58,12 @@ class ReportedWrites:
         with self._lock:
             self._reports += writes
 
+    @property
+    def in_flight(self) -> int:
+        """Writes inside `writing` now: the store may count them while no model holds them yet."""
+        with self._lock:
+            return self._in_flight
+
     def mark(self, revision: int) -> Mark:
         """`revision`, read just before a read of the store that then holds every write counted in
         it, with the report count now."""
