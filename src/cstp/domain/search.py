@@ -188,10 +188,12 @@ class KeywordSearch:
         """Around this process's store write of `decisions` (see `domain.reported_writes`); once
         the store acknowledged them, queries find them and the next rebuild indexes them without
         reading the store."""
+        # Taken in before the write stops counting as in flight: until then `decisions_as_of`
+        # lowers the revision it vouches for by it, so a digest built meanwhile is built again.
         with self._reported.writing():
             yield
-        with self._corpus_lock:
-            self._learn(decisions)
+            with self._corpus_lock:
+                self._learn(decisions)
         self._rebuild_if_long()
 
     def written_elsewhere(self, keys: Sequence[tuple[str, int]]) -> None:
