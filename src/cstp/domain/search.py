@@ -231,7 +231,7 @@ class KeywordSearch:
         (which this makes, as a keyword query would) that failed.
 
         The workflow digest reads every decision this way: its scan of the store took 1-3 s at 10k
-        decisions and ran again after every write (runtime/snapshot.py); from memory, 50 ms."""
+        decisions and ran again after every write (runtime/snapshot.py); from memory, 82 ms."""
         try:
             self._ensure_built()
         except Exception:  # the store failed: the caller scans (and reports that failure itself)

@@ -3,14 +3,14 @@
 Building a digest reads and decodes every record (about 1.2 s at 10k decisions, 1-3 s under
 load), or takes them from a `source` that holds them in memory: the server gives the keyword
 index's corpus (`KeywordSearch.decisions_as_of`), which follows this process's writes and, from
-the change feed, the others' (about 50 ms at 10k). Where the source cannot vouch for every
+the change feed, the others' (82 ms at 10k). Where the source cannot vouch for every
 decision, the store is scanned. `DigestCache.get` returns the cached digest and decides how to
 refresh it:
 
 - no digest yet: build it now (the first call after start pays once);
 - the store moved (its revision: with a `SharedRevision`, what the server wires, this process's
   writes at once and other processes' within its `poll_s`, 1 s) and the last build was quick
-  (under `sync_below` seconds: a small store, or about 4,000 decisions from the source): build
+  (under `sync_below` seconds: a small store, or about 3,000 decisions from the source): build
   now, so a caller sees those writes at once;
 - otherwise, when the digest is older than `max_age` or the revision moved: return the cached one
   and rebuild on a background thread (one at a time). In a large store a write (anyone's) is
@@ -47,7 +47,7 @@ class DigestCache:
         revision: Callable[[], int] | None = None,
         source: Source | None = None,
     ) -> None:
-        """`sync_below`: a build from memory takes 9 ms at 2,000 decisions and 50 ms at 10k; a
+        """`sync_below`: a build from memory takes 13 ms at 2,000 decisions and 82 ms at 10k; a
         caller waits for one only below this (20 ms), else gets the cached digest at once."""
         self._store = store
         # A `SharedRevision` counts other processes' writes too (what the server wires).
