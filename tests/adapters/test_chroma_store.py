@@ -247,15 +247,10 @@ def test_recent_decisions_cache_is_bounded_and_rev_checked() -> None:
     assert cache.get_many([(b.id, 2)]) == {}
 
 
-def test_records_known_at_a_cached_rev_are_not_read_again(
-    embedded: ChromaStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A listing's page is mostly what this process just wrote: held decoded at the rev the
-    # catalogue knows, it needs no Chroma read; any other rev (another process's write) is read.
+def count_gets(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The ids of every Chroma `Collection.get` from now on, one list per call."""
     from chromadb.api.models.Collection import Collection
 
-    mine, older = make(1), make(2)
-    embedded.insert([(mine, None), (older, None)])
     gets: list[list[str]] = []
     real_get = Collection.get
 
@@ -264,6 +259,17 @@ def test_records_known_at_a_cached_rev_are_not_read_again(
         return real_get(self, *args, **kwargs)
 
     monkeypatch.setattr(Collection, "get", counting_get)
+    return gets
+
+
+def test_records_known_at_a_cached_rev_are_not_read_again(
+    embedded: ChromaStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A listing's page is mostly what this process just wrote: held decoded at the rev the
+    # catalogue knows, it needs no Chroma read; any other rev (another process's write) is read.
+    mine, older = make(1), make(2)
+    embedded.insert([(mine, None), (older, None)])
+    gets = count_gets(monkeypatch)
     assert embedded.get_many([mine.id], {mine.id: mine.rev}) == {mine.id: mine}
     assert gets == []
     found = embedded.get_many([mine.id, older.id], {mine.id: mine.rev + 1, older.id: older.rev})
@@ -276,21 +282,12 @@ def test_records_read_are_kept_for_the_next_reader_at_their_rev(
 ) -> None:
     # Another process's write (here: a second store on the same directory) is read once, by the
     # keyword index following the change feed; a list-mode page then needs no second read.
-    from chromadb.api.models.Collection import Collection
-
     mine = ChromaStore.embedded(tmp_path / "chroma", prefix="cstp", space="s3")
     theirs = ChromaStore.embedded(tmp_path / "chroma", prefix="cstp", space="s3")
     try:
         written = make(3)
         theirs.insert([(written, None)])
-        gets: list[list[str]] = []
-        real_get = Collection.get
-
-        def counting_get(self: Collection, *args: Any, **kwargs: Any) -> Any:
-            gets.append(list(kwargs.get("ids") or []))
-            return real_get(self, *args, **kwargs)
-
-        monkeypatch.setattr(Collection, "get", counting_get)
+        gets = count_gets(monkeypatch)
         assert mine.get_many([written.id]) == {written.id: written}
         assert gets == [[written.id]]  # not this process's write: read
         assert mine.get_many([written.id], {written.id: written.rev}) == {written.id: written}

@@ -239,19 +239,26 @@ class HeldIndex(Bm25sIndex):
         super().rebuild(decisions)
 
 
-def test_another_processes_writes_are_found_from_the_feed_without_a_scan_or_a_wait() -> None:
-    """The feed's changes another process made are read by id and taken like this process's
-    own writes: found while the rebuild after them is held, and that rebuild reads nothing."""
+def following(index: Bm25sIndex, **kw: float) -> tuple[ScanCountingStore, ProcessStore, Clock, KeywordSearch]:
+    """This process's keyword index following the feed (as the server wires it), one decision of
+    its own ("a1") found, and another process on the same data."""
     data = MemoryData()
     mine, theirs = ScanCountingStore(data), ProcessStore(data)
     clock = Clock()
     shared, catalogue = shared_on(mine, clock)
-    index = HeldIndex()
-    keyword = KeywordSearch(mine, index, revision=shared.revision, fresh_wait_s=30.0)  # type: ignore[arg-type]
+    keyword = KeywordSearch(mine, index, revision=shared.revision, **kw)  # type: ignore[arg-type]
     catalogue.follow_remote(keyword.written_elsewhere)
     write_mine(catalogue, mine, decision("a1", "rotate credentials monthly"))
     settled(shared, catalogue)
     assert [d.id for d, _ in keyword.search("credentials", DecisionFilter(), 5)] == ["a1"]
+    return mine, theirs, clock, keyword
+
+
+def test_another_processes_writes_are_found_from_the_feed_without_a_scan_or_a_wait() -> None:
+    """The feed's changes another process made are read by id and taken like this process's
+    own writes: found while the rebuild after them is held, and that rebuild reads nothing."""
+    index = HeldIndex()
+    mine, theirs, clock, keyword = following(index, fresh_wait_s=30.0)
     scans = mine.scans
     theirs.save([(decision("b1", "pin credentials in vault"), None)])
     theirs.save([(decision("a1", "rotate keys monthly", rev=2), None)])
@@ -265,15 +272,7 @@ def test_another_processes_writes_are_found_from_the_feed_without_a_scan_or_a_wa
 
 
 def test_a_feed_change_that_cannot_be_read_back_is_scanned_for() -> None:
-    data = MemoryData()
-    mine, theirs = ScanCountingStore(data), ProcessStore(data)
-    clock = Clock()
-    shared, catalogue = shared_on(mine, clock)
-    keyword = KeywordSearch(mine, Bm25sIndex(), revision=shared.revision)  # type: ignore[arg-type]
-    catalogue.follow_remote(keyword.written_elsewhere)
-    write_mine(catalogue, mine, decision("a1", "rotate credentials monthly"))
-    settled(shared, catalogue)
-    assert [d.id for d, _ in keyword.search("credentials", DecisionFilter(), 5)] == ["a1"]
+    mine, theirs, clock, keyword = following(Bm25sIndex())
     scans = mine.scans
     mine.fail_reads = True
     theirs.save([(decision("b1", "pin credentials in vault"), None)])
@@ -286,15 +285,7 @@ def test_a_bulk_of_other_processes_writes_is_left_to_a_scan(monkeypatch: pytest.
     """More feed changes at once than `REMOTE_TAKE_MAX` (a bulk import elsewhere) are not read
     back one by one: the rebuild scans for them, and the query still finds them."""
     monkeypatch.setattr(search, "REMOTE_TAKE_MAX", 1)
-    data = MemoryData()
-    mine, theirs = ScanCountingStore(data), ProcessStore(data)
-    clock = Clock()
-    shared, catalogue = shared_on(mine, clock)
-    keyword = KeywordSearch(mine, Bm25sIndex(), revision=shared.revision)  # type: ignore[arg-type]
-    catalogue.follow_remote(keyword.written_elsewhere)
-    write_mine(catalogue, mine, decision("a1", "rotate credentials monthly"))
-    settled(shared, catalogue)
-    assert [d.id for d, _ in keyword.search("credentials", DecisionFilter(), 5)] == ["a1"]
+    mine, theirs, clock, keyword = following(Bm25sIndex())
     scans = mine.scans
     theirs.save([(decision("b1", "pin credentials in vault"), None)])
     theirs.save([(decision("b2", "a vault for the credentials"), None)])
