@@ -41,3 +41,27 @@ def test_json_lines_carry_request_id_and_agent_and_no_secret() -> None:
     line = json.loads(stream.getvalue())
     assert line["request_id"] == "r-1" and line["agent"] == "alice" and line["n"] == 1
     assert line["message"] == "token *** seen" and line["level"] == "INFO"
+
+
+def test_a_keyword_index_rebuild_writes_no_debug_line_at_info() -> None:
+    """bm25s sets its logger to DEBUG when imported; at CSTP_LOG_LEVEL=INFO a rebuild is silent."""
+    from datetime import UTC, datetime
+
+    from cstp.adapters.bm25s_index import Bm25sIndex
+    from cstp.domain.records import Decision
+
+    out = io.StringIO()
+    root, bm25s_log = logging.getLogger(), logging.getLogger("bm25s")
+    handlers, level, bm25s_level = root.handlers[:], root.level, bm25s_log.level
+    try:
+        logs.configure("INFO", stream=out)
+        d = Decision(
+            id="a1", decision="rotate credentials", category="process", confidence=0.5, stakes="low",
+            date=datetime(2024, 1, 1, tzinfo=UTC),
+        )  # fmt: skip
+        Bm25sIndex().rebuild([d])
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        bm25s_log.setLevel(bm25s_level)
+    assert "Building index" not in out.getvalue()

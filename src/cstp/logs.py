@@ -78,6 +78,8 @@ def configure(level: str, secrets: Iterable[str] = (), stream: IO[str] | None = 
         lg.propagate = True
     # uvicorn's access log duplicates our request log line.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    # The MCP SDK logs "Terminating session: None" at INFO for every stateless request.
-    for noisy in ("chromadb", "httpx", "httpx2", "httpcore", "watchfiles", "mcp"):
+    # The MCP SDK logs "Terminating session: None" at INFO for every stateless request; bm25s sets
+    # its own logger to DEBUG when imported and logs "Building index from tokens" on every keyword
+    # index rebuild (several a second under a write stream), whatever CSTP_LOG_LEVEL says.
+    for noisy in ("chromadb", "httpx", "httpx2", "httpcore", "watchfiles", "mcp", "bm25s"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
